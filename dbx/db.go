@@ -1,0 +1,128 @@
+package dbx
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+	"github.com/jmoiron/sqlx"
+)
+
+// DB is a DuckDB database shared with other processes: a read pool that
+// lets go of the file when idle, and write windows. It is safe for
+// concurrent use. Close it when done.
+type DB struct {
+	path string
+	opts options
+
+	read  *sqlx.DB
+	write *sqlx.DB // the write pool; == read when the DSN is not a local file
+
+	gate   *gate // nil when the DSN is not a local file
+	writes fifo  // queues Write calls in arrival order
+	window window
+}
+
+// IsLocalFile reports whether dsn names a local database file, which dbx
+// shares through file locks. In-memory databases (":memory:", ""),
+// MotherDuck ("md:", "motherduck:"), DuckLake ("ducklake:") and URLs
+// ("s3://…") have no file lock; [Open] gives them one ordinary pool.
+func IsLocalFile(dsn string) bool {
+	if dsn == "" || dsn == ":memory:" || strings.HasPrefix(dsn, ":memory:") || strings.Contains(dsn, "://") {
+		return false
+	}
+	for _, prefix := range []string{"md:", "motherduck:", "ducklake:"} {
+		if strings.HasPrefix(dsn, prefix) {
+			return false
+		}
+	}
+	return true
+}
+
+// Open opens the DuckDB database at path, creating the file if it does not
+// exist (new files are written in a storage format whose checkpoints are
+// cheap). The file itself is opened lazily: by the first read, and by each
+// write window. If path is not a local file (see [IsLocalFile]), Open
+// returns a DB over one ordinary duckdb-go pool on which Write is a plain
+// transaction.
+func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
+	o := defaultOptions()
+	if err := o.apply(opts); err != nil {
+		return nil, err
+	}
+	if !IsLocalFile(path) {
+		return openShared(path, o)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("dbx: open %s: %w", path, err)
+	}
+	if info, err := os.Stat(abs); err == nil && info.IsDir() {
+		return nil, fmt.Errorf("dbx: open %s: is a directory", abs)
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("dbx: open %s: %w", abs, err)
+	}
+	db := &DB{path: abs, opts: o, gate: newGate()}
+	readHost, err := newHost(abs, ReadOnly, o, db.gate)
+	if err != nil {
+		return nil, err
+	}
+	writeHost, err := newHost(abs, ReadWrite, o, nil)
+	if err != nil {
+		readHost.Close()
+		return nil, err
+	}
+	db.read = sqlx.NewDb(sql.OpenDB(readHost), "duckdb")
+	db.read.SetMaxOpenConns(o.readConns)
+	db.read.SetMaxIdleConns(o.readConns)
+	db.read.SetConnMaxIdleTime(o.readLease)
+	db.write = sqlx.NewDb(sql.OpenDB(writeHost), "duckdb")
+	db.write.SetMaxOpenConns(1)
+	db.write.SetMaxIdleConns(0)
+	db.window.host = writeHost
+
+	if _, err := os.Stat(abs); errors.Is(err, os.ErrNotExist) {
+		if err := db.Write(ctx, func(*sqlx.Tx) error { return nil }); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("dbx: create %s: %w", abs, err)
+		}
+		o.logger.Info("dbx: created database file", "path", abs)
+	}
+	return db, nil
+}
+
+// openShared opens a DSN without a file lock as one ordinary pool.
+func openShared(dsn string, o options) (*DB, error) {
+	connector, err := duckdb.NewConnector(dsn, nil)
+	if err != nil {
+		return nil, fmt.Errorf("dbx: open %s: %w", dsn, err)
+	}
+	pool := sqlx.NewDb(sql.OpenDB(connector), "duckdb")
+	pool.SetMaxOpenConns(o.readConns)
+	return &DB{path: dsn, opts: o, read: pool, write: pool}, nil
+}
+
+// Path returns the absolute path of the database file, or the DSN if it is
+// not a local file.
+func (db *DB) Path() string { return db.path }
+
+// Read returns the read pool. On a local file it is read-only at the engine
+// level, cannot touch other files, and cannot change its configuration.
+// Reads wait while a write window of this process runs. Do not hold a
+// connection, transaction or open Rows from it across a call to Write:
+// the write waits for it and fails after the busy timeout.
+func (db *DB) Read() *sqlx.DB { return db.read }
+
+// Close closes both pools. The file stays locked until every connection
+// taken from Read has been returned.
+func (db *DB) Close() error {
+	if db.write == db.read {
+		return db.read.Close()
+	}
+	return errors.Join(db.read.Close(), db.write.Close())
+}

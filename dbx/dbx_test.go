@@ -1,0 +1,427 @@
+package dbx_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/jmoiron/sqlx"
+)
+
+// newFile creates a database file with table t(x INTEGER) and returns its path.
+func newFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "test.duckdb")
+	db, err := dbx.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Write(context.Background(), func(tx *sqlx.Tx) error {
+		_, err := tx.Exec("CREATE TABLE t (x INTEGER)")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func open(t *testing.T, path string, opts ...dbx.Option) *dbx.DB {
+	t.Helper()
+	db, err := dbx.Open(context.Background(), path, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func insert(ctx context.Context, db *dbx.DB, values ...int) error {
+	return db.Write(ctx, func(tx *sqlx.Tx) error {
+		for _, v := range values {
+			if _, err := tx.Exec("INSERT INTO t VALUES (?)", v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func count(t *testing.T, db *dbx.DB) int {
+	t.Helper()
+	var n int
+	if err := db.Read().Get(&n, "SELECT count(*) FROM t"); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestReadsSeeWrites(t *testing.T) {
+	db := open(t, newFile(t))
+	ctx := context.Background()
+	if got := count(t, db); got != 0 {
+		t.Fatalf("count = %d, want 0", got)
+	}
+	for i := 1; i <= 3; i++ {
+		if err := insert(ctx, db, i); err != nil {
+			t.Fatal(err)
+		}
+		if got := count(t, db); got != i {
+			t.Fatalf("after write %d: count = %d", i, got)
+		}
+	}
+}
+
+func TestReadPoolIsLockedDown(t *testing.T) {
+	db := open(t, newFile(t))
+	for _, stmt := range []string{
+		"INSERT INTO t VALUES (1)",
+		"CREATE TABLE u (y INTEGER)",
+		"SELECT * FROM read_csv('/etc/passwd')",
+		"COPY (SELECT 1) TO '" + filepath.Join(t.TempDir(), "out.csv") + "'",
+		"SET enable_external_access = true",
+		"INSTALL httpfs",
+	} {
+		if _, err := db.Read().Exec(stmt); err == nil {
+			t.Errorf("read pool ran %q", stmt)
+		}
+	}
+	if got := count(t, db); got != 0 {
+		t.Fatalf("count = %d, want 0", got)
+	}
+}
+
+func TestTwoReadConnectionsAgree(t *testing.T) {
+	path := newFile(t)
+	db := open(t, path)
+	ctx := context.Background()
+	if err := insert(ctx, db, 1, 2, 3); err != nil {
+		t.Fatal(err)
+	}
+	c1, err := db.Read().Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	c2, err := db.Read().Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	var a, b int
+	if err := c1.GetContext(ctx, &a, "SELECT sum(x) FROM t"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.GetContext(ctx, &b, "SELECT sum(x) FROM t"); err != nil {
+		t.Fatal(err)
+	}
+	if a != 6 || b != 6 {
+		t.Fatalf("sums %d and %d, want 6 and 6", a, b)
+	}
+}
+
+func TestWriteRollsBack(t *testing.T) {
+	path := newFile(t)
+	db := open(t, path)
+	ctx := context.Background()
+	boom := errors.New("boom")
+	err := db.Write(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.Exec("INSERT INTO t VALUES (1)"); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Write error = %v, want boom", err)
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != "panic in fn" {
+				t.Fatalf("recovered %v, want the panic of fn", r)
+			}
+		}()
+		db.Write(ctx, func(tx *sqlx.Tx) error {
+			tx.MustExec("INSERT INTO t VALUES (2)")
+			panic("panic in fn")
+		})
+	}()
+	if got := count(t, db); got != 0 {
+		t.Fatalf("count = %d after failed writes, want 0", got)
+	}
+	// No lock is held: with reads idle past the lease, another process writes.
+	time.Sleep(2500 * time.Millisecond)
+	if ok, msg := tryOpen(t, path, false); !ok {
+		t.Fatalf("another process cannot open the file read-write: %s", msg)
+	}
+}
+
+func TestReadsInFlightDuringWrite(t *testing.T) {
+	db := open(t, newFile(t))
+	ctx := context.Background()
+	if err := insert(ctx, db, 1, 2, 3); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Read().QueryContext(ctx, "SELECT x FROM t ORDER BY x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := make(chan error, 1)
+	go func() { written <- insert(ctx, db, 4) }()
+	time.Sleep(50 * time.Millisecond) // the write is now waiting for the rows
+	var got []int
+	for rows.Next() {
+		var x int
+		if err := rows.Scan(&x); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, x)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[1 2 3]" {
+		t.Fatalf("in-flight read got %v, want [1 2 3]", got)
+	}
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, db); n != 4 {
+		t.Fatalf("count = %d, want 4", n)
+	}
+}
+
+func TestWriteWhileHoldingReadFailsAtDeadline(t *testing.T) {
+	db := open(t, newFile(t), dbx.WithBusyTimeout(time.Minute))
+	ctx := context.Background()
+	conn, err := db.Read().Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = insert(wctx, db, 1)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Write = %v, want deadline exceeded", err)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Fatalf("Write returned after %v", waited)
+	}
+	// The held connection still works, and so do writes once it is closed.
+	var n int
+	if err := conn.GetContext(ctx, &n, "SELECT count(*) FROM t"); err != nil || n != 0 {
+		t.Fatalf("held read: n=%d err=%v", n, err)
+	}
+	conn.Close()
+	if err := insert(ctx, db, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConcurrentReadsAndWrites(t *testing.T) {
+	db := open(t, newFile(t))
+	ctx := context.Background()
+	const workers, writesEach = 16, 5
+	var wg sync.WaitGroup
+	var reads atomic.Int64
+	errs := make(chan error, workers*writesEach*2)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range writesEach {
+				if w%2 == 0 {
+					if err := insert(ctx, db, w*100+i); err != nil {
+						errs <- err
+					}
+				}
+				var n int
+				if err := db.Read().GetContext(ctx, &n, "SELECT count(*) FROM t"); err != nil {
+					errs <- err
+				}
+				reads.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got, want := count(t, db), workers/2*writesEach; got != want {
+		t.Fatalf("count = %d, want %d", got, want)
+	}
+	var distinct int
+	db.Read().Get(&distinct, "SELECT count(DISTINCT x) FROM t")
+	if distinct != workers/2*writesEach {
+		t.Fatalf("distinct = %d", distinct)
+	}
+	if reads.Load() != workers*writesEach {
+		t.Fatalf("reads = %d", reads.Load())
+	}
+}
+
+func TestWritesRunInOrder(t *testing.T) {
+	db := open(t, newFile(t))
+	ctx := context.Background()
+	release := make(chan struct{})
+	started := make(chan struct{})
+	go db.Write(ctx, func(tx *sqlx.Tx) error {
+		close(started)
+		<-release
+		return nil
+	})
+	<-started
+	var wg sync.WaitGroup
+	for i := range 5 {
+		wg.Go(func() {
+			if err := insert(ctx, db, i); err != nil {
+				t.Error(err)
+			}
+		})
+		time.Sleep(20 * time.Millisecond) // queue them in a known order
+	}
+	close(release)
+	wg.Wait()
+	var got []int
+	if err := db.Read().Select(&got, "SELECT x FROM t ORDER BY rowid"); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[0 1 2 3 4]" {
+		t.Fatalf("writes landed in order %v", got)
+	}
+}
+
+func TestCancelledWaitingWrite(t *testing.T) {
+	db := open(t, newFile(t))
+	ctx := context.Background()
+	release := make(chan struct{})
+	started := make(chan struct{})
+	go db.Write(ctx, func(tx *sqlx.Tx) error {
+		close(started)
+		<-release
+		return nil
+	})
+	<-started
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- insert(wctx, db, 1) }()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Write = %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancelled Write did not return")
+	}
+	close(release)
+	if err := insert(ctx, db, 2); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, db); got != 1 {
+		t.Fatalf("count = %d, want 1", got)
+	}
+}
+
+func TestAppenderInWriteWindow(t *testing.T) {
+	db := open(t, newFile(t))
+	ctx := context.Background()
+	appendRows := func(n int, fail error) error {
+		return db.Write(ctx, func(tx *sqlx.Tx) error {
+			err := db.RawConn(tx, func(c *duckdb.Conn) error {
+				a, err := duckdb.NewAppender(c, dbx.Catalog, "main", "t")
+				if err != nil {
+					return err
+				}
+				for i := range n {
+					if err := a.AppendRow(int32(i)); err != nil {
+						return err
+					}
+				}
+				return a.Close()
+			})
+			if err != nil {
+				return err
+			}
+			return fail
+		})
+	}
+	if err := appendRows(1000, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := appendRows(500, errors.New("undo")); err == nil {
+		t.Fatal("want the error of fn")
+	}
+	if got := count(t, db); got != 1000 {
+		t.Fatalf("count = %d, want 1000 (appended rows must roll back with the window)", got)
+	}
+	if err := db.RawConn(nil, func(*duckdb.Conn) error { return nil }); err == nil {
+		t.Fatal("RawConn outside a window succeeded")
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.duckdb")
+	for _, opt := range []dbx.Option{
+		dbx.WithBusyTimeout(-1), dbx.WithReadLease(0), dbx.WithReadConns(0), dbx.WithLogger(nil),
+	} {
+		if db, err := dbx.Open(context.Background(), path, opt); err == nil {
+			db.Close()
+			t.Error("invalid option accepted")
+		}
+	}
+	if _, err := dbx.Open(context.Background(), t.TempDir()); err == nil {
+		t.Error("opened a directory")
+	}
+}
+
+func TestRouting(t *testing.T) {
+	for dsn, local := range map[string]bool{
+		"healthsim.duckdb":           true,
+		"/data/x.duckdb":             true,
+		"./rel/x.db":                 true,
+		"":                           false,
+		":memory:":                   false,
+		":memory:?threads=1":         false,
+		"md:my_db":                   false,
+		"motherduck:my_db":           false,
+		"ducklake:metadata.ducklake": false,
+		"s3://bucket/x.duckdb":       false,
+	} {
+		if got := dbx.IsLocalFile(dsn); got != local {
+			t.Errorf("IsLocalFile(%q) = %v, want %v", dsn, got, local)
+		}
+	}
+	db, err := dbx.Open(context.Background(), ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if db.Read() != nil && db.Path() != ":memory:" {
+		t.Fatalf("Path = %q", db.Path())
+	}
+	ctx := context.Background()
+	if err := db.Write(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.Exec("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2)")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Write(ctx, func(tx *sqlx.Tx) error {
+		tx.MustExec("INSERT INTO t VALUES (3)")
+		return errors.New("undo")
+	}); err == nil {
+		t.Fatal("want error")
+	}
+	if got := count(t, db); got != 2 {
+		t.Fatalf("count = %d, want 2", got)
+	}
+}

@@ -1,0 +1,26 @@
+// Package dbx lets many processes share one DuckDB file.
+//
+// DuckDB allows any number of read-only processes or one read-write process
+// on a file, never both, and fails at once instead of waiting. A program that
+// keeps a read-write connection open for its lifetime therefore locks every
+// other process out, and one that keeps a read-only connection open blocks
+// every writer.
+//
+// A [DB] holds two pools over one file. [DB.Read] is a long-lived read-only
+// pool whose file lock is released once it has been idle for the read lease
+// (see [WithReadLease]). [DB.Write] runs a function in a short write window:
+// reads in this process wait, the read side lets go of the file, the file is
+// opened read-write, the function runs in one transaction, and the file is
+// released again before Write returns. Opening either side retries lock
+// conflicts until the busy timeout (see [WithBusyTimeout]) and then returns a
+// [*LockError] that names the process holding the file.
+//
+// Both pools attach the file to an in-memory DuckDB instance (a "host")
+// under the catalog name "db", which every connection uses by default, so
+// unqualified table names refer to the file. Detaching releases the lock
+// while the host stays open, which makes switching modes cheap.
+//
+// Never open the database file with os.Open (or anything that closes a file
+// descriptor of it) in a process that uses dbx: closing any descriptor of a
+// file drops all of the process's locks on it.
+package dbx

@@ -1,0 +1,142 @@
+package dbx
+
+import (
+	"context"
+	"sync"
+)
+
+// gate keeps reads and the write window of one process apart: while a
+// write waits or runs, no read connection opens, and the write starts only
+// once every read connection has closed (so the read side has detached the
+// file; two instances of one process must never hold it at once, because
+// fcntl locks do not conflict within a process).
+type gate struct {
+	mu      sync.Mutex
+	readers int  // read connections open or opening
+	writing bool // a write window waits or runs
+	changed chan struct{}
+}
+
+func newGate() *gate { return &gate{changed: make(chan struct{})} }
+
+func (g *gate) notifyLocked() {
+	close(g.changed)
+	g.changed = make(chan struct{})
+}
+
+// enterRead waits until no write waits or runs, then counts a reader.
+func (g *gate) enterRead(ctx context.Context) error {
+	g.mu.Lock()
+	for g.writing {
+		changed := g.changed
+		g.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		g.mu.Lock()
+	}
+	g.readers++
+	g.mu.Unlock()
+	return nil
+}
+
+func (g *gate) leaveRead() {
+	g.mu.Lock()
+	g.readers--
+	g.notifyLocked()
+	g.mu.Unlock()
+}
+
+func (g *gate) writeWaiting() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.writing
+}
+
+// startWrite stops new reads. Call waitReaders next, and endWrite in any case.
+func (g *gate) startWrite() {
+	g.mu.Lock()
+	g.writing = true
+	g.notifyLocked()
+	g.mu.Unlock()
+}
+
+// waitReaders returns when no read connection is open, or returns the
+// number still open when ctx ends.
+func (g *gate) waitReaders(ctx context.Context) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for g.readers > 0 {
+		changed := g.changed
+		g.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			g.mu.Lock()
+			return g.readers, ctx.Err()
+		}
+		g.mu.Lock()
+	}
+	return 0, nil
+}
+
+func (g *gate) endWrite() {
+	g.mu.Lock()
+	g.writing = false
+	g.notifyLocked()
+	g.mu.Unlock()
+}
+
+// fifo is a lock that admits waiters in the order they arrived.
+type fifo struct {
+	mu      sync.Mutex
+	held    bool
+	waiting []chan struct{}
+}
+
+// lock waits for the lock in arrival order, or until ctx ends.
+func (f *fifo) lock(ctx context.Context) error {
+	f.mu.Lock()
+	if !f.held {
+		f.held = true
+		f.mu.Unlock()
+		return nil
+	}
+	turn := make(chan struct{})
+	f.waiting = append(f.waiting, turn)
+	f.mu.Unlock()
+	select {
+	case <-turn:
+		return nil
+	case <-ctx.Done():
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for i, w := range f.waiting {
+			if w == turn {
+				f.waiting = append(f.waiting[:i], f.waiting[i+1:]...)
+				return ctx.Err()
+			}
+		}
+		// Our turn came as ctx ended: pass it on.
+		f.unlockLocked()
+		return ctx.Err()
+	}
+}
+
+func (f *fifo) unlock() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unlockLocked()
+}
+
+func (f *fifo) unlockLocked() {
+	if len(f.waiting) == 0 {
+		f.held = false
+		return
+	}
+	next := f.waiting[0]
+	f.waiting = f.waiting[1:]
+	close(next)
+}

@@ -1,0 +1,306 @@
+package dbx
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+)
+
+// Catalog is the name under which dbx attaches the database file. Every
+// connection starts with USE Catalog, so unqualified names refer to the file.
+const Catalog = "db"
+
+var errClosed = errors.New("dbx: database is closed")
+
+// host is the driver.Connector behind a dbx pool: an in-memory DuckDB
+// instance that attaches the file when its first connection opens and
+// detaches it (releasing the file lock) when its last connection closes.
+// Attaching retries lock conflicts with jittered backoff for the busy timeout.
+type host struct {
+	path string
+	mode Mode
+	busy time.Duration
+	log  *slog.Logger
+	gate *gate // coordinates with this process's writer; nil if none
+
+	duck  *duckdb.Connector
+	admin *duckdb.Conn // runs ATTACH and DETACH
+
+	opening chan struct{} // held while attaching, detaching or counting
+
+	mu      sync.Mutex // guards refs, closed and changed
+	refs    int        // open connections
+	closed  bool
+	changed chan struct{} // closed and replaced whenever refs changes
+}
+
+// newHost starts an in-memory instance for path. A read-only host is locked
+// down: no files but the database's own, no extension loading, and no
+// configuration changes.
+func newHost(path string, mode Mode, o options, g *gate) (*host, error) {
+	duck, err := duckdb.NewConnector(":memory:", nil)
+	if err != nil {
+		return nil, fmt.Errorf("dbx: start %s host: %w", mode, err)
+	}
+	dc, err := duck.Connect(context.Background())
+	if err != nil {
+		duck.Close()
+		return nil, fmt.Errorf("dbx: start %s host: %w", mode, err)
+	}
+	h := &host{
+		path: path, mode: mode, busy: o.busyTimeout, log: o.logger, gate: g,
+		duck: duck, admin: dc.(*duckdb.Conn),
+		opening: make(chan struct{}, 1), changed: make(chan struct{}),
+	}
+	setup := []string{"SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false"}
+	if mode == ReadOnly {
+		// allowed_paths must be set before external access is turned off.
+		var paths []string
+		for _, suffix := range []string{"", ".wal", ".wal.checkpoint", ".wal.recovery"} {
+			paths = append(paths, quote(path+suffix))
+		}
+		setup = append(setup,
+			"SET allowed_paths = ["+strings.Join(paths, ", ")+"]",
+			"SET enable_external_access = false",
+			"SET lock_configuration = true")
+	}
+	for _, stmt := range setup {
+		if _, err := h.admin.ExecContext(context.Background(), stmt, nil); err != nil {
+			h.shutdown()
+			return nil, fmt.Errorf("dbx: configure %s host: %s: %w", mode, stmt, err)
+		}
+	}
+	return h, nil
+}
+
+// Connect opens a connection whose default catalog is the database file,
+// attaching the file first if no connection has it open.
+func (h *host) Connect(ctx context.Context) (driver.Conn, error) {
+	if h.gate != nil {
+		if err := h.gate.enterRead(ctx); err != nil {
+			return nil, err
+		}
+	}
+	c, err := h.connect(ctx)
+	if err != nil && h.gate != nil {
+		h.gate.leaveRead()
+	}
+	return c, err
+}
+
+func (h *host) connect(ctx context.Context) (driver.Conn, error) {
+	if err := h.acquire(ctx); err != nil {
+		return nil, err
+	}
+	dc, err := h.duck.Connect(ctx)
+	if err == nil {
+		_, err = dc.(*duckdb.Conn).ExecContext(ctx, "USE "+Catalog, nil)
+		if err != nil {
+			dc.Close()
+		}
+	}
+	if err != nil {
+		h.release()
+		return nil, fmt.Errorf("dbx: connect %s: %w", h.mode, err)
+	}
+	return &conn{Conn: dc.(*duckdb.Conn), host: h}, nil
+}
+
+// Driver returns the duckdb-go driver.
+func (h *host) Driver() driver.Driver { return duckdb.Driver{} }
+
+// Close marks the host closed; the instance shuts down when the last
+// connection closes (database/sql closes connectors while connections are
+// still in use, and closing a duckdb-go instance under an open connection
+// corrupts it).
+func (h *host) Close() error {
+	h.opening <- struct{}{}
+	defer func() { <-h.opening }()
+	h.mu.Lock()
+	already, idle := h.closed, h.refs == 0
+	h.closed = true
+	h.mu.Unlock()
+	if !already && idle {
+		h.shutdown()
+	}
+	return nil
+}
+
+func (h *host) shutdown() {
+	h.admin.Close()
+	h.duck.Close()
+}
+
+// acquire counts a new connection, attaching the file if it is the first.
+func (h *host) acquire(ctx context.Context) error {
+	select {
+	case h.opening <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-h.opening }()
+	h.mu.Lock()
+	closed, first := h.closed, h.refs == 0
+	h.mu.Unlock()
+	if closed {
+		return errClosed
+	}
+	if first {
+		if err := h.attach(ctx); err != nil {
+			return err
+		}
+	}
+	h.setRefs(+1)
+	return nil
+}
+
+// release uncounts a connection, detaching the file if it was the last.
+func (h *host) release() {
+	h.opening <- struct{}{}
+	defer func() { <-h.opening }()
+	h.mu.Lock()
+	last, closed := h.refs == 1, h.closed
+	h.mu.Unlock()
+	if last {
+		if _, err := h.admin.ExecContext(context.Background(), "DETACH "+Catalog, nil); err != nil {
+			h.log.Error("dbx: detach failed; the file may stay locked", "path", h.path, "mode", h.mode, "err", err)
+		}
+		h.log.Debug("dbx: released file", "path", h.path, "mode", h.mode)
+		if closed {
+			h.shutdown()
+		}
+	}
+	h.setRefs(-1)
+}
+
+func (h *host) setRefs(delta int) {
+	h.mu.Lock()
+	h.refs += delta
+	close(h.changed)
+	h.changed = make(chan struct{})
+	h.mu.Unlock()
+}
+
+// waitIdle returns once the host has no connection, and so no file lock.
+func (h *host) waitIdle() {
+	for {
+		h.mu.Lock()
+		refs, changed := h.refs, h.changed
+		h.mu.Unlock()
+		if refs == 0 {
+			return
+		}
+		<-changed
+	}
+}
+
+// attach attaches the file, retrying lock conflicts until the busy timeout
+// or the context ends.
+func (h *host) attach(ctx context.Context) error {
+	var opts []string
+	if h.mode == ReadOnly {
+		opts = append(opts, "READ_ONLY")
+	} else if _, err := os.Stat(h.path); errors.Is(err, os.ErrNotExist) {
+		// A new file gets the storage format whose checkpoints are cheap.
+		opts = append(opts, "STORAGE_VERSION 'v1.4.0'")
+	}
+	stmt := fmt.Sprintf("ATTACH %s AS %s", quote(h.path), Catalog)
+	if len(opts) > 0 {
+		stmt += " (" + strings.Join(opts, ", ") + ")"
+	}
+	start := time.Now()
+	backoff := time.Millisecond
+	for attempt := 1; ; attempt++ {
+		_, err := h.admin.ExecContext(ctx, stmt, nil)
+		if err == nil {
+			if attempt > 1 {
+				h.log.Info("dbx: file lock acquired after waiting", "path", h.path, "mode", h.mode, "waited", time.Since(start), "attempts", attempt)
+			}
+			return nil
+		}
+		if ctx.Err() != nil && !isLockConflict(err) {
+			return fmt.Errorf("dbx: open %s %s: %w", h.path, h.mode, ctx.Err())
+		}
+		if !isLockConflict(err) {
+			return fmt.Errorf("dbx: open %s %s: %w", h.path, h.mode, err)
+		}
+		waited := time.Since(start)
+		if attempt == 1 {
+			h.log.Info("dbx: file is locked, retrying", "path", h.path, "mode", h.mode, "err", err)
+		}
+		if waited >= h.busy {
+			return newLockError(h.path, h.mode, err, waited, nil)
+		}
+		sleep := min(backoff/2+rand.N(backoff), h.busy-waited)
+		backoff = min(2*backoff, 50*time.Millisecond)
+		select {
+		case <-time.After(sleep):
+		case <-ctx.Done():
+			return newLockError(h.path, h.mode, err, time.Since(start), ctx.Err())
+		}
+	}
+}
+
+// quote renders s as an SQL string literal.
+func quote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// conn is a connection of a host. It gives up its place in the pool when a
+// write in this process is waiting, so that the read side can let go of the file.
+type conn struct {
+	*duckdb.Conn
+	host   *host
+	closed bool
+}
+
+// Close closes the connection and releases the file if it was the host's last.
+func (c *conn) Close() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	err := c.Conn.Close()
+	c.host.release()
+	if c.host.gate != nil {
+		c.host.gate.leaveRead()
+	}
+	return err
+}
+
+// IsValid implements driver.Validator: database/sql drops the connection
+// instead of pooling it while a write is waiting.
+func (c *conn) IsValid() bool {
+	return c.host.gate == nil || !c.host.gate.writeWaiting()
+}
+
+// ResetSession implements driver.SessionResetter: a pooled connection is
+// not reused while a write is waiting.
+func (c *conn) ResetSession(context.Context) error {
+	if !c.IsValid() {
+		return driver.ErrBadConn
+	}
+	return nil
+}
+
+// DuckDBConn returns the duckdb-go connection behind driverConn, the value
+// [database/sql.Conn.Raw] passes to its function, for duckdb-go helpers such
+// as [duckdb.NewAppenderFromConn]. It also accepts a *duckdb.Conn.
+func DuckDBConn(driverConn any) (*duckdb.Conn, bool) {
+	switch c := driverConn.(type) {
+	case *conn:
+		return c.Conn, true
+	case *duckdb.Conn:
+		return c, true
+	}
+	return nil, false
+}

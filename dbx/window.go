@@ -1,0 +1,143 @@
+package dbx
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+	"github.com/jmoiron/sqlx"
+)
+
+// window is the state of the write window that runs now, if any.
+type window struct {
+	host *host // the write side's host; nil when the DSN is not a local file
+
+	mu   sync.Mutex
+	tx   *sqlx.Tx
+	conn *sqlx.Conn
+}
+
+// Write runs fn in a write window: one transaction on the database file,
+// opened read-write for this call only. Reads in this process wait while it
+// runs. If fn returns an error or panics, the transaction is rolled back
+// (a panic is re-raised after cleanup); otherwise it is committed and
+// checkpointed. When Write returns, this process no longer holds the file's
+// write lock. Concurrent calls run one at a time, in the order they came.
+//
+// Write fails with a [*LockError] if another process holds the file for the
+// whole busy timeout, and with an error if read connections of this process
+// stay in use that long (a Rows, Tx or Conn from [DB.Read] held across Write).
+func (db *DB) Write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	if err := db.writes.lock(ctx); err != nil {
+		return fmt.Errorf("dbx: write: waiting for earlier writes: %w", err)
+	}
+	defer db.writes.unlock()
+	if db.gate == nil {
+		tx, err := db.write.BeginTxx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("dbx: write: begin: %w", err)
+		}
+		return commitOrRollback(tx, fn)
+	}
+
+	db.gate.startWrite()
+	defer db.gate.endWrite()
+	if err := db.drainReads(ctx); err != nil {
+		return err
+	}
+	conn, err := db.write.Connx(ctx)
+	if err != nil {
+		return fmt.Errorf("dbx: write: %w", err)
+	}
+	defer func() {
+		conn.Close()
+		// A transaction cancelled by its context rolls back on another
+		// goroutine: wait until the write side has really let go.
+		db.window.host.waitIdle()
+	}()
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("dbx: write: begin: %w", err)
+	}
+	db.window.set(tx, conn)
+	defer db.window.set(nil, nil)
+	if err := commitOrRollback(tx, fn); err != nil {
+		return err
+	}
+	// The commit is durable in the WAL; folding it into the file now keeps
+	// the WAL from growing and the next open cheap. If this fails, the
+	// checkpoint that detaching does will retry it.
+	if _, err := conn.ExecContext(context.WithoutCancel(ctx), "CHECKPOINT"); err != nil {
+		db.opts.logger.Warn("dbx: checkpoint after write failed", "path", db.path, "err", err)
+	}
+	return nil
+}
+
+// drainReads closes idle read connections and waits, for the busy timeout
+// at most, until the read side of this process has let go of the file.
+func (db *DB) drainReads(ctx context.Context) error {
+	db.read.SetMaxIdleConns(0) // closes idle connections now
+	db.read.SetMaxIdleConns(db.opts.readConns)
+	waitCtx, cancel := context.WithTimeout(ctx, max(db.opts.busyTimeout, time.Millisecond))
+	defer cancel()
+	open, err := db.gate.waitReaders(waitCtx)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return fmt.Errorf("dbx: write: %d read connection(s) of this process still in use (close Rows, Tx and Conn taken from Read before writing): %w", open, err)
+}
+
+// commitOrRollback runs fn in tx, then commits, or rolls back if fn
+// returns an error or panics (the panic goes on after the rollback).
+func commitOrRollback(tx *sqlx.Tx, fn func(*sqlx.Tx) error) (err error) {
+	committed := false
+	defer func() {
+		if !committed {
+			if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+				err = errors.Join(err, fmt.Errorf("dbx: write: rollback: %w", rbErr))
+			}
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("dbx: write: commit: %w", err)
+	}
+	committed = true
+	return nil
+}
+
+func (w *window) set(tx *sqlx.Tx, conn *sqlx.Conn) {
+	w.mu.Lock()
+	w.tx, w.conn = tx, conn
+	w.mu.Unlock()
+}
+
+// RawConn calls f with the duckdb-go connection of the write window whose
+// transaction is tx, for duckdb-go features database/sql does not reach,
+// such as the Appender (catalog [Catalog]). Rows appended join tx. It fails
+// if tx is not the transaction of a running write window of db.
+func (db *DB) RawConn(tx *sqlx.Tx, f func(*duckdb.Conn) error) error {
+	db.window.mu.Lock()
+	conn := db.window.conn
+	ok := tx != nil && tx == db.window.tx
+	db.window.mu.Unlock()
+	if !ok {
+		return errors.New("dbx: RawConn: tx is not the transaction of a running write window")
+	}
+	return conn.Raw(func(driverConn any) error {
+		dc, ok := DuckDBConn(driverConn)
+		if !ok {
+			return fmt.Errorf("dbx: RawConn: unexpected driver connection %T", driverConn)
+		}
+		return f(dc)
+	})
+}
