@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,6 +113,7 @@ type helper struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	out   *bufio.Scanner
+	once  sync.Once
 }
 
 // startHelper starts the test binary as helper mode on path and, for
@@ -154,11 +156,10 @@ func (h *helper) pid() int { return h.cmd.Process.Pid }
 
 // stop closes the helper's stdin and waits for it to exit.
 func (h *helper) stop() {
-	if h.stdin != nil {
+	h.once.Do(func() {
 		h.stdin.Close()
-		h.stdin = nil
 		h.cmd.Wait()
-	}
+	})
 }
 
 // tryOpen opens path in a fresh second process and reports whether it

@@ -1,0 +1,112 @@
+package dbx_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+
+	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/jmoiron/sqlx"
+)
+
+func exampleDir() string {
+	dir, err := os.MkdirTemp("", "dbx-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	return dir
+}
+
+func ExampleOpen() {
+	dir := exampleDir()
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+
+	// The file is created on first use; nothing is locked until a read or write.
+	db, err := dbx.Open(ctx, filepath.Join(dir, "app.duckdb"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	fmt.Println(filepath.Base(db.Path()))
+	// Output: app.duckdb
+}
+
+func ExampleDB_Write() {
+	dir := exampleDir()
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	db, err := dbx.Open(ctx, filepath.Join(dir, "app.duckdb"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+
+	// One transaction; the file is writable by other processes again as soon
+	// as Write returns.
+	err = db.Write(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, "CREATE TABLE notes (id INTEGER, body TEXT)"); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "INSERT INTO notes VALUES (?, ?)", 1, "hello")
+		return err
+	})
+	fmt.Println(err)
+	// Output: <nil>
+}
+
+func ExampleDB_Read() {
+	dir := exampleDir()
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	db, err := dbx.Open(ctx, filepath.Join(dir, "app.duckdb"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	db.Write(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, "CREATE TABLE notes AS SELECT 1 AS id, 'hello' AS body")
+		return err
+	})
+
+	// Read is an ordinary *sqlx.DB; it keeps the file open only while used
+	// and for the read lease after.
+	var body string
+	if err := db.Read().GetContext(ctx, &body, "SELECT body FROM notes WHERE id = ?", 1); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(body)
+	// Output: hello
+}
+
+func ExampleOpenReadOnly() {
+	dir := exampleDir()
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	path := filepath.Join(dir, "app.duckdb")
+	db, err := dbx.Open(ctx, path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	db.Write(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, "CREATE TABLE notes AS SELECT range AS id FROM range(3)")
+		return err
+	})
+	db.Close()
+
+	// Any database/sql program (a notebook, a report) can read without
+	// keeping writers out for longer than its read lease.
+	pool, err := dbx.OpenReadOnly(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	var n int
+	if err := pool.QueryRowContext(ctx, "SELECT count(*) FROM notes").Scan(&n); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(n)
+	// Output: 3
+}

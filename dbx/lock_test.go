@@ -1,0 +1,214 @@
+package dbx_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/jmoiron/sqlx"
+)
+
+// DuckDB's own rules across processes, which dbx is built on.
+func TestPlainDuckDBLockMatrix(t *testing.T) {
+	for _, tc := range []struct {
+		holder       string
+		readOnly, ok bool
+	}{
+		{"hold-ro", true, true},   // RO + RO
+		{"hold-ro", false, false}, // RO first blocks RW
+		{"hold-rw", true, false},  // RW first blocks RO
+		{"hold-rw", false, false}, // RW first blocks RW
+	} {
+		path := newFile(t)
+		h := startHelper(t, tc.holder, path)
+		ok, msg := tryOpen(t, path, tc.readOnly)
+		if ok != tc.ok {
+			t.Errorf("%s then read-only=%v: opened=%v (%s), want %v", tc.holder, tc.readOnly, ok, msg, tc.ok)
+		}
+		if !ok && !strings.Contains(msg, fmt.Sprintf("(PID %d)", h.pid())) {
+			t.Errorf("lock error does not name the holder PID %d: %s", h.pid(), msg)
+		}
+		h.stop()
+	}
+}
+
+func TestOtherProcessWritesRightAfterWrite(t *testing.T) {
+	path := newFile(t)
+	db := open(t, path)
+	if err := insert(context.Background(), db, 1); err != nil {
+		t.Fatal(err)
+	}
+	// No read has happened since: the write side is the only one that opened the file.
+	if ok, msg := tryOpen(t, path, false); !ok {
+		t.Fatalf("right after Write another process cannot open read-write: %s", msg)
+	}
+}
+
+func TestReadLeaseReleasesFile(t *testing.T) {
+	path := newFile(t)
+	db := open(t, path, dbx.WithReadLease(200*time.Millisecond))
+	if got := count(t, db); got != 0 {
+		t.Fatal(got)
+	}
+	// Within the lease the read pool holds its shared lock ...
+	if ok, _ := tryOpen(t, path, false); ok {
+		t.Fatal("another process opened read-write while the read lease runs")
+	}
+	// ... while other readers are welcome ...
+	if ok, msg := tryOpen(t, path, true); !ok {
+		t.Fatalf("another process cannot read while the read pool is active: %s", msg)
+	}
+	// ... and after lease + database/sql's cleaner tick it lets go, DB still open.
+	time.Sleep(200*time.Millisecond + 1500*time.Millisecond)
+	if ok, msg := tryOpen(t, path, false); !ok {
+		t.Fatalf("after the lease another process cannot open read-write: %s", msg)
+	}
+	if got := count(t, db); got != 0 {
+		t.Fatalf("count after reopen = %d", got)
+	}
+}
+
+func TestExternalReaderWhileReadPoolActive(t *testing.T) {
+	path := newFile(t)
+	db := open(t, path)
+	ctx := context.Background()
+	conn, err := db.Read().Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var n int
+	if err := conn.GetContext(ctx, &n, "SELECT count(*) FROM t"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, msg := tryOpen(t, path, true); !ok {
+		t.Fatalf("external read-only open failed while the read pool is active: %s", msg)
+	}
+}
+
+func TestWriteWhileOtherDBXProcessReadsInBursts(t *testing.T) {
+	path := newFile(t)
+	reader := startHelper(t, "dbx-reader", path)
+	db := open(t, path, dbx.WithBusyTimeout(10*time.Second))
+	ctx := context.Background()
+	for i := range 5 {
+		if err := insert(ctx, db, i); err != nil {
+			t.Fatalf("write %d while another dbx process reads: %v", i, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	reader.stdin.Close() // ends its loop; stop waits for the exit later
+	summary := reader.line(t)
+	var reads, failures int
+	if _, err := fmt.Sscanf(summary, "reads %d errors %d", &reads, &failures); err != nil {
+		t.Fatalf("reader said %q", summary)
+	}
+	if reads == 0 || failures != 0 {
+		t.Fatalf("reader: %s", summary)
+	}
+	if got := count(t, db); got != 5 {
+		t.Fatalf("count = %d, want 5", got)
+	}
+}
+
+func TestWriteAgainstForeignHolder(t *testing.T) {
+	path := newFile(t)
+	holder := startHelper(t, "hold-ro", path)
+	db := open(t, path, dbx.WithBusyTimeout(500*time.Millisecond))
+	ctx := context.Background()
+
+	start := time.Now()
+	err := insert(ctx, db, 1)
+	waited := time.Since(start)
+	var le *dbx.LockError
+	if !errors.As(err, &le) || !errors.Is(err, dbx.ErrLocked) {
+		t.Fatalf("Write = %v, want a LockError", err)
+	}
+	if le.PID != holder.pid() || le.Exe == "" || le.Mode != dbx.ReadWrite || le.Holder != dbx.ReadOnly || le.Path != db.Path() {
+		t.Fatalf("LockError = %+v, want holder PID %d (read-only)", le, holder.pid())
+	}
+	if waited < 500*time.Millisecond || waited > 5*time.Second {
+		t.Fatalf("gave up after %v, want about the busy timeout", waited)
+	}
+	if !strings.Contains(err.Error(), fmt.Sprintf("PID %d", holder.pid())) {
+		t.Fatalf("message does not name the holder: %v", err)
+	}
+
+	// A cancelled context ends the wait before the busy timeout.
+	long := open(t, path, dbx.WithBusyTimeout(time.Minute))
+	cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	err = insert(cctx, long, 1)
+	if !errors.Is(err, dbx.ErrLocked) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Write with deadline = %v, want ErrLocked and DeadlineExceeded", err)
+	}
+
+	// Reads share the file with the foreign reader.
+	if got := count(t, db); got != 0 {
+		t.Fatal(got)
+	}
+
+	// Once the holder exits, the write gets through (within the busy timeout,
+	// while the holder is still exiting).
+	go func() { time.Sleep(200 * time.Millisecond); holder.stop() }()
+	slow := open(t, path, dbx.WithBusyTimeout(10*time.Second))
+	if err := insert(ctx, slow, 7); err != nil {
+		t.Fatalf("write after the holder exits: %v", err)
+	}
+	if got := count(t, slow); got != 1 {
+		t.Fatalf("count = %d, want 1", got)
+	}
+}
+
+func TestReadAgainstForeignWriter(t *testing.T) {
+	path := newFile(t)
+	holder := startHelper(t, "hold-rw", path)
+	db := open(t, path, dbx.WithBusyTimeout(300*time.Millisecond))
+	var n int
+	err := db.Read().Get(&n, "SELECT count(*) FROM t")
+	var le *dbx.LockError
+	if !errors.As(err, &le) || le.PID != holder.pid() || le.Mode != dbx.ReadOnly || le.Holder != dbx.ReadWrite {
+		t.Fatalf("Read = %v (%+v), want a LockError naming PID %d", err, le, holder.pid())
+	}
+	holder.stop()
+	if err := db.Read().Get(&n, "SELECT count(*) FROM t"); err != nil {
+		t.Fatalf("read after the writer exits: %v", err)
+	}
+}
+
+func TestOpenReadOnly(t *testing.T) {
+	path := newFile(t)
+	db := open(t, path)
+	if err := insert(context.Background(), db, 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	ro, err := dbx.OpenReadOnly(path, dbx.WithReadLease(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	roX := sqlx.NewDb(ro, "duckdb")
+	var sum int
+	if err := roX.Get(&sum, "SELECT sum(x) FROM t"); err != nil || sum != 3 {
+		t.Fatalf("sum = %d, err = %v", sum, err)
+	}
+	if _, err := ro.Exec("INSERT INTO t VALUES (3)"); err == nil {
+		t.Fatal("OpenReadOnly pool wrote")
+	}
+	if ok, _ := tryOpen(t, path, false); ok {
+		t.Fatal("file writable by others while the read-only pool is active")
+	}
+	time.Sleep(100*time.Millisecond + 1500*time.Millisecond)
+	if ok, msg := tryOpen(t, path, false); !ok {
+		t.Fatalf("read-only pool did not let go when idle: %s", msg)
+	}
+	if _, err := dbx.OpenReadOnly(path + ".missing"); err == nil {
+		t.Fatal("OpenReadOnly of a missing file succeeded")
+	}
+}
