@@ -162,6 +162,23 @@ func TestWriteRollsBack(t *testing.T) {
 	}
 }
 
+// DuckDB turns COMMIT after a failed statement into a silent rollback;
+// Write must not report that as success.
+func TestWriteWithIgnoredFailure(t *testing.T) {
+	db := open(t, newFile(t))
+	err := db.Write(context.Background(), func(tx *sqlx.Tx) error {
+		tx.MustExec("INSERT INTO t VALUES (1)")
+		tx.Exec("INSERT INTO no_such_table VALUES (1)") // error ignored
+		return nil
+	})
+	if err == nil {
+		t.Fatal("Write reported success after a failed statement")
+	}
+	if got := count(t, db); got != 0 {
+		t.Fatalf("count = %d, want 0", got)
+	}
+}
+
 func TestReadsInFlightDuringWrite(t *testing.T) {
 	db := open(t, newFile(t))
 	ctx := context.Background()

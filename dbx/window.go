@@ -32,49 +32,91 @@ type window struct {
 // whole busy timeout, and with an error if read connections of this process
 // stay in use that long (a Rows, Tx or Conn from [DB.Read] held across Write).
 func (db *DB) Write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return db.exclusive(ctx, func() error {
+		if db.gate == nil {
+			tx, err := db.write.BeginTxx(ctx, nil)
+			if err != nil {
+				return fmt.Errorf("dbx: write: begin: %w", err)
+			}
+			return commitOrRollback(tx, fn)
+		}
+		conn, err := db.write.Connx(ctx)
+		if err != nil {
+			return fmt.Errorf("dbx: write: %w", err)
+		}
+		defer conn.Close()
+		tx, err := conn.BeginTxx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("dbx: write: begin: %w", err)
+		}
+		db.window.set(tx, conn)
+		defer db.window.set(nil, nil)
+		if err := commitOrRollback(tx, fn); err != nil {
+			return err
+		}
+		db.checkpoint(ctx, conn)
+		return nil
+	})
+}
+
+// WritePool runs fn in a write window like [DB.Write], but hands it the write
+// pool itself instead of a transaction, for tools that manage their own
+// transactions (such as goose). The pool has one connection, which stays
+// open until fn returns: fn must never need two at once, or it waits forever.
+// Whatever fn committed is checkpointed; the file is released before
+// WritePool returns.
+func (db *DB) WritePool(ctx context.Context, fn func(pool *sql.DB) error) error {
+	return db.exclusive(ctx, func() error {
+		if db.gate == nil {
+			return fn(db.write.DB)
+		}
+		db.write.SetMaxIdleConns(1) // keep the file attached across fn's calls
+		defer db.write.SetMaxIdleConns(0)
+		if err := fn(db.write.DB); err != nil {
+			return err
+		}
+		conn, err := db.write.Connx(context.WithoutCancel(ctx))
+		if err != nil {
+			// fn's work is committed; the next write window checkpoints it.
+			db.opts.logger.Warn("dbx: checkpoint after write failed", "path", db.path, "err", err)
+			return nil
+		}
+		defer conn.Close()
+		db.checkpoint(ctx, conn)
+		return nil
+	})
+}
+
+// exclusive runs fn as the only writer of this process, in arrival order,
+// with the read side drained and kept out; when fn returns, the write side
+// has let go of the file.
+func (db *DB) exclusive(ctx context.Context, fn func() error) error {
 	if err := db.writes.lock(ctx); err != nil {
 		return fmt.Errorf("dbx: write: waiting for earlier writes: %w", err)
 	}
 	defer db.writes.unlock()
 	if db.gate == nil {
-		tx, err := db.write.BeginTxx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("dbx: write: begin: %w", err)
-		}
-		return commitOrRollback(tx, fn)
+		return fn()
 	}
-
 	db.gate.startWrite()
 	defer db.gate.endWrite()
 	if err := db.drainReads(ctx); err != nil {
 		return err
 	}
-	conn, err := db.write.Connx(ctx)
-	if err != nil {
-		return fmt.Errorf("dbx: write: %w", err)
-	}
-	defer func() {
-		conn.Close()
-		// A transaction cancelled by its context rolls back on another
-		// goroutine: wait until the write side has really let go.
-		db.window.host.waitIdle()
-	}()
-	tx, err := conn.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("dbx: write: begin: %w", err)
-	}
-	db.window.set(tx, conn)
-	defer db.window.set(nil, nil)
-	if err := commitOrRollback(tx, fn); err != nil {
-		return err
-	}
-	// The commit is durable in the WAL; folding it into the file now keeps
-	// the WAL from growing and the next open cheap. If this fails, the
-	// checkpoint that detaching does will retry it.
+	// Runs after fn's own deferred closes, panic or not. A transaction
+	// cancelled by its context rolls back on another goroutine: wait until
+	// the write side has really let go before reads may reopen.
+	defer db.window.host.waitIdle()
+	return fn()
+}
+
+// checkpoint folds committed writes into the file. The commit is already
+// durable in the WAL; checkpointing now keeps the WAL from growing and the
+// next open cheap. If it fails, the checkpoint that detaching does retries.
+func (db *DB) checkpoint(ctx context.Context, conn *sqlx.Conn) {
 	if _, err := conn.ExecContext(context.WithoutCancel(ctx), "CHECKPOINT"); err != nil {
 		db.opts.logger.Warn("dbx: checkpoint after write failed", "path", db.path, "err", err)
 	}
-	return nil
 }
 
 // drainReads closes idle read connections and waits, for the busy timeout
@@ -107,6 +149,12 @@ func commitOrRollback(tx *sqlx.Tx, fn func(*sqlx.Tx) error) (err error) {
 	}()
 	if err := fn(tx); err != nil {
 		return err
+	}
+	// DuckDB aborts a transaction on any failed statement and then turns
+	// COMMIT into a silent rollback: probe first so that a failure fn
+	// ignored is not reported as success.
+	if _, err := tx.Exec("SELECT 1"); err != nil {
+		return fmt.Errorf("dbx: write: nothing was written: a statement in the window failed earlier: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("dbx: write: commit: %w", err)
