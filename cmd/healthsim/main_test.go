@@ -1,0 +1,372 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+	"github.com/healthsim/healthsim-go/dbx"
+)
+
+// With HEALTHSIM_TEST_HELPER set, the test binary is a second process that
+// holds the database file: hold-ro and hold-rw open it with plain duckdb-go;
+// read-bursts reads through dbx in bursts with pauses. Each prints "ready"
+// and runs until its stdin closes.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv("HEALTHSIM_TEST_HELPER"); mode != "" {
+		if err := helperMain(mode, os.Getenv("HEALTHSIM_TEST_DB")); err != nil {
+			fmt.Println("error:", err)
+			os.Exit(2)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func helperMain(mode, path string) error {
+	done := make(chan struct{})
+	go func() { io.Copy(io.Discard, os.Stdin); close(done) }()
+	switch mode {
+	case "hold-ro", "hold-rw":
+		dsn := path
+		if mode == "hold-ro" {
+			dsn += "?access_mode=READ_ONLY"
+		}
+		connector, err := duckdb.NewConnector(dsn, nil)
+		if err != nil {
+			return err
+		}
+		db := sql.OpenDB(connector)
+		defer db.Close()
+		if _, err := db.Exec("SELECT 1"); err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		<-done
+		return nil
+	case "read-bursts":
+		db, err := dbx.Open(context.Background(), path, dbx.WithReadLease(50*time.Millisecond))
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		fmt.Println("ready")
+		for {
+			for range 20 {
+				var n int
+				if err := db.Read().Get(&n, "SELECT count(*) FROM duckdb_tables()"); err != nil {
+					return err
+				}
+			}
+			select {
+			case <-done:
+				return nil
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	return fmt.Errorf("unknown helper %q", mode)
+}
+
+// hold starts a helper process on path and waits until it holds the file.
+func hold(t *testing.T, mode, path string) (pid int, stop func()) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "HEALTHSIM_TEST_HELPER="+mode, "HEALTHSIM_TEST_DB="+path)
+	cmd.Stderr = os.Stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	if strings.TrimSpace(line) != "ready" {
+		t.Fatalf("helper %s: %q", mode, line)
+	}
+	var once sync.Once
+	stop = func() { once.Do(func() { stdin.Close(); cmd.Wait() }) }
+	t.Cleanup(stop)
+	return cmd.Process.Pid, stop
+}
+
+// run runs the CLI in-process and returns its stdout, stderr and error.
+func run(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := Run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
+	return stdout.String(), stderr.String(), err
+}
+
+func mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errOut, err := run(t, args...)
+	if err != nil {
+		t.Fatalf("healthsim %s: %v\n%s", strings.Join(args, " "), err, errOut)
+	}
+	return out
+}
+
+func tempDB(t *testing.T) string { return filepath.Join(t.TempDir(), "hs.duckdb") }
+
+func TestMigrateVerbs(t *testing.T) {
+	db := tempDB(t)
+	out := mustRun(t, "migrate", "status", "--db", db)
+	if strings.Count(out, "Pending") != 3 {
+		t.Fatalf("status of a fresh file:\n%s", out)
+	}
+	out = mustRun(t, "migrate", "--db", db, "up") // flags before the verb work too
+	if strings.Count(out, "OK ") != 3 {
+		t.Fatalf("up:\n%s", out)
+	}
+	if out := mustRun(t, "migrate", "up", "--db", db); !strings.Contains(out, "no migrations to run; current version 3") {
+		t.Fatalf("second up:\n%s", out)
+	}
+	if out := mustRun(t, "migrate", "version", "--db", db); !strings.HasPrefix(out, "version 3") {
+		t.Fatalf("version: %s", out)
+	}
+	for _, tc := range []struct {
+		args    []string
+		version string
+	}{
+		{[]string{"down"}, "version 2"},
+		{[]string{"redo"}, "version 2"},
+		{[]string{"up-by-one"}, "version 3"},
+		{[]string{"down-to", "1"}, "version 1"},
+		{[]string{"up-to", "2"}, "version 2"},
+		{[]string{"reset"}, "version 0"},
+		{[]string{"up"}, "version 3"},
+	} {
+		mustRun(t, append(append([]string{"migrate"}, tc.args...), "--db", db)...)
+		if out := mustRun(t, "migrate", "version", "--db", db); !strings.HasPrefix(out, tc.version) {
+			t.Fatalf("after %v: %s", tc.args, out)
+		}
+	}
+	dir := t.TempDir()
+	mustRun(t, "migrate", "create", "add_things", "--dir", dir)
+	if files, _ := filepath.Glob(filepath.Join(dir, "00001_add_things.sql")); len(files) != 1 {
+		t.Fatalf("create wrote no 00001_add_things.sql in %s", dir)
+	}
+}
+
+func TestBadArguments(t *testing.T) {
+	db := tempDB(t)
+	blocker := filepath.Join(t.TempDir(), "a-file")
+	os.WriteFile(blocker, nil, 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "Usage: healthsim COMMAND"},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"migrate"}, "migrate needs a verb"},
+		{[]string{"migrate", "sideways", "--db", db}, `unknown migrate verb "sideways"`},
+		{[]string{"migrate", "up-to", "--db", db}, "takes 1 argument"},
+		{[]string{"migrate", "up-to", "x", "--db", db}, "version must be a whole number"},
+		{[]string{"migrate", "up", "--busy-timeout", "soon", "--db", db}, "invalid value"},
+		{[]string{"migrate", "up", "--no-such-flag"}, "flag provided but not defined"},
+		{[]string{"locks", "extra", "--db", db}, "locks takes no arguments"},
+		{[]string{"storage", "--db", db}, "storage needs one verb"},
+	} {
+		_, errOut, err := run(t, tc.args...)
+		if err != errUsage || !strings.Contains(errOut, tc.want) {
+			t.Errorf("healthsim %v: err %v, stderr %q; want usage error with %q", tc.args, err, errOut, tc.want)
+		}
+	}
+	// A folder that cannot be created: a clear error, no usage text.
+	_, _, err := run(t, "migrate", "up", "--db", filepath.Join(blocker, "sub", "x.duckdb"))
+	if err == nil || !strings.Contains(err.Error(), "cannot create the folder") {
+		t.Errorf("unwritable folder: %v", err)
+	}
+	if _, _, err := run(t, "storage", "info", "--db", filepath.Join(t.TempDir(), "missing.duckdb")); err == nil || !strings.Contains(err.Error(), "no database at") {
+		t.Errorf("storage info of a missing file: %v", err)
+	}
+}
+
+func TestDefaultDatabaseLocation(t *testing.T) {
+	dataHome := t.TempDir()
+	t.Setenv("HEALTHSIM_DB_PATH", "")
+	t.Setenv("XDG_DATA_HOME", dataHome)
+	mustRun(t, "migrate", "up")
+	if _, err := os.Stat(filepath.Join(dataHome, "healthsim", "healthsim.duckdb")); err != nil {
+		t.Fatal(err)
+	}
+	env := filepath.Join(t.TempDir(), "env.duckdb")
+	t.Setenv("HEALTHSIM_DB_PATH", env)
+	mustRun(t, "migrate", "up")
+	if _, err := os.Stat(env); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStatusAndVersionBesideAReader(t *testing.T) {
+	db := tempDB(t)
+	mustRun(t, "migrate", "up", "--db", db)
+	hold(t, "hold-ro", db)
+	if out := mustRun(t, "migrate", "status", "--db", db, "--busy-timeout", "0s"); strings.Count(out, "UTC") != 3 {
+		t.Fatalf("status beside a reader:\n%s", out)
+	}
+	if out := mustRun(t, "migrate", "version", "--db", db, "--busy-timeout", "0s"); !strings.HasPrefix(out, "version 3") {
+		t.Fatalf("version beside a reader: %s", out)
+	}
+}
+
+func TestMigrateUpBesideOtherProcesses(t *testing.T) {
+	// A dbx process reading in bursts lets the migration through.
+	db := tempDB(t)
+	mustRun(t, "migrate", "up-to", "1", "--db", db)
+	hold(t, "read-bursts", db)
+	if out := mustRun(t, "migrate", "up", "--db", db, "--busy-timeout", "10s"); strings.Count(out, "OK ") != 2 {
+		t.Fatalf("up beside a bursty reader:\n%s", out)
+	}
+
+	// A process that holds the file forever is named.
+	db2 := tempDB(t)
+	mustRun(t, "migrate", "up-to", "1", "--db", db2)
+	pid, _ := hold(t, "hold-ro", db2)
+	_, _, err := run(t, "migrate", "up", "--db", db2, "--busy-timeout", "300ms")
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("PID %d", pid)) {
+		t.Fatalf("up against a holder: %v; want the holder's PID %d", err, pid)
+	}
+}
+
+func TestLocks(t *testing.T) {
+	db := tempDB(t)
+	mustRun(t, "migrate", "up", "--db", db)
+	if out := mustRun(t, "locks", "--db", db); !strings.Contains(out, "Nobody holds") {
+		t.Fatalf("locks, no holder: %s", out)
+	}
+	for _, mode := range []string{"hold-ro", "hold-rw"} {
+		pid, stop := hold(t, mode, db)
+		out := mustRun(t, "locks", "--db", db)
+		want := map[string]string{"hold-ro": "read-only", "hold-rw": "read-write"}[mode]
+		if !strings.Contains(out, fmt.Sprintf("PID %-7d", pid)) || !strings.Contains(out, want) {
+			t.Fatalf("locks with %s (PID %d):\n%s", mode, pid, out)
+		}
+		stop()
+	}
+}
+
+func TestStorageUpgrade(t *testing.T) {
+	path := tempDB(t)
+	// A file in DuckDB's default (old) format, as older tools make it.
+	connector, err := duckdb.NewConnector(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := sql.OpenDB(connector)
+	if _, err := raw.Exec(`CREATE TABLE a AS SELECT range AS x, 'row ' || range AS s FROM range(5000);
+		CREATE SCHEMA p; CREATE TABLE p.b (k VARCHAR PRIMARY KEY); INSERT INTO p.b VALUES ('x'), ('y')`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	if out := mustRun(t, "storage", "info", "--db", path); !strings.Contains(out, "old: run") {
+		t.Fatalf("info of an old file:\n%s", out)
+	}
+
+	// With another process holding the file, the upgrade fails and changes nothing.
+	before, _ := os.Stat(path)
+	pid, stop := hold(t, "hold-ro", path)
+	_, _, err = run(t, "storage", "upgrade", "--db", path, "--busy-timeout", "200ms")
+	if err == nil || !strings.Contains(err.Error(), "unchanged") || !strings.Contains(err.Error(), fmt.Sprintf("PID %d", pid)) {
+		t.Fatalf("upgrade beside a holder: %v", err)
+	}
+	stop()
+	after, _ := os.Stat(path)
+	if after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
+		t.Fatal("failed upgrade changed the file")
+	}
+	if _, err := os.Stat(path + ".upgrade"); err == nil {
+		t.Fatal("failed upgrade left its copy behind")
+	}
+
+	out := mustRun(t, "storage", "upgrade", "--db", path)
+	if !strings.Contains(out, "now uses storage format v1.4.0") {
+		t.Fatalf("upgrade:\n%s", out)
+	}
+	info := mustRun(t, "storage", "info", "--db", path)
+	for _, want := range []string{"(current)", "main.a", "5000 rows", "p.b", "2 rows"} {
+		if !strings.Contains(info, want) {
+			t.Fatalf("info after upgrade lacks %q:\n%s", want, info)
+		}
+	}
+	if out := mustRun(t, "storage", "upgrade", "--db", path); !strings.Contains(out, "nothing to do") {
+		t.Fatalf("second upgrade:\n%s", out)
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binary    string
+	buildErr  error
+)
+
+// builtBinary builds cmd/healthsim once per test run.
+func builtBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "healthsim-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binary = filepath.Join(dir, "healthsim")
+		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binary
+}
+
+func TestBinaryConcurrentMigrateUp(t *testing.T) {
+	bin := builtBinary(t)
+	db := tempDB(t)
+	var wg sync.WaitGroup
+	outs := make([]string, 2)
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Go(func() {
+			out, err := exec.Command(bin, "migrate", "up", "--db", db, "--busy-timeout", "20s").CombinedOutput()
+			outs[i], errs[i] = string(out), err
+		})
+	}
+	wg.Wait()
+	applied := 0
+	for i := range 2 {
+		if errs[i] != nil {
+			t.Fatalf("process %d: %v\n%s", i, errs[i], outs[i])
+		}
+		applied += strings.Count(outs[i], "OK ")
+	}
+	if applied != 3 {
+		t.Fatalf("migrations applied %d times in all, want 3:\n%s\n---\n%s", applied, outs[0], outs[1])
+	}
+	out, err := exec.Command(bin, "bogus").CombinedOutput()
+	if code := exitCode(err); code != 2 || !strings.Contains(string(out), "unknown command") {
+		t.Fatalf("bogus command: exit %d\n%s", code, out)
+	}
+}
+
+func exitCode(err error) int {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/healthsim/healthsim-go/dbx"
+)
+
+// errUsage reports bad arguments after the usage text has been printed.
+var errUsage = errors.New("usage")
+
+const usage = `healthsim shares one HealthSim DuckDB file between many processes.
+
+Usage: healthsim COMMAND [flags]
+
+Commands:
+  migrate VERB   apply or inspect schema migrations (healthsim migrate -h)
+  locks          show which processes hold the database file
+  storage VERB   info: format, size and tables; upgrade: rewrite in the fast format
+
+Every command takes --db PATH (default: $HEALTHSIM_DB_PATH, else
+$XDG_DATA_HOME/healthsim/healthsim.duckdb) and --busy-timeout DURATION.
+`
+
+// Run runs the healthsim command line args (without the program name).
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	env := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	switch args[0] {
+	case "migrate":
+		return (&MigrateCommand{env: env}).Run(ctx, args[1:])
+	case "locks":
+		return (&LocksCommand{env: env}).Run(ctx, args[1:])
+	case "storage":
+		return (&StorageCommand{env: env}).Run(ctx, args[1:])
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "healthsim: unknown command %q\n\n%s", args[0], usage)
+	return errUsage
+}
+
+// env is what every command writes to and reads from.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// dbFlags are the flags every command that opens the database takes.
+type dbFlags struct {
+	path        string
+	busyTimeout time.Duration
+}
+
+func (f *dbFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.path, "db", "", "database file (default $HEALTHSIM_DB_PATH, else $XDG_DATA_HOME/healthsim/healthsim.duckdb)")
+	fs.DurationVar(&f.busyTimeout, "busy-timeout", 5*time.Second, "how long to wait while another process holds the file")
+}
+
+// resolve returns the database path: --db, else HEALTHSIM_DB_PATH, else the
+// per-user data folder, which is created when needed.
+func (f *dbFlags) resolve() (string, error) {
+	path := f.path
+	if path == "" {
+		path = os.Getenv("HEALTHSIM_DB_PATH")
+	}
+	if path == "" {
+		dataHome := os.Getenv("XDG_DATA_HOME")
+		if dataHome == "" {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return "", fmt.Errorf("no --db given and no home folder: %w", err)
+			}
+			dataHome = filepath.Join(home, ".local", "share")
+		}
+		path = filepath.Join(dataHome, "healthsim", "healthsim.duckdb")
+	}
+	if dbx.IsLocalFile(path) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return "", fmt.Errorf("cannot create the folder for the database %s: %w", path, err)
+		}
+	}
+	return path, nil
+}
+
+// open opens the database with the flags' busy timeout, logging to stderr.
+func (f *dbFlags) open(ctx context.Context, e *env) (*dbx.DB, error) {
+	path, err := f.resolve()
+	if err != nil {
+		return nil, err
+	}
+	return dbx.Open(ctx, path, dbx.WithBusyTimeout(f.busyTimeout), dbx.WithLogger(e.logger()))
+}
+
+func (e *env) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// parse parses flags placed before, between or after positional arguments,
+// as users type them, and returns the positional ones.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, errUsage
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+// newFlagSet returns a flag set that prints its usage to e.stderr.
+func (e *env) newFlagSet(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: healthsim %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// usageError prints msg and the flag set's usage, and returns errUsage.
+func usageError(fs *flag.FlagSet, format string, args ...any) error {
+	fmt.Fprintf(fs.Output(), "healthsim: "+format+"\n\n", args...)
+	fs.Usage()
+	return errUsage
+}
+
+// helpOK turns -h into success: the usage is printed and nothing else runs.
+func helpOK(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+// plural formats n with a noun, adding "s" unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, strings.TrimSuffix(noun, "s"))
+}
