@@ -277,19 +277,14 @@ func (c *conn) Close() error {
 	return err
 }
 
-// IsValid implements driver.Validator: database/sql drops the connection
-// instead of pooling it while a write is waiting.
+// IsValid implements driver.Validator: while a write waits, database/sql
+// closes a returned connection instead of pooling it or handing it to a
+// waiting reader, so the read side drains even under constant load. (A
+// connection already handed over is not refused in ResetSession: database/sql
+// would pass that ErrBadConn to the caller when the pool is full; it finishes
+// one more query and is closed when returned.)
 func (c *conn) IsValid() bool {
 	return c.host.gate == nil || !c.host.gate.writeWaiting()
-}
-
-// ResetSession implements driver.SessionResetter: a pooled connection is
-// not reused while a write is waiting.
-func (c *conn) ResetSession(context.Context) error {
-	if !c.IsValid() {
-		return driver.ErrBadConn
-	}
-	return nil
 }
 
 // DuckDBConn returns the duckdb-go connection behind driverConn, the value
