@@ -1,0 +1,336 @@
+package scenario
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Limits of List and Summary.
+const (
+	DefaultListLimit  = 50
+	MaxListLimit      = 200
+	MaxSamplesPerType = 10
+	// A sample shows at most maxSampleFields fields, strings cut to
+	// maxSampleString characters, so a summary fits a model's context.
+	maxSampleFields = 8
+	maxSampleString = 80
+)
+
+// Scenario is a saved scenario as Load returns it.
+type Scenario struct {
+	ID            string         `json:"id"`
+	Name          string         `json:"name"`
+	Description   string         `json:"description"`
+	Tags          []string       `json:"tags"`
+	CreatedAt     time.Time      `json:"created_at"`
+	UpdatedAt     time.Time      `json:"updated_at"`
+	TotalEntities int            `json:"total_entities"`
+	EntityCounts  map[string]int `json:"entity_counts"`
+	// Entities maps each entity type to its entities' JSON exactly as saved,
+	// in the order they were saved. Only set when asked for.
+	Entities map[string][]json.RawMessage `json:"entities,omitempty"`
+}
+
+// ListEntry is one scenario in a List result.
+type ListEntry struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Tags        []string  `json:"tags"`
+	EntityCount int       `json:"entity_count"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// ListOptions filter List.
+type ListOptions struct {
+	Tag    string // exact tag (compared lowercased); empty: any
+	Search string // substring of the name or description, any case; empty: any
+	Limit  int    // 1 to MaxListLimit; 0 means DefaultListLimit
+}
+
+// ScenarioSummary is a scenario's counts and a few shortened sample entities.
+type ScenarioSummary struct {
+	ID            string         `json:"id"`
+	Name          string         `json:"name"`
+	Description   string         `json:"description"`
+	Tags          []string       `json:"tags"`
+	CreatedAt     time.Time      `json:"created_at"`
+	UpdatedAt     time.Time      `json:"updated_at"`
+	TotalEntities int            `json:"total_entities"`
+	EntityCounts  map[string]int `json:"entity_counts"`
+	// Samples holds up to samplesPerType entities per type, each with at most
+	// 8 fields (id fields first; "_more_fields" counts the others left out)
+	// and strings cut to 80 characters. Only set when asked for.
+	Samples map[string][]map[string]any `json:"samples,omitempty"`
+}
+
+// header is a scenarios row with its tags and entity count.
+type header struct {
+	ID          string    `db:"id"`
+	Name        string    `db:"name"`
+	Description string    `db:"description"`
+	CreatedAt   time.Time `db:"created_at"`
+	UpdatedAt   time.Time `db:"updated_at"`
+	EntityCount int       `db:"entity_count"`
+	Tags        string    `db:"tags"` // a JSON array, sorted
+}
+
+const headerSelect = `SELECT s.id, s.name, coalesce(s.description, '') AS description, s.created_at, s.updated_at,
+	(SELECT count(*) FROM scenario_entities e WHERE e.scenario_id = s.id) AS entity_count,
+	coalesce((SELECT to_json(list(t.tag ORDER BY t.tag)) FROM scenario_tags t WHERE t.scenario_id = s.id)::VARCHAR, '[]') AS tags
+FROM scenarios s`
+
+func (h header) tags() []string {
+	tags := []string{}
+	_ = json.Unmarshal([]byte(h.Tags), &tags) // to_json of a VARCHAR list always parses
+	return tags
+}
+
+// readTx runs fn in one transaction on the read pool, so that its queries
+// see one snapshot.
+func (s *Store) readTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.Read().BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("scenario: read: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// getHeader finds a scenario by id, then by name.
+func getHeader(ctx context.Context, q sqlx.QueryerContext, nameOrID string) (header, error) {
+	key := strings.TrimSpace(nameOrID)
+	var h header
+	if key == "" {
+		return h, invalid("name_or_id", "give the name or id of a scenario")
+	}
+	err := sqlx.GetContext(ctx, q, &h, headerSelect+` WHERE s.id = $1 OR s.name = $1 ORDER BY s.id = $1 DESC LIMIT 1`, key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return h, fmt.Errorf("%w: %q is not the name or id of any scenario", ErrNotFound, key)
+	}
+	if err != nil {
+		return h, fmt.Errorf("scenario: read %q: %w", key, err)
+	}
+	return h, nil
+}
+
+// entityCounts returns the number of entities per type of a scenario.
+func entityCounts(ctx context.Context, q sqlx.QueryerContext, id string) (map[string]int, error) {
+	var rows []struct {
+		Type  string `db:"entity_type"`
+		Count int    `db:"n"`
+	}
+	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT entity_type, count(*) AS n FROM scenario_entities
+		WHERE scenario_id = $1 GROUP BY entity_type`, id); err != nil {
+		return nil, fmt.Errorf("scenario: count entities: %w", err)
+	}
+	counts := map[string]int{}
+	for _, r := range rows {
+		counts[r.Type] = r.Count
+	}
+	return counts, nil
+}
+
+// Load returns the scenario whose id or name is nameOrID, with its entities
+// if includeEntities, or an error wrapping ErrNotFound.
+func (s *Store) Load(ctx context.Context, nameOrID string, includeEntities bool) (*Scenario, error) {
+	var sc *Scenario
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
+		h, err := getHeader(ctx, tx, nameOrID)
+		if err != nil {
+			return err
+		}
+		sc = &Scenario{ID: h.ID, Name: h.Name, Description: h.Description, Tags: h.tags(),
+			CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, TotalEntities: h.EntityCount}
+		if sc.EntityCounts, err = entityCounts(ctx, tx, h.ID); err != nil {
+			return err
+		}
+		if !includeEntities {
+			return nil
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT entity_type, entity_data::VARCHAR FROM scenario_entities
+			WHERE scenario_id = $1 ORDER BY entity_type, rowid`, h.ID)
+		if err != nil {
+			return fmt.Errorf("scenario: load entities: %w", err)
+		}
+		defer rows.Close()
+		sc.Entities = map[string][]json.RawMessage{}
+		for rows.Next() {
+			var typ, data string
+			if err := rows.Scan(&typ, &data); err != nil {
+				return fmt.Errorf("scenario: load entities: %w", err)
+			}
+			sc.Entities[typ] = append(sc.Entities[typ], json.RawMessage(data))
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+// List returns the scenarios matching opts, most recently saved first.
+func (s *Store) List(ctx context.Context, opts ListOptions) ([]ListEntry, error) {
+	limit := opts.Limit
+	if limit == 0 {
+		limit = DefaultListLimit
+	}
+	if limit < 1 || limit > MaxListLimit {
+		return nil, invalid("limit", "must be between 1 and %d, got %d", MaxListLimit, opts.Limit)
+	}
+	tag := strings.ToLower(strings.TrimSpace(opts.Tag))
+	search := strings.ToLower(strings.TrimSpace(opts.Search))
+	var rows []header
+	err := s.db.Read().SelectContext(ctx, &rows, headerSelect+`
+		WHERE ($1 = '' OR EXISTS (SELECT 1 FROM scenario_tags t WHERE t.scenario_id = s.id AND t.tag = $1))
+		  AND ($2 = '' OR contains(lower(s.name), $2) OR contains(lower(coalesce(s.description, '')), $2))
+		ORDER BY s.updated_at DESC, s.created_at DESC, s.name
+		LIMIT $3`, tag, search, limit)
+	if err != nil {
+		return nil, fmt.Errorf("scenario: list: %w", err)
+	}
+	out := make([]ListEntry, len(rows))
+	for i, h := range rows {
+		out[i] = ListEntry{ID: h.ID, Name: h.Name, Description: h.Description, Tags: h.tags(),
+			EntityCount: h.EntityCount, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt}
+	}
+	return out, nil
+}
+
+// Summary returns the counts per entity type of the scenario whose id or
+// name is nameOrID and, if includeSamples, up to samplesPerType (1 to
+// MaxSamplesPerType) shortened sample entities per type, the first saved.
+func (s *Store) Summary(ctx context.Context, nameOrID string, includeSamples bool, samplesPerType int) (*ScenarioSummary, error) {
+	if includeSamples && (samplesPerType < 1 || samplesPerType > MaxSamplesPerType) {
+		return nil, invalid("samples_per_type", "must be between 1 and %d, got %d", MaxSamplesPerType, samplesPerType)
+	}
+	var sum *ScenarioSummary
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
+		h, err := getHeader(ctx, tx, nameOrID)
+		if err != nil {
+			return err
+		}
+		sum = &ScenarioSummary{ID: h.ID, Name: h.Name, Description: h.Description, Tags: h.tags(),
+			CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, TotalEntities: h.EntityCount}
+		if sum.EntityCounts, err = entityCounts(ctx, tx, h.ID); err != nil {
+			return err
+		}
+		if !includeSamples {
+			return nil
+		}
+		var rows []struct {
+			Type string `db:"entity_type"`
+			Data string `db:"data"`
+		}
+		if err := tx.SelectContext(ctx, &rows, `SELECT entity_type, data FROM (
+				SELECT entity_type, entity_data::VARCHAR AS data,
+					row_number() OVER (PARTITION BY entity_type ORDER BY rowid) AS n
+				FROM scenario_entities WHERE scenario_id = $1)
+			WHERE n <= $2 ORDER BY entity_type, n`, h.ID, samplesPerType); err != nil {
+			return fmt.Errorf("scenario: read samples: %w", err)
+		}
+		sum.Samples = map[string][]map[string]any{}
+		for _, r := range rows {
+			sum.Samples[r.Type] = append(sum.Samples[r.Type], shorten(r.Data, entityIDFields(r.Type)))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sum, nil
+}
+
+// shorten makes a sample of an entity: id fields first, then the others in
+// name order, nulls left out, at most maxSampleFields fields, strings and
+// nested values (as JSON text) cut to maxSampleString characters.
+func shorten(doc string, idFields []string) map[string]any {
+	var obj map[string]any
+	dec := json.NewDecoder(strings.NewReader(doc))
+	dec.UseNumber() // keep numbers as written
+	if err := dec.Decode(&obj); err != nil {
+		return map[string]any{"_unreadable": truncate(doc, maxSampleString)}
+	}
+	keys := make([]string, 0, len(obj))
+	for k, v := range obj {
+		if v != nil {
+			keys = append(keys, k)
+		}
+	}
+	rank := func(k string) int {
+		if i := slices.Index(idFields, k); i >= 0 {
+			return i
+		}
+		return len(idFields)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if d := rank(a) - rank(b); d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
+	out := map[string]any{}
+	for _, k := range keys[:min(len(keys), maxSampleFields)] {
+		switch v := obj[k].(type) {
+		case string:
+			out[k] = truncate(v, maxSampleString)
+		case map[string]any, []any:
+			var b bytes.Buffer
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false)
+			_ = enc.Encode(v) // decoded JSON always encodes
+			out[k] = truncate(strings.TrimSpace(b.String()), maxSampleString)
+		default:
+			out[k] = v
+		}
+	}
+	if more := len(keys) - maxSampleFields; more > 0 {
+		out["_more_fields"] = more
+	}
+	return out
+}
+
+// DeleteResult reports what Delete removed.
+type DeleteResult struct {
+	ID       string         `json:"id"`
+	Name     string         `json:"name"`
+	Entities int            `json:"entities"` // scenario_entities rows
+	Tags     int            `json:"tags"`
+	Rows     map[string]int `json:"rows"` // canonical table -> rows removed
+}
+
+// Delete removes the scenario whose id or name is nameOrID, with its tags,
+// entities and canonical rows, in one write window; an error wrapping
+// ErrNotFound if there is none.
+func (s *Store) Delete(ctx context.Context, nameOrID string) (DeleteResult, error) {
+	var res DeleteResult
+	err := s.db.Write(ctx, func(tx *sqlx.Tx) error {
+		id, name, err := resolve(ctx, tx, nameOrID)
+		if err != nil {
+			return err
+		}
+		if res, err = deleteContents(ctx, tx, id); err != nil {
+			return err
+		}
+		res.Name = name
+		if _, err := tx.ExecContext(ctx, `DELETE FROM scenarios WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("scenario: delete %s: %w", id, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return DeleteResult{}, err
+	}
+	return res, nil
+}

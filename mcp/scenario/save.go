@@ -1,0 +1,399 @@
+package scenario
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+)
+
+// MaxNameLen is the longest scenario name, in characters.
+const MaxNameLen = 200
+
+// batchSize is how many entities one INSERT carries; Progress is reported
+// after each batch.
+const batchSize = 1000
+
+// SaveRequest is a scenario to save.
+type SaveRequest struct {
+	// Name identifies the scenario: 1 to MaxNameLen characters after trimming.
+	Name        string
+	Description string
+	// Tags are trimmed, lowercased and deduplicated; empty ones are dropped.
+	Tags []string
+	// Entities maps an entity type (plural table name such as "patients" or
+	// its singular "patient") to its entity objects. Each object needs an id
+	// (see the package's id fields per type), unique within its type.
+	Entities map[string][]map[string]any
+	// Overwrite replaces a scenario of the same name (keeping its id and
+	// created_at) instead of failing with ErrExists.
+	Overwrite bool
+	// Progress, if set, is called with the entities written so far and the
+	// total, after each batch. It runs inside the write window: it must not
+	// use the database.
+	Progress func(done, total int)
+}
+
+// SaveResult describes a saved scenario.
+type SaveResult struct {
+	ID            string         `json:"id"`
+	Name          string         `json:"name"`
+	Overwritten   bool           `json:"overwritten"`
+	EntityCounts  map[string]int `json:"entity_counts"`
+	TotalEntities int            `json:"total_entities"`
+	Tags          []string       `json:"tags"`
+	CreatedAt     time.Time      `json:"created_at"`
+	UpdatedAt     time.Time      `json:"updated_at"`
+}
+
+// entity is one validated entity, with where the caller put it (for messages).
+type entity struct {
+	key  string // the type as the caller wrote it
+	idx  int    // its index in the caller's list
+	id   string
+	doc  string // encoding/json of the object, stored verbatim
+	data map[string]any
+}
+
+// plan is a validated SaveRequest.
+type plan struct {
+	name, description string
+	tags              []string
+	byTable           map[string][]entity
+	total             int
+}
+
+// Save validates req and writes the scenario in one write window: the
+// scenarios row, its tags, its entities (entity_data is exactly the
+// encoding/json form of each object) and one row per entity in its canonical
+// table (fields matched to columns by name, values cast by DuckDB, fields
+// without a column ignored; scenario_id and created_at are set by Save).
+//
+// Invalid input, including a value DuckDB cannot cast to its column, gives a
+// *ValidationError; an existing name without Overwrite gives an error
+// wrapping ErrExists. In every failure nothing is written.
+func (s *Store) Save(ctx context.Context, req SaveRequest) (SaveResult, error) {
+	p, err := validate(req)
+	if err != nil {
+		return SaveResult{}, err
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	res := SaveResult{Name: p.name, Tags: p.tags, EntityCounts: map[string]int{}, TotalEntities: p.total, CreatedAt: now, UpdatedAt: now}
+	for table, es := range p.byTable {
+		res.EntityCounts[table] = len(es)
+	}
+	err = s.db.Write(ctx, func(tx *sqlx.Tx) error {
+		stmts, err := s.statements(ctx, tx)
+		if err != nil {
+			return err
+		}
+		var old struct {
+			ID        string    `db:"id"`
+			CreatedAt time.Time `db:"created_at"`
+		}
+		err = tx.GetContext(ctx, &old, `SELECT id, created_at FROM scenarios WHERE name = $1`, p.name)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			res.ID = uuid.NewString()
+			if _, err := tx.ExecContext(ctx, `INSERT INTO scenarios (id, name, description, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $4)`, res.ID, p.name, p.description, now); err != nil {
+				return fmt.Errorf("scenario: save %q: %w", p.name, err)
+			}
+		case err != nil:
+			return fmt.Errorf("scenario: save %q: %w", p.name, err)
+		case !req.Overwrite:
+			return fmt.Errorf("%w: %q (id %s); choose another name or set overwrite to replace it", ErrExists, p.name, old.ID)
+		default:
+			// Keep the row (id, name, created_at) and update it: only its
+			// dependent rows are deleted and written again.
+			res.ID, res.CreatedAt, res.Overwritten = old.ID, old.CreatedAt.UTC(), true
+			if _, err := deleteContents(ctx, tx, old.ID); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE scenarios SET description = $2, updated_at = $3 WHERE id = $1`,
+				old.ID, p.description, now); err != nil {
+				return fmt.Errorf("scenario: save %q: %w", p.name, err)
+			}
+		}
+		if len(p.tags) > 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO scenario_tags (scenario_id, tag) SELECT $1, unnest($2::VARCHAR[])`,
+				res.ID, p.tags); err != nil {
+				return fmt.Errorf("scenario: save tags: %w", err)
+			}
+		}
+		done := 0
+		for _, table := range entityTypes { // schema order: deterministic progress
+			es := p.byTable[table]
+			for start := 0; start < len(es); start += batchSize {
+				batch := es[start:min(start+batchSize, len(es))]
+				if err := stmts[table].insert(ctx, tx, res.ID, batch); err != nil {
+					return err
+				}
+				done += len(batch)
+				if req.Progress != nil {
+					req.Progress(done, p.total)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return SaveResult{}, err
+	}
+	return res, nil
+}
+
+// validate checks req and returns what to write; it touches no database.
+func validate(req SaveRequest) (*plan, error) {
+	p := &plan{name: strings.TrimSpace(req.Name), description: req.Description, byTable: map[string][]entity{}}
+	if p.name == "" {
+		return nil, invalid("name", "give the scenario a name (1 to %d characters)", MaxNameLen)
+	}
+	if n := utf8.RuneCountInString(p.name); n > MaxNameLen {
+		return nil, invalid("name", "the name has %d characters; use at most %d", n, MaxNameLen)
+	}
+	for _, t := range req.Tags {
+		t = strings.ToLower(strings.TrimSpace(t))
+		if t != "" && !slices.Contains(p.tags, t) {
+			p.tags = append(p.tags, t)
+		}
+	}
+	keys := make([]string, 0, len(req.Entities))
+	for k := range req.Entities {
+		keys = append(keys, k)
+	}
+	// "patient" and "patients" may both be given: merge them in a stable order.
+	slices.Sort(keys)
+	seen := map[string]map[string]string{} // table -> id -> where it was first seen
+	for _, key := range keys {
+		table, ok := CanonicalType(key)
+		if !ok {
+			return nil, invalid("entities", "unknown entity type %q; valid types are %s (or their singular forms)",
+				key, strings.Join(entityTypes, ", "))
+		}
+		if seen[table] == nil {
+			seen[table] = map[string]string{}
+		}
+		for i, obj := range req.Entities[key] {
+			where := fmt.Sprintf("entities.%s[%d]", key, i)
+			if obj == nil {
+				return nil, invalid(where, "must be an object")
+			}
+			id, ok := entityID(obj, table)
+			if !ok {
+				return nil, invalid(where, "has no id; give it a non-empty %s field",
+					strings.Join(entityIDFields(table), " or "))
+			}
+			if first, dup := seen[table][id]; dup {
+				return nil, invalid(where, "duplicate id %q (also used by %s); ids must be unique within a type", id, first)
+			}
+			seen[table][id] = where
+			doc, err := json.Marshal(obj)
+			if err != nil {
+				return nil, invalid(where, "cannot be encoded as JSON: %v", err)
+			}
+			p.byTable[table] = append(p.byTable[table], entity{key: key, idx: i, id: id, doc: string(doc), data: obj})
+			p.total++
+		}
+	}
+	return p, nil
+}
+
+// entityID returns the entity's id from the first id field of its table
+// that holds a non-empty string or a number.
+func entityID(obj map[string]any, table string) (string, bool) {
+	for _, f := range entityIDFields(table) {
+		var id string
+		switch v := obj[f].(type) {
+		case string:
+			id = strings.TrimSpace(v)
+		case json.Number:
+			id = v.String()
+		case float64:
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				continue
+			}
+			id = strconv.FormatFloat(v, 'f', -1, 64)
+		case float32, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+			id = fmt.Sprint(v)
+		}
+		if id != "" {
+			return id, true
+		}
+	}
+	return "", false
+}
+
+// column is a column of a canonical table, as duckdb_columns() reports it.
+type column struct {
+	Table string `db:"table_name"`
+	Name  string `db:"column_name"`
+	Type  string `db:"data_type"`
+}
+
+// tableSQL holds the statements that write one canonical table's rows
+// from a batch of entity JSON documents.
+type tableSQL struct {
+	table     string
+	insertSQL string // $1 scenario id, $2 VARCHAR[] of entity JSON
+	check     string // $1 VARCHAR[]: the first entity and field DuckDB cannot cast, if any
+}
+
+// statements returns the per-table statements, building them from the
+// catalog on first use (q is a write window's transaction: reads wait
+// while it runs).
+func (s *Store) statements(ctx context.Context, q sqlx.QueryerContext) (map[string]*tableSQL, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tables != nil {
+		return s.tables, nil
+	}
+	var cols []column
+	query, args, err := sqlx.In(`SELECT table_name, column_name, data_type FROM duckdb_columns()
+		WHERE database_name = current_database() AND schema_name = 'main' AND table_name IN (?)
+		ORDER BY table_name, column_index`, entityTypes)
+	if err == nil {
+		err = sqlx.SelectContext(ctx, q, &cols, query, args...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scenario: read the entity table columns: %w", err)
+	}
+	byTable := map[string][]column{}
+	for _, c := range cols {
+		byTable[c.Table] = append(byTable[c.Table], c)
+	}
+	tables := map[string]*tableSQL{}
+	for _, t := range entityTypes {
+		if len(byTable[t]) == 0 {
+			return nil, fmt.Errorf("scenario: table %s is missing: is the database migrated?", t)
+		}
+		tables[t] = buildTableSQL(t, byTable[t])
+	}
+	s.tables = tables
+	return tables, nil
+}
+
+func buildTableSQL(table string, cols []column) *tableSQL {
+	var names, exprs, checks []string
+	for _, c := range cols {
+		field := "j->>" + quoteString(c.Name)
+		var expr string
+		switch {
+		case c.Name == "scenario_id":
+			expr = "$1"
+		case c.Name == "created_at":
+			continue // when the row was written: the column default
+		case c.Name == "source_type":
+			expr = "coalesce(" + field + ", 'generated')"
+		case c.Type == "VARCHAR":
+			expr = field
+		case c.Type == "JSON":
+			expr = "nullif(j->" + quoteString(c.Name) + ", 'null')" // a JSON null is SQL NULL, as in other columns
+		default:
+			expr = "CAST(" + field + " AS " + c.Type + ")"
+			checks = append(checks, fmt.Sprintf("CASE WHEN %s IS NOT NULL AND TRY_CAST(%s AS %s) IS NULL THEN %s END",
+				field, field, c.Type, quoteString(c.Name+"|"+c.Type)))
+		}
+		names = append(names, quoteIdent(c.Name))
+		exprs = append(exprs, expr)
+	}
+	ts := &tableSQL{table: table}
+	ts.insertSQL = fmt.Sprintf(`INSERT INTO %s (%s) SELECT %s FROM (SELECT unnest($2::VARCHAR[])::JSON AS j)`,
+		quoteIdent(table), strings.Join(names, ", "), strings.Join(exprs, ", "))
+	if len(checks) > 0 {
+		ts.check = fmt.Sprintf(`SELECT i - 1 AS i, bad FROM (
+			SELECT i, coalesce(%s) AS bad FROM (SELECT d::JSON AS j, i FROM unnest($1::VARCHAR[]) WITH ORDINALITY AS t(d, i)))
+			WHERE bad IS NOT NULL ORDER BY i LIMIT 1`, strings.Join(checks, ", "))
+	}
+	return ts
+}
+
+// insert writes one batch of entities: first a check that every value casts
+// (a failed statement would abort the window's transaction without saying
+// which entity was wrong), then the canonical rows and the scenario_entities.
+func (ts *tableSQL) insert(ctx context.Context, tx *sqlx.Tx, scenarioID string, batch []entity) error {
+	ids := make([]string, len(batch))
+	docs := make([]string, len(batch))
+	for i, e := range batch {
+		ids[i], docs[i] = e.id, e.doc
+	}
+	if ts.check != "" {
+		var bad struct {
+			I   int64  `db:"i"`
+			Bad string `db:"bad"`
+		}
+		err := tx.GetContext(ctx, &bad, ts.check, docs)
+		if err == nil {
+			e := batch[bad.I]
+			field, typ, _ := strings.Cut(bad.Bad, "|")
+			val, _ := json.Marshal(e.data[field])
+			return invalid(fmt.Sprintf("entities.%s[%d].%s", e.key, e.idx, field),
+				"%s is not a valid %s (column %s.%s)", truncate(string(val), 80), typ, ts.table, field)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("scenario: check %s values: %w", ts.table, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, ts.insertSQL, scenarioID, docs); err != nil {
+		return fmt.Errorf("scenario: write %s (entities %s[%d] to [%d]): %w",
+			ts.table, batch[0].key, batch[0].idx, batch[len(batch)-1].idx, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO scenario_entities (scenario_id, entity_type, entity_id, entity_data)
+		SELECT $1, $2, unnest($3::VARCHAR[]), unnest($4::VARCHAR[])`, scenarioID, ts.table, ids, docs); err != nil {
+		return fmt.Errorf("scenario: write %s entities: %w", ts.table, err)
+	}
+	return nil
+}
+
+// deleteContents deletes a scenario's tags, entities and canonical rows
+// (not its scenarios row) and returns what it removed.
+func deleteContents(ctx context.Context, tx *sqlx.Tx, id string) (DeleteResult, error) {
+	res := DeleteResult{ID: id, Rows: map[string]int{}}
+	exec := func(query string) (int, error) {
+		r, err := tx.ExecContext(ctx, query, id)
+		if err != nil {
+			return 0, fmt.Errorf("scenario: delete %s: %w", id, err)
+		}
+		n, err := r.RowsAffected()
+		return int(n), err
+	}
+	var err error
+	if res.Tags, err = exec(`DELETE FROM scenario_tags WHERE scenario_id = $1`); err != nil {
+		return res, err
+	}
+	if res.Entities, err = exec(`DELETE FROM scenario_entities WHERE scenario_id = $1`); err != nil {
+		return res, err
+	}
+	for _, t := range entityTypes {
+		n, err := exec(`DELETE FROM ` + quoteIdent(t) + ` WHERE scenario_id = $1`)
+		if err != nil {
+			return res, err
+		}
+		if n > 0 {
+			res.Rows[t] = n
+		}
+	}
+	return res, nil
+}
+
+func quoteIdent(s string) string  { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+func quoteString(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }
+
+// truncate shortens s to at most n characters, marking the cut with "…".
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}

@@ -1,0 +1,120 @@
+// Package scenario is the HealthSim scenario data access, written once with
+// sqlx over [dbx.DB]: the MCP tool handlers and the maintenance scripts both
+// use it, so no scenario SQL lives anywhere else.
+//
+// Reads (Load, List, Summary, ResolveID) go through the read pool. Changes
+// (Save, Delete) each run in one dbx write window, so a failure leaves
+// nothing behind. The schema is the one of package migrations.
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/jmoiron/sqlx"
+)
+
+// ErrNotFound is returned (wrapped) when no scenario has the given name or id.
+var ErrNotFound = errors.New("scenario not found")
+
+// ErrExists is returned (wrapped) by Save when a scenario of that name
+// exists and overwrite was not asked for.
+var ErrExists = errors.New("scenario already exists")
+
+// ValidationError reports input that was refused before anything changed.
+// Field names the bad input ("name", "entities.patients[3].birth_date",
+// "limit"); Error() is a sentence a person can act on.
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string { return e.Message }
+
+func invalid(field, format string, args ...any) *ValidationError {
+	return &ValidationError{Field: field, Message: field + ": " + fmt.Sprintf(format, args...)}
+}
+
+// Store reads and writes scenarios in a HealthSim database. It is safe for
+// concurrent use.
+type Store struct {
+	db *dbx.DB
+
+	mu     sync.Mutex
+	tables map[string]*tableSQL // canonical table -> its statements, built once
+}
+
+// New returns a Store over db, which must have the migrations applied.
+func New(db *dbx.DB) *Store { return &Store{db: db} }
+
+// entityTypes are the canonical entity tables, in schema order.
+var entityTypes = []string{
+	"patients", "encounters", "diagnoses", "medications", "lab_results",
+	"vital_signs", "orders", "clinical_notes", "members", "claims",
+	"claim_lines", "prescriptions", "pharmacy_claims", "subjects",
+	"trial_visits", "adverse_events", "exposures",
+}
+
+// singular maps the singular form of each entity type to its table.
+var singular = map[string]string{
+	"patient": "patients", "encounter": "encounters", "diagnosis": "diagnoses",
+	"medication": "medications", "lab_result": "lab_results",
+	"vital_sign": "vital_signs", "order": "orders",
+	"clinical_note": "clinical_notes", "member": "members", "claim": "claims",
+	"claim_line": "claim_lines", "prescription": "prescriptions",
+	"pharmacy_claim": "pharmacy_claims", "subject": "subjects",
+	"trial_visit": "trial_visits", "adverse_event": "adverse_events",
+	"exposure": "exposures",
+}
+
+// idFields lists, per table, the entity fields that carry its id, in order
+// of preference; tables not listed use "id".
+var idFields = map[string][]string{
+	"patients":        {"id", "patient_id", "mrn"},
+	"encounters":      {"encounter_id", "id"},
+	"orders":          {"order_id", "id"},
+	"claims":          {"claim_id", "id"},
+	"pharmacy_claims": {"claim_id", "id"},
+	"prescriptions":   {"prescription_number", "id"},
+}
+
+// EntityTypes returns the canonical entity types (table names), in schema order.
+func EntityTypes() []string { return slices.Clone(entityTypes) }
+
+// CanonicalType returns the table name for an entity type given in plural
+// or singular form (case and surrounding space ignored), and whether it is
+// known.
+func CanonicalType(t string) (string, bool) {
+	t = strings.ToLower(strings.TrimSpace(t))
+	if slices.Contains(entityTypes, t) {
+		return t, true
+	}
+	table, ok := singular[t]
+	return table, ok
+}
+
+func entityIDFields(table string) []string {
+	if f, ok := idFields[table]; ok {
+		return f
+	}
+	return []string{"id"}
+}
+
+// ResolveID returns the id of the scenario whose id or name is nameOrID (an
+// id wins over a name), or an error wrapping ErrNotFound.
+func (s *Store) ResolveID(ctx context.Context, nameOrID string) (string, error) {
+	id, _, err := resolve(ctx, s.db.Read(), nameOrID)
+	return id, err
+}
+
+// resolve looks a scenario up by id, then by name, through q (the read pool
+// or a write window's transaction).
+func resolve(ctx context.Context, q sqlx.QueryerContext, nameOrID string) (id, name string, err error) {
+	h, err := getHeader(ctx, q, nameOrID)
+	return h.ID, h.Name, err
+}
