@@ -1,0 +1,164 @@
+package sqlgate
+
+import (
+	"context"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Options bounds one query. Zero values mean the defaults.
+type Options struct {
+	Timeout  time.Duration // default 5s
+	MaxRows  int           // 1–1000, default 100
+	MaxBytes int           // of the rows encoded as JSON; default 256 KiB
+}
+
+// Column describes one result column; Type is DuckDB's type name.
+type Column struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+// Result is a bounded, JSON-safe query result: every value in Rows is nil,
+// bool, a number, a string, []any or map[string]any. Truncated says whether
+// rows were left out, and TruncatedReason why.
+type Result struct {
+	Columns         []Column      `json:"columns"`
+	Rows            [][]any       `json:"rows"`
+	RowCount        int           `json:"row_count"`
+	Truncated       bool          `json:"truncated"`
+	TruncatedReason string        `json:"truncated_reason,omitempty"`
+	Elapsed         time.Duration `json:"elapsed_ns"`
+}
+
+// ErrTimeout is wrapped by the error Run returns when a query ran longer
+// than Options.Timeout and was stopped.
+var ErrTimeout = errors.New("sqlgate: query timed out")
+
+// Run checks sql with [Check] and, if it passes, runs it on pool (the read
+// pool of a dbx.DB) within opts' limits. Each query gets a connection on
+// which no earlier user query ran, and that connection is closed afterwards,
+// never returned to the pool, so temp state and open transactions cannot
+// carry over. It returns a *RefusedError for refused SQL, an error wrapping
+// [ErrTimeout] when the query is stopped at the timeout, and DuckDB's error
+// for SQL that fails to run.
+func Run(ctx context.Context, pool *sqlx.DB, sql string, opts Options) (*Result, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	if opts.MaxRows <= 0 {
+		opts.MaxRows = 100
+	}
+	opts.MaxRows = min(opts.MaxRows, 1000)
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = 256 << 10
+	}
+	start := time.Now()
+	qctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+
+	conn, err := pool.Connx(qctx)
+	if err != nil {
+		return nil, timeoutOr(ctx, qctx, opts, fmt.Errorf("sqlgate: connect: %w", err))
+	}
+	// Returning ErrBadConn from Raw makes database/sql close the connection
+	// instead of pooling it; the Close after that is then a no-op.
+	defer func() {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		conn.Close()
+	}()
+
+	if err := Check(qctx, conn, sql); err != nil {
+		return nil, timeoutOr(ctx, qctx, opts, err)
+	}
+	// A LIMIT around the query keeps DuckDB from materialising a huge
+	// result (duckdb-go does not stream). The wrapped text is checked
+	// again, so it cannot smuggle anything; if it does not parse (a
+	// trailing ';', say) the query runs as written.
+	query := fmt.Sprintf("SELECT * FROM (\n%s\n) LIMIT %d", sql, opts.MaxRows+1)
+	if Check(qctx, conn, query) != nil {
+		query = sql
+	}
+	res, err := fetch(qctx, conn, query, opts)
+	if err != nil {
+		return nil, timeoutOr(ctx, qctx, opts, err)
+	}
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+// timeoutOr turns err into a timeout error if the query's own deadline
+// (not the caller's context) ended it.
+func timeoutOr(parent, qctx context.Context, opts Options, err error) error {
+	if parent.Err() == nil && errors.Is(qctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: the query took longer than the %s limit and was stopped; filter, aggregate or add a LIMIT to make it cheaper", ErrTimeout, opts.Timeout)
+	}
+	return err
+}
+
+func fetch(ctx context.Context, conn *sqlx.Conn, query string, opts Options) (*Result, error) {
+	rows, err := conn.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Columns: make([]Column, len(types)), Rows: [][]any{}}
+	parsed := make([]*dbType, len(types))
+	for i, t := range types {
+		res.Columns[i] = Column{Name: t.Name(), Type: t.DatabaseTypeName()}
+		parsed[i] = parseType(t.DatabaseTypeName())
+	}
+	size := 2 // the brackets of the rows array
+	vals := make([]any, len(types))
+	ptrs := make([]any, len(types))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if len(res.Rows) == opts.MaxRows {
+			res.Truncated = true
+			res.TruncatedReason = fmt.Sprintf("row limit: only the first %d rows are shown", opts.MaxRows)
+			break
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		row := make([]any, len(vals))
+		for i, v := range vals {
+			row[i] = convert(v, parsed[i])
+		}
+		enc, err := json.Marshal(row)
+		if err != nil {
+			return nil, fmt.Errorf("sqlgate: encode row %d: %w", len(res.Rows)+1, err)
+		}
+		if size+len(enc)+1 > opts.MaxBytes {
+			res.Truncated = true
+			res.TruncatedReason = fmt.Sprintf("size limit: only the first %d rows are shown, more would exceed %s of JSON", len(res.Rows), byteSize(opts.MaxBytes))
+			break
+		}
+		size += len(enc) + 1
+		res.Rows = append(res.Rows, row)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	res.RowCount = len(res.Rows)
+	return res, nil
+}
+
+func byteSize(n int) string {
+	if n%1024 == 0 {
+		return strconv.Itoa(n/1024) + " KiB"
+	}
+	return strconv.Itoa(n) + " bytes"
+}

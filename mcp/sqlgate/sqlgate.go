@@ -1,0 +1,408 @@
+// Package sqlgate runs SQL written by a model (or any untrusted user) against
+// the read pool of a [dbx.DB] without letting it change anything.
+//
+// The read pool's engine settings (read-only attach, external access off,
+// configuration locked) do not suffice on their own: COPY … TO the database's
+// own file, file logging, DETACH/ATTACH READ_WRITE on the host, query('…'),
+// temp objects and PRAGMAs all get through them (DESIGN §2). [Check] is the
+// gate in front: it parses the text with DuckDB's json_serialize_sql, which
+// never executes anything, and admits exactly one SELECT that calls no
+// function on the deny list and names no catalog but the database's.
+// [Run] checks, then executes on a connection that is thrown away afterwards,
+// with a timeout and limits on rows and bytes, and converts values to
+// JSON-safe forms.
+//
+// Decisions (see denied and sizeArgs below for the full lists):
+//   - Functions are allowed by default; denied are those that read files
+//     (read_*, glob, parquet_*, sniff_csv, …), reach other databases or
+//     services (postgres_*, sqlite_*, mysql_*, iceberg_*, delta_*, http_*),
+//     run SQL from a string (query, query_table, json_execute_serialized_sql,
+//     json_serialize_plan), change the instance (enable_logging, profiling,
+//     checkpoint, nextval), reveal secrets or the environment
+//     (duckdb_secrets, which_secret, getenv) and every pragma_* function.
+//   - setseed is allowed: it only seeds random() for the connection, which
+//     [Run] discards after the query.
+//   - Tables and functions may be qualified with the catalog "db" only;
+//     system, temp and memory are refused. The catalog views people need are
+//     reachable unqualified: duckdb_tables(), duckdb_columns(),
+//     duckdb_settings(), information_schema.*, SHOW/DESCRIBE/SUMMARIZE.
+//   - A table name that looks like a file path (it contains '.', '/', '\',
+//     ':' or '~') is refused: DuckDB would read it as a file (replacement scan).
+//   - Functions whose result size is an argument (repeat, lpad, rpad,
+//     list_resize, range, …) are evaluated while planning when their arguments
+//     are constants, where no timeout reaches them. Their size argument must be
+//     a number literal, all such sizes in a query add up to at most
+//     [MaxSizeBudget], and they must not be nested in each other (sizes would
+//     multiply). The table functions range() and generate_series() in FROM
+//     stream their rows and are not limited: the timeout stops them.
+package sqlgate
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/healthsim/healthsim-go/dbx"
+)
+
+// MaxSQLBytes is the longest SQL text Check accepts.
+const MaxSQLBytes = 100_000
+
+// MaxSizeBudget bounds the sum of the size arguments of repeat, lpad, rpad,
+// list_resize, scalar range and the like in one query.
+const MaxSizeBudget = 1_000_000
+
+// RefusedError reports SQL that the gate will not run. Reason is a sentence
+// a person or a model can act on.
+type RefusedError struct {
+	Reason string
+}
+
+func (e *RefusedError) Error() string { return e.Reason }
+
+func refuse(format string, args ...any) error {
+	return &RefusedError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// Querier runs a query on a DuckDB connection: *sql.Conn, *sqlx.Conn,
+// *sql.DB and *sqlx.DB all do.
+type Querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Check decides, without executing sql, whether it is safe to run on the read
+// pool: exactly one SELECT (set operations, CTEs, VALUES, SHOW, DESCRIBE and
+// SUMMARIZE included) that calls no denied function, names no catalog other
+// than "db", reads no file and builds no huge constant. It returns a
+// *RefusedError when sql is refused, another error if the parse itself failed
+// to run (the connection or ctx failed), and nil if sql may run.
+func Check(ctx context.Context, conn Querier, sql string) error {
+	if len(sql) > MaxSQLBytes {
+		return refuse("the query is %d bytes long; at most %d are allowed", len(sql), MaxSQLBytes)
+	}
+	if !utf8.ValidString(sql) {
+		return refuse("the query is not valid UTF-8 text")
+	}
+	// The text is a bound parameter: json_serialize_sql only parses it.
+	var out string
+	if err := conn.QueryRowContext(ctx, "SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", sql).Scan(&out); err != nil {
+		return fmt.Errorf("sqlgate: parse: %w", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.UseNumber()
+	var parsed struct {
+		Error        bool   `json:"error"`
+		ErrorType    string `json:"error_type"`
+		ErrorMessage string `json:"error_message"`
+		Statements   []any  `json:"statements"`
+	}
+	if err := dec.Decode(&parsed); err != nil {
+		return refuse("the query could not be analysed (%v); simplify it", err)
+	}
+	if parsed.Error {
+		if strings.Contains(parsed.ErrorMessage, "Only SELECT") {
+			return refuse("only a single SELECT statement is allowed; %s", describeNonSelect(sql))
+		}
+		return refuse("the query is not valid SQL: %s", parsed.ErrorMessage)
+	}
+	switch len(parsed.Statements) {
+	case 0:
+		return refuse("the query is empty; send one SELECT statement")
+	case 1:
+	default:
+		return refuse("only a single SELECT statement is allowed; got %d statements", len(parsed.Statements))
+	}
+	w := walker{}
+	if err := w.walk(parsed.Statements[0], false); err != nil {
+		return err
+	}
+	return nil
+}
+
+// firstWord matches the first keyword after comments and brackets; it only
+// shapes the message, never the decision.
+var firstWord = regexp.MustCompile(`^(?:\s+|--[^\n]*\n?|/\*(?s:.*?)\*/|\()*([A-Za-z_]+)`)
+
+func describeNonSelect(sql string) string {
+	m := firstWord.FindStringSubmatch(sql)
+	if m == nil {
+		return "this text contains something else"
+	}
+	switch kw := strings.ToUpper(m[1]); kw {
+	case "SELECT", "WITH", "FROM", "VALUES", "TABLE", "SHOW", "DESCRIBE", "SUMMARIZE":
+		return "this text contains several statements or one that is not a SELECT; send one SELECT without ';'-separated parts"
+	default:
+		return "got " + withArticle(kw) + " statement"
+	}
+}
+
+func withArticle(kw string) string {
+	if strings.ContainsRune("AEIO", rune(kw[0])) || strings.HasPrefix(kw, "UN") || strings.HasPrefix(kw, "UP") {
+		return "an " + kw
+	}
+	return "a " + kw
+}
+
+// denied maps function names to why they are refused.
+var denied = map[string]string{
+	"glob": "it lists files", "sniff_csv": "it reads files",
+	"query": "it runs SQL from a string", "query_table": "it reads tables named by a string",
+	"json_execute_serialized_sql": "it runs SQL from a string",
+	"json_serialize_plan":         "it plans SQL from a string",
+	"enable_logging":              "it changes the instance's logging", "disable_logging": "it changes the instance's logging",
+	"truncate_duckdb_logs": "it changes the instance's logs",
+	"enable_profiling":     "it changes the instance's profiling", "disable_profiling": "it changes the instance's profiling",
+	"checkpoint": "it writes the database", "force_checkpoint": "it writes the database",
+	"nextval": "it changes a sequence", "setval": "it changes a sequence",
+	"duckdb_secrets": "it reveals secrets", "which_secret": "it reveals secrets",
+	"load_aws_credentials": "it reads credentials", "getenv": "it reveals the server's environment",
+	"iceberg_scan": "it reads files", "delta_scan": "it reads files", "st_read": "it reads files",
+}
+
+// deniedPrefixes refuse whole families of functions.
+var deniedPrefixes = []struct{ prefix, why string }{
+	{"read_", "it reads files"},
+	{"parquet_", "it reads files"},
+	{"iceberg_", "it reads files"},
+	{"delta_", "it reads files"},
+	{"ducklake_", "it reaches other databases"},
+	{"postgres_", "it reaches other databases"},
+	{"sqlite_", "it reaches other databases"},
+	{"mysql_", "it reaches other databases"},
+	{"http_", "it reaches the network"},
+	{"pragma_", "PRAGMA functions are not available here"},
+}
+
+// sizeArgs maps functions whose result size is an argument to that
+// argument's index. range and generate_series (scalar) are handled apart.
+var sizeArgs = map[string]int{
+	"repeat": 1, "lpad": 1, "rpad": 1, "list_resize": 1, "array_resize": 1,
+	"to_base": 2, "bar": 3, "equi_width_bins": 2,
+}
+
+// walker visits the AST JSON of one statement.
+type walker struct {
+	budget float64 // sum of size arguments so far
+}
+
+// walk visits v; inSize reports whether v is inside an argument of a size
+// function (where another one would multiply sizes).
+func (w *walker) walk(v any, inSize bool) error {
+	switch v := v.(type) {
+	case []any:
+		for _, x := range v {
+			if err := w.walk(x, inSize); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		if err := w.node(v, inSize); err != nil {
+			return err
+		}
+		for k, x := range v {
+			if k == "function" && v["type"] == "TABLE_FUNCTION" {
+				continue // visited by node
+			}
+			if fn, ok := v["function_name"].(string); ok && k == "children" && isSizeFunc(fn) {
+				continue // visited by node
+			}
+			if err := w.walk(x, inSize); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func isSizeFunc(fn string) bool {
+	fn = strings.ToLower(fn)
+	_, ok := sizeArgs[fn]
+	return ok || fn == "range" || fn == "generate_series" || fn == "printf" || fn == "format"
+}
+
+// node checks one AST object: a table reference or a function call.
+func (w *walker) node(n map[string]any, inSize bool) error {
+	str := func(k string) string { s, _ := n[k].(string); return s }
+	if name, ok := n["table_name"].(string); ok {
+		if err := checkCatalog(str("catalog_name"), str("schema_name"), "table "+name); err != nil {
+			return err
+		}
+		if strings.ContainsAny(name, `./\:~`) {
+			return refuse("reading files is not allowed: %q looks like a file path; query the database's tables instead (see duckdb_tables())", name)
+		}
+	}
+	if n["type"] == "TABLE_FUNCTION" {
+		// Table functions in FROM stream their rows: range() and
+		// generate_series() there are bounded by the timeout, not the budget.
+		f, _ := n["function"].(map[string]any)
+		if f == nil {
+			return refuse("the query could not be analysed (table function without a call); simplify it")
+		}
+		if err := checkFunc(f); err != nil {
+			return err
+		}
+		fn := strings.ToLower(fmt.Sprint(f["function_name"]))
+		if fn == "range" || fn == "generate_series" {
+			return w.walk(f["children"], inSize)
+		}
+		return w.walk(f, inSize)
+	}
+	if _, ok := n["function_name"].(string); !ok {
+		return nil
+	}
+	if err := checkFunc(n); err != nil {
+		return err
+	}
+	return w.sizeFunc(n, inSize)
+}
+
+func checkFunc(f map[string]any) error {
+	name, _ := f["function_name"].(string)
+	catalog, _ := f["catalog"].(string)
+	schema, _ := f["schema"].(string)
+	lname := strings.ToLower(name)
+	if err := checkCatalog(catalog, schema, "function "+lname); err != nil {
+		return err
+	}
+	if why, ok := denied[lname]; ok {
+		return refuse("function %s is not allowed: %s", lname, why)
+	}
+	for _, p := range deniedPrefixes {
+		if strings.HasPrefix(lname, p.prefix) {
+			return refuse("function %s is not allowed: %s", lname, p.why)
+		}
+	}
+	return nil
+}
+
+// otherCatalogs are the host's catalogs besides the database file's.
+var otherCatalogs = map[string]bool{"system": true, "temp": true, "memory": true}
+
+// checkCatalog admits the catalog "db" (or none). A lone qualifier may name
+// a schema or a catalog, so it must not be one of the host's other catalogs.
+func checkCatalog(catalog, schema, what string) error {
+	c, s := strings.ToLower(catalog), strings.ToLower(schema)
+	if (c != "" && c != dbx.Catalog) || (c == "" && otherCatalogs[s]) {
+		q := catalog
+		if q == "" {
+			q = schema
+		}
+		return refuse("%s is in catalog %q, which is not allowed: only the database (catalog %q, the default) can be queried; use duckdb_tables(), duckdb_columns() or information_schema for metadata", what, q, dbx.Catalog)
+	}
+	return nil
+}
+
+// wideFormat matches a printf/format width or precision of 4+ digits, or a
+// width taken from an argument.
+var wideFormat = regexp.MustCompile(`[0-9]{4,}|\*|\{[^}]*\{`)
+
+// sizeFunc enforces the size budget on a call n and walks its arguments.
+func (w *walker) sizeFunc(n map[string]any, inSize bool) error {
+	name := strings.ToLower(n["function_name"].(string))
+	args, _ := n["children"].([]any)
+	if !isSizeFunc(name) {
+		return nil
+	}
+	if inSize {
+		return refuse("function %s is not allowed inside the arguments of repeat(), lpad(), range() and the like: nested calls can build huge values", name)
+	}
+	switch name {
+	case "printf", "format":
+		f, ok := literal(args, 0)
+		s, isStr := f.(string)
+		if !ok || !isStr {
+			return refuse("function %s needs a literal format string here", name)
+		}
+		if wideFormat.MatchString(s) {
+			return refuse("function %s: the format %q asks for a width that is too large or comes from an argument; use widths below 1000", name, s)
+		}
+	case "range", "generate_series":
+		nums := make([]float64, len(args))
+		for i := range args {
+			x, ok := number(args, i)
+			if !ok {
+				return refuse("%s() as a value needs number literals; to produce rows use FROM %s(…) instead", name, name)
+			}
+			nums[i] = x
+		}
+		size := 0.0
+		switch len(nums) {
+		case 1:
+			size = nums[0]
+		case 2:
+			size = nums[1] - nums[0]
+		case 3:
+			if nums[2] != 0 {
+				size = (nums[1] - nums[0]) / nums[2]
+			}
+		}
+		if err := w.spend(name, size); err != nil {
+			return err
+		}
+	default:
+		i := sizeArgs[name]
+		if i < len(args) {
+			x, ok := number(args, i)
+			if !ok {
+				return refuse("function %s needs a number literal as its length argument (at most %d)", name, MaxSizeBudget)
+			}
+			if err := w.spend(name, x); err != nil {
+				return err
+			}
+		}
+	}
+	return w.walk(args, true)
+}
+
+func (w *walker) spend(name string, size float64) error {
+	w.budget += math.Abs(size)
+	if math.IsNaN(w.budget) || w.budget > MaxSizeBudget {
+		return refuse("function %s would build a value too large: sizes in repeat(), lpad(), range() and the like may add up to %d at most", name, MaxSizeBudget)
+	}
+	return nil
+}
+
+// literal returns the value of args[i] if it is a non-NULL constant.
+func literal(args []any, i int) (any, bool) {
+	if i >= len(args) {
+		return nil, false
+	}
+	c, _ := args[i].(map[string]any)
+	if c == nil || c["class"] != "CONSTANT" {
+		return nil, false
+	}
+	v, _ := c["value"].(map[string]any)
+	if v == nil || v["is_null"] == true {
+		return nil, false
+	}
+	return v["value"], true
+}
+
+// number returns args[i] as a float if it is a number literal; HUGEINT
+// literals (objects) count as infinitely large.
+func number(args []any, i int) (float64, bool) {
+	v, ok := literal(args, i)
+	if !ok {
+		return 0, false
+	}
+	switch v := v.(type) {
+	case json.Number:
+		f, err := v.Float64()
+		return f, err == nil
+	case map[string]any:
+		return math.Inf(1), true
+	}
+	return 0, false
+}
+
+// IsRefused reports whether err is (or wraps) a *RefusedError.
+func IsRefused(err error) bool {
+	var r *RefusedError
+	return errors.As(err, &r)
+}
