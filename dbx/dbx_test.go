@@ -441,4 +441,10 @@ func TestRouting(t *testing.T) {
 	if got := count(t, db); got != 2 {
 		t.Fatalf("count = %d, want 2", got)
 	}
+	// RawConn works in windows on a shared pool too.
+	if err := db.Write(ctx, func(tx *sqlx.Tx) error {
+		return db.RawConn(tx, func(c *duckdb.Conn) error { return nil })
+	}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -33,13 +33,6 @@ type window struct {
 // stay in use that long (a Rows, Tx or Conn from [DB.Read] held across Write).
 func (db *DB) Write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	return db.exclusive(ctx, func() error {
-		if db.gate == nil {
-			tx, err := db.write.BeginTxx(ctx, nil)
-			if err != nil {
-				return fmt.Errorf("dbx: write: begin: %w", err)
-			}
-			return commitOrRollback(tx, fn)
-		}
 		conn, err := db.write.Connx(ctx)
 		if err != nil {
 			return fmt.Errorf("dbx: write: %w", err)
@@ -54,7 +47,9 @@ func (db *DB) Write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		if err := commitOrRollback(tx, fn); err != nil {
 			return err
 		}
-		db.checkpoint(ctx, conn)
+		if db.gate != nil { // a local file: fold the WAL in before letting go
+			db.checkpoint(ctx, conn)
+		}
 		return nil
 	})
 }
