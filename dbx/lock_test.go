@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/proctest"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -24,15 +25,15 @@ func TestPlainDuckDBLockMatrix(t *testing.T) {
 		{"hold-rw", false, false}, // RW first blocks RW
 	} {
 		path := newFile(t)
-		h := startHelper(t, tc.holder, path)
+		h := proctest.StartReady(t, tc.holder, path)
 		ok, msg := tryOpen(t, path, tc.readOnly)
 		if ok != tc.ok {
 			t.Errorf("%s then read-only=%v: opened=%v (%s), want %v", tc.holder, tc.readOnly, ok, msg, tc.ok)
 		}
-		if !ok && !strings.Contains(msg, fmt.Sprintf("(PID %d)", h.pid())) {
-			t.Errorf("lock error does not name the holder PID %d: %s", h.pid(), msg)
+		if !ok && !strings.Contains(msg, fmt.Sprintf("(PID %d)", h.PID())) {
+			t.Errorf("lock error does not name the holder PID %d: %s", h.PID(), msg)
 		}
-		h.stop()
+		h.Stop()
 	}
 }
 
@@ -92,7 +93,7 @@ func TestExternalReaderWhileReadPoolActive(t *testing.T) {
 
 func TestWriteWhileOtherDBXProcessReadsInBursts(t *testing.T) {
 	path := newFile(t)
-	reader := startHelper(t, "dbx-reader", path)
+	reader := proctest.StartReady(t, "dbx-reader", path)
 	db := open(t, path, dbx.WithBusyTimeout(10*time.Second))
 	ctx := context.Background()
 	for i := range 5 {
@@ -101,8 +102,8 @@ func TestWriteWhileOtherDBXProcessReadsInBursts(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	reader.stdin.Close() // ends its loop; stop waits for the exit later
-	summary := reader.line(t)
+	reader.CloseStdin() // ends its loop; Stop waits for the exit later
+	summary := reader.Line(t)
 	var reads, failures int
 	if _, err := fmt.Sscanf(summary, "reads %d errors %d", &reads, &failures); err != nil {
 		t.Fatalf("reader said %q", summary)
@@ -117,7 +118,7 @@ func TestWriteWhileOtherDBXProcessReadsInBursts(t *testing.T) {
 
 func TestWriteAgainstForeignHolder(t *testing.T) {
 	path := newFile(t)
-	holder := startHelper(t, "hold-ro", path)
+	holder := proctest.StartReady(t, "hold-ro", path)
 	db := open(t, path, dbx.WithBusyTimeout(500*time.Millisecond))
 	ctx := context.Background()
 
@@ -128,13 +129,13 @@ func TestWriteAgainstForeignHolder(t *testing.T) {
 	if !errors.As(err, &le) || !errors.Is(err, dbx.ErrLocked) {
 		t.Fatalf("Write = %v, want a LockError", err)
 	}
-	if le.PID != holder.pid() || le.Exe == "" || le.Mode != dbx.ReadWrite || le.Holder != dbx.ReadOnly || le.Path != db.Path() {
-		t.Fatalf("LockError = %+v, want holder PID %d (read-only)", le, holder.pid())
+	if le.PID != holder.PID() || le.Exe == "" || le.Mode != dbx.ReadWrite || le.Holder != dbx.ReadOnly || le.Path != db.Path() {
+		t.Fatalf("LockError = %+v, want holder PID %d (read-only)", le, holder.PID())
 	}
 	if waited < 500*time.Millisecond || waited > 5*time.Second {
 		t.Fatalf("gave up after %v, want about the busy timeout", waited)
 	}
-	if !strings.Contains(err.Error(), fmt.Sprintf("PID %d", holder.pid())) {
+	if !strings.Contains(err.Error(), fmt.Sprintf("PID %d", holder.PID())) {
 		t.Fatalf("message does not name the holder: %v", err)
 	}
 
@@ -154,7 +155,7 @@ func TestWriteAgainstForeignHolder(t *testing.T) {
 
 	// Once the holder exits, the write gets through (within the busy timeout,
 	// while the holder is still exiting).
-	go func() { time.Sleep(200 * time.Millisecond); holder.stop() }()
+	go func() { time.Sleep(200 * time.Millisecond); holder.Stop() }()
 	slow := open(t, path, dbx.WithBusyTimeout(10*time.Second))
 	if err := insert(ctx, slow, 7); err != nil {
 		t.Fatalf("write after the holder exits: %v", err)
@@ -166,15 +167,15 @@ func TestWriteAgainstForeignHolder(t *testing.T) {
 
 func TestReadAgainstForeignWriter(t *testing.T) {
 	path := newFile(t)
-	holder := startHelper(t, "hold-rw", path)
+	holder := proctest.StartReady(t, "hold-rw", path)
 	db := open(t, path, dbx.WithBusyTimeout(300*time.Millisecond))
 	var n int
 	err := db.Read().Get(&n, "SELECT count(*) FROM t")
 	var le *dbx.LockError
-	if !errors.As(err, &le) || le.PID != holder.pid() || le.Mode != dbx.ReadOnly || le.Holder != dbx.ReadWrite {
-		t.Fatalf("Read = %v (%+v), want a LockError naming PID %d", err, le, holder.pid())
+	if !errors.As(err, &le) || le.PID != holder.PID() || le.Mode != dbx.ReadOnly || le.Holder != dbx.ReadWrite {
+		t.Fatalf("Read = %v (%+v), want a LockError naming PID %d", err, le, holder.PID())
 	}
-	holder.stop()
+	holder.Stop()
 	if err := db.Read().Get(&n, "SELECT count(*) FROM t"); err != nil {
 		t.Fatalf("read after the writer exits: %v", err)
 	}

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,89 +12,44 @@ import (
 	"testing"
 	"time"
 
-	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/proctest"
 )
 
-// With HEALTHSIM_TEST_HELPER set, the test binary is a second process that
-// holds the database file: hold-ro and hold-rw open it with plain duckdb-go;
-// read-bursts reads through dbx in bursts with pauses. Each prints "ready"
-// and runs until its stdin closes.
+// The test binary re-runs itself as a second process that holds the
+// database file (proctest): hold-ro and hold-rw open it with plain
+// duckdb-go; read-bursts reads through dbx in bursts with pauses.
 func TestMain(m *testing.M) {
-	if mode := os.Getenv("HEALTHSIM_TEST_HELPER"); mode != "" {
-		if err := helperMain(mode, os.Getenv("HEALTHSIM_TEST_DB")); err != nil {
-			fmt.Println("error:", err)
-			os.Exit(2)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+	proctest.Main(m, map[string]proctest.Helper{"read-bursts": readBursts})
 }
 
-func helperMain(mode, path string) error {
-	done := make(chan struct{})
-	go func() { io.Copy(io.Discard, os.Stdin); close(done) }()
-	switch mode {
-	case "hold-ro", "hold-rw":
-		dsn := path
-		if mode == "hold-ro" {
-			dsn += "?access_mode=READ_ONLY"
-		}
-		connector, err := duckdb.NewConnector(dsn, nil)
-		if err != nil {
-			return err
-		}
-		db := sql.OpenDB(connector)
-		defer db.Close()
-		if _, err := db.Exec("SELECT 1"); err != nil {
-			return err
-		}
-		fmt.Println("ready")
-		<-done
-		return nil
-	case "read-bursts":
-		db, err := dbx.Open(context.Background(), path, dbx.WithReadLease(50*time.Millisecond))
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		fmt.Println("ready")
-		for {
-			for range 20 {
-				var n int
-				if err := db.Read().Get(&n, "SELECT count(*) FROM duckdb_tables()"); err != nil {
-					return err
-				}
+func readBursts(path string, done <-chan struct{}) error {
+	db, err := dbx.Open(context.Background(), path, dbx.WithReadLease(50*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	fmt.Println("ready")
+	for {
+		for range 20 {
+			var n int
+			if err := db.Read().Get(&n, "SELECT count(*) FROM duckdb_tables()"); err != nil {
+				return err
 			}
-			select {
-			case <-done:
-				return nil
-			case <-time.After(200 * time.Millisecond):
-			}
+		}
+		select {
+		case <-done:
+			return nil
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("unknown helper %q", mode)
 }
 
 // hold starts a helper process on path and waits until it holds the file.
 func hold(t *testing.T, mode, path string) (pid int, stop func()) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "HEALTHSIM_TEST_HELPER="+mode, "HEALTHSIM_TEST_DB="+path)
-	cmd.Stderr = os.Stderr
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, _ := bufio.NewReader(stdout).ReadString('\n')
-	if strings.TrimSpace(line) != "ready" {
-		t.Fatalf("helper %s: %q", mode, line)
-	}
-	var once sync.Once
-	stop = func() { once.Do(func() { stdin.Close(); cmd.Wait() }) }
-	t.Cleanup(stop)
-	return cmd.Process.Pid, stop
+	p := proctest.StartReady(t, mode, path)
+	return p.PID(), p.Stop
 }
 
 // run runs the CLI in-process and returns its stdout, stderr and error.
@@ -260,11 +212,10 @@ func TestLocks(t *testing.T) {
 func TestStorageUpgrade(t *testing.T) {
 	path := tempDB(t)
 	// A file in DuckDB's default (old) format, as older tools make it.
-	connector, err := duckdb.NewConnector(path, nil)
+	raw, err := proctest.OpenRaw(path, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw := sql.OpenDB(connector)
 	if _, err := raw.Exec(`CREATE TABLE a AS SELECT range AS x, 'row ' || range AS s FROM range(5000);
 		CREATE SCHEMA p; CREATE TABLE p.b (k VARCHAR PRIMARY KEY); INSERT INTO p.b VALUES ('x'), ('y')`); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -223,7 +222,7 @@ func total(tables []tableRows) (n int64) {
 // fileSize returns the size of path, or 0 if it does not exist.
 func fileSize(path string) int64 {
 	info, err := os.Stat(path)
-	if errors.Is(err, os.ErrNotExist) || err != nil {
+	if err != nil {
 		return 0
 	}
 	return info.Size()

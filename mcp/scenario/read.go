@@ -25,8 +25,9 @@ const (
 	maxSampleString = 80
 )
 
-// Scenario is a saved scenario as Load returns it.
-type Scenario struct {
+// Overview is what Load and Summary both tell of a scenario: who it is and
+// how many entities of each type it has.
+type Overview struct {
 	ID            string         `json:"id"`
 	Name          string         `json:"name"`
 	Description   string         `json:"description"`
@@ -35,6 +36,11 @@ type Scenario struct {
 	UpdatedAt     time.Time      `json:"updated_at"`
 	TotalEntities int            `json:"total_entities"`
 	EntityCounts  map[string]int `json:"entity_counts"`
+}
+
+// Scenario is a saved scenario as Load returns it.
+type Scenario struct {
+	Overview
 	// Entities maps each entity type to its entities' JSON exactly as saved,
 	// in the order they were saved. Only set when asked for.
 	Entities map[string][]json.RawMessage `json:"entities,omitempty"`
@@ -60,14 +66,7 @@ type ListOptions struct {
 
 // ScenarioSummary is a scenario's counts and a few shortened sample entities.
 type ScenarioSummary struct {
-	ID            string         `json:"id"`
-	Name          string         `json:"name"`
-	Description   string         `json:"description"`
-	Tags          []string       `json:"tags"`
-	CreatedAt     time.Time      `json:"created_at"`
-	UpdatedAt     time.Time      `json:"updated_at"`
-	TotalEntities int            `json:"total_entities"`
-	EntityCounts  map[string]int `json:"entity_counts"`
+	Overview
 	// Samples holds up to samplesPerType entities per type, each with at most
 	// 8 fields (id fields first; "_more_fields" counts the others left out)
 	// and strings cut to 80 characters. Only set when asked for.
@@ -125,6 +124,18 @@ func getHeader(ctx context.Context, q sqlx.QueryerContext, nameOrID string) (hea
 }
 
 // entityCounts returns the number of entities per type of a scenario.
+// overview reads the Overview of the scenario whose id or name is nameOrID.
+func overview(ctx context.Context, tx *sqlx.Tx, nameOrID string) (Overview, error) {
+	h, err := getHeader(ctx, tx, nameOrID)
+	if err != nil {
+		return Overview{}, err
+	}
+	ov := Overview{ID: h.ID, Name: h.Name, Description: h.Description, Tags: h.tags(),
+		CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, TotalEntities: h.EntityCount}
+	ov.EntityCounts, err = entityCounts(ctx, tx, h.ID)
+	return ov, err
+}
+
 func entityCounts(ctx context.Context, q sqlx.QueryerContext, id string) (map[string]int, error) {
 	var rows []struct {
 		Type  string `db:"entity_type"`
@@ -146,20 +157,16 @@ func entityCounts(ctx context.Context, q sqlx.QueryerContext, id string) (map[st
 func (s *Store) Load(ctx context.Context, nameOrID string, includeEntities bool) (*Scenario, error) {
 	var sc *Scenario
 	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
-		h, err := getHeader(ctx, tx, nameOrID)
+		ov, err := overview(ctx, tx, nameOrID)
 		if err != nil {
 			return err
 		}
-		sc = &Scenario{ID: h.ID, Name: h.Name, Description: h.Description, Tags: h.tags(),
-			CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, TotalEntities: h.EntityCount}
-		if sc.EntityCounts, err = entityCounts(ctx, tx, h.ID); err != nil {
-			return err
-		}
+		sc = &Scenario{Overview: ov}
 		if !includeEntities {
 			return nil
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT entity_type, entity_data::VARCHAR FROM scenario_entities
-			WHERE scenario_id = $1 ORDER BY entity_type, rowid`, h.ID)
+			WHERE scenario_id = $1 ORDER BY entity_type, rowid`, ov.ID)
 		if err != nil {
 			return fmt.Errorf("scenario: load entities: %w", err)
 		}
@@ -217,15 +224,11 @@ func (s *Store) Summary(ctx context.Context, nameOrID string, includeSamples boo
 	}
 	var sum *ScenarioSummary
 	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
-		h, err := getHeader(ctx, tx, nameOrID)
+		ov, err := overview(ctx, tx, nameOrID)
 		if err != nil {
 			return err
 		}
-		sum = &ScenarioSummary{ID: h.ID, Name: h.Name, Description: h.Description, Tags: h.tags(),
-			CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, TotalEntities: h.EntityCount}
-		if sum.EntityCounts, err = entityCounts(ctx, tx, h.ID); err != nil {
-			return err
-		}
+		sum = &ScenarioSummary{Overview: ov}
 		if !includeSamples {
 			return nil
 		}
@@ -237,7 +240,7 @@ func (s *Store) Summary(ctx context.Context, nameOrID string, includeSamples boo
 				SELECT entity_type, entity_data::VARCHAR AS data,
 					row_number() OVER (PARTITION BY entity_type ORDER BY rowid) AS n
 				FROM scenario_entities WHERE scenario_id = $1)
-			WHERE n <= $2 ORDER BY entity_type, n`, h.ID, samplesPerType); err != nil {
+			WHERE n <= $2 ORDER BY entity_type, n`, ov.ID, samplesPerType); err != nil {
 			return fmt.Errorf("scenario: read samples: %w", err)
 		}
 		sum.Samples = map[string][]map[string]any{}

@@ -1,0 +1,154 @@
+// Package proctest runs the test binary again as a second process, for
+// tests about DuckDB file locks: fcntl locks never conflict within one
+// process, so only a real second process proves who can open a file.
+//
+// A test package calls [Main] from its TestMain with its helper bodies; a
+// test calls [Start] to run one of them on a database path.
+package proctest
+
+import (
+	"bufio"
+	"database/sql"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+)
+
+const (
+	modeEnv = "PROCTEST_HELPER"
+	pathEnv = "PROCTEST_DB"
+)
+
+// Helper is the body of a second process: it works on the database at
+// path and returns when done, or when stdin closes (done is closed then).
+// What it prints to stdout the test reads with [Process.Line].
+type Helper func(path string, done <-chan struct{}) error
+
+// Main runs the helper named by the environment if this process is one,
+// else the tests. Besides helpers, "hold-ro" and "hold-rw" are built in.
+func Main(m *testing.M, helpers map[string]Helper) {
+	mode := os.Getenv(modeEnv)
+	if mode == "" {
+		os.Exit(m.Run())
+	}
+	builtin := map[string]Helper{"hold-ro": hold(true), "hold-rw": hold(false)}
+	h, ok := helpers[mode]
+	if !ok {
+		h, ok = builtin[mode]
+	}
+	if !ok {
+		fmt.Printf("error: unknown helper %q\n", mode)
+		os.Exit(2)
+	}
+	done := make(chan struct{})
+	go func() { io.Copy(io.Discard, os.Stdin); close(done) }()
+	if err := h(os.Getenv(pathEnv), done); err != nil {
+		fmt.Println("error:", err)
+		os.Exit(2)
+	}
+	os.Exit(0)
+}
+
+// hold opens the file with plain duckdb-go, as a foreign program (a
+// notebook, a CLI) does, prints "ready" and holds it until stdin closes.
+func hold(readOnly bool) Helper {
+	return func(path string, done <-chan struct{}) error {
+		db, err := OpenRaw(path, readOnly)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		fmt.Println("ready")
+		<-done
+		return nil
+	}
+}
+
+// OpenRaw opens path with plain duckdb-go and runs a query, so the file is
+// really open.
+func OpenRaw(path string, readOnly bool) (*sql.DB, error) {
+	dsn := path
+	if readOnly {
+		dsn += "?access_mode=READ_ONLY"
+	}
+	connector, err := duckdb.NewConnector(dsn, nil)
+	if err != nil {
+		return nil, err
+	}
+	db := sql.OpenDB(connector)
+	if _, err := db.Exec("SELECT 1"); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Process is a running second process.
+type Process struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Scanner
+	once  sync.Once
+}
+
+// Start runs helper mode on path in a second process, stopped at the end
+// of the test at the latest.
+func Start(t testing.TB, mode, path string) *Process {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), modeEnv+"="+mode, pathEnv+"="+path)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &Process{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)}
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// StartReady is Start followed by waiting for the helper's "ready" line.
+func StartReady(t testing.TB, mode, path string) *Process {
+	t.Helper()
+	p := Start(t, mode, path)
+	if line := p.Line(t); line != "ready" {
+		t.Fatalf("helper %s: %q, want ready", mode, line)
+	}
+	return p
+}
+
+// Line returns the next line the process printed.
+func (p *Process) Line(t testing.TB) string {
+	t.Helper()
+	if !p.out.Scan() {
+		t.Fatalf("helper ended without output: %v", p.out.Err())
+	}
+	return p.out.Text()
+}
+
+// PID returns the process id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// CloseStdin tells the helper to finish without waiting for it.
+func (p *Process) CloseStdin() { p.stdin.Close() }
+
+// Stop closes the helper's stdin and waits for it to exit. It is safe to
+// call more than once and from several goroutines.
+func (p *Process) Stop() {
+	p.once.Do(func() {
+		p.stdin.Close()
+		p.cmd.Wait()
+	})
+}
