@@ -23,8 +23,9 @@ type DB struct {
 	read  *sqlx.DB
 	write *sqlx.DB // the write pool; == read when the DSN is not a local file
 
-	gate   *gate // nil when the DSN is not a local file
-	writes fifo  // queues Write calls in arrival order
+	gate   *gate   // nil when the DSN is not a local file
+	intent *intent // the sidecar shared with other dbx processes; nil if off
+	writes fifo    // queues Write calls in arrival order
 	window window
 }
 
@@ -67,12 +68,16 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("dbx: open %s: %w", abs, err)
 	}
-	db := &DB{path: abs, opts: o, gate: newGate()}
-	readHost, err := newHost(abs, ReadOnly, o, db.gate)
+	db := &DB{path: abs, opts: o, gate: newGate(), intent: openIntent(abs)}
+	if db.intent == nil {
+		o.logger.Warn("dbx: cannot open the sidecar lock file; writers of other dbx processes may wait while this one reads", "path", abs+IntentSuffix)
+	}
+	readHost, err := newHost(abs, ReadOnly, o, db.gate, db.intent) // owns the intent from here on
 	if err != nil {
+		db.intent.close()
 		return nil, err
 	}
-	writeHost, err := newHost(abs, ReadWrite, o, nil)
+	writeHost, err := newHost(abs, ReadWrite, o, nil, nil)
 	if err != nil {
 		readHost.Close()
 		return nil, err
@@ -81,6 +86,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	db.read.SetMaxOpenConns(o.readConns)
 	db.read.SetMaxIdleConns(o.readConns)
 	db.read.SetConnMaxIdleTime(o.readLease)
+	readHost.letGo = db.releaseIdleReads
 	db.write = sqlx.NewDb(sql.OpenDB(writeHost), "duckdb")
 	db.write.SetMaxOpenConns(1)
 	db.write.SetMaxIdleConns(0)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
@@ -32,6 +33,14 @@ type host struct {
 	log  *slog.Logger
 	gate *gate // coordinates with this process's writer; nil if none
 
+	// intent is the sidecar through which a read host yields to writers
+	// of any dbx process (nil: protocol off, or a write host). letGo makes
+	// the pool close its idle connections; it is set once the pool exists.
+	intent   *intent
+	letGo    func()
+	draining atomic.Bool
+	watching chan struct{} // closed to stop the watcher of an attached read host
+
 	duck  *duckdb.Connector
 	admin *duckdb.Conn // runs ATTACH and DETACH
 
@@ -46,7 +55,7 @@ type host struct {
 // newHost starts an in-memory instance for path. A read-only host is locked
 // down: no files but the database's own, no extension loading, and no
 // configuration changes.
-func newHost(path string, mode Mode, o options, g *gate) (*host, error) {
+func newHost(path string, mode Mode, o options, g *gate, in *intent) (*host, error) {
 	duck, err := duckdb.NewConnector(":memory:", nil)
 	if err != nil {
 		return nil, fmt.Errorf("dbx: start %s host: %w", mode, err)
@@ -57,7 +66,7 @@ func newHost(path string, mode Mode, o options, g *gate) (*host, error) {
 		return nil, fmt.Errorf("dbx: start %s host: %w", mode, err)
 	}
 	h := &host{
-		path: path, mode: mode, busy: o.busyTimeout, log: o.logger, gate: g,
+		path: path, mode: mode, busy: o.busyTimeout, log: o.logger, gate: g, intent: in,
 		duck: duck, admin: dc.(*duckdb.Conn),
 		opening: make(chan struct{}, 1), changed: make(chan struct{}),
 	}
@@ -98,6 +107,10 @@ func (h *host) Connect(ctx context.Context) (driver.Conn, error) {
 }
 
 func (h *host) connect(ctx context.Context) (driver.Conn, error) {
+	// A writer of another dbx process goes first.
+	if err := h.intent.waitNoWriter(ctx, h.mode, h.busy); err != nil {
+		return nil, err
+	}
 	if err := h.acquire(ctx); err != nil {
 		return nil, err
 	}
@@ -138,6 +151,7 @@ func (h *host) Close() error {
 func (h *host) shutdown() {
 	h.admin.Close()
 	h.duck.Close()
+	h.intent.close()
 }
 
 // acquire counts a new connection, attaching the file if it is the first.
@@ -158,6 +172,10 @@ func (h *host) acquire(ctx context.Context) error {
 		if err := h.attach(ctx); err != nil {
 			return err
 		}
+		if h.intent != nil {
+			h.watching = make(chan struct{})
+			go h.watch(h.watching)
+		}
 	}
 	h.setRefs(+1)
 	return nil
@@ -171,6 +189,10 @@ func (h *host) release() {
 	last, closed := h.refs == 1, h.closed
 	h.mu.Unlock()
 	if last {
+		if h.watching != nil {
+			close(h.watching)
+			h.watching = nil
+		}
 		if _, err := h.admin.ExecContext(context.Background(), "DETACH "+Catalog, nil); err != nil {
 			h.log.Error("dbx: detach failed; the file may stay locked", "path", h.path, "mode", h.mode, "err", err)
 		}
@@ -284,7 +306,48 @@ func (c *conn) Close() error {
 // would pass that ErrBadConn to the caller when the pool is full; it finishes
 // one more query and is closed when returned.)
 func (c *conn) IsValid() bool {
-	return c.host.gate == nil || !c.host.gate.writeWaiting()
+	if c.host.gate != nil && c.host.gate.writeWaiting() {
+		return false
+	}
+	if c.host.intent.writerActive() {
+		c.host.yield()
+		return false
+	}
+	return true
+}
+
+// watchEvery is how often an attached read host looks for a writer of
+// another dbx process, so that even an idle pool lets go of the file at once.
+const watchEvery = 5 * time.Millisecond
+
+// watch yields to writers until stop is closed (when the file is detached).
+func (h *host) watch(stop <-chan struct{}) {
+	t := time.NewTicker(watchEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if h.intent.writerActive() {
+				h.yield()
+			}
+		}
+	}
+}
+
+// yield has the pool close its idle connections, so that the file is
+// detached as soon as the connections in use are returned (IsValid refuses
+// them meanwhile). It runs letGo on its own goroutine: database/sql may be
+// inside its own locks when it calls IsValid.
+func (h *host) yield() {
+	if h.letGo == nil || !h.draining.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer h.draining.Store(false)
+		h.letGo()
+	}()
 }
 
 // DuckDBConn returns the duckdb-go connection behind driverConn, the value

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +114,53 @@ func TestWriteWhileOtherDBXProcessReadsInBursts(t *testing.T) {
 	}
 	if got := count(t, db); got != 5 {
 		t.Fatalf("count = %d, want 5", got)
+	}
+}
+
+// TestWritersGetThroughContinuousReaders: two other dbx processes read
+// without any pause and a third writes every 20 ms; this process's writes
+// still all get through (the sidecar's writer preference), nobody sees an
+// error, and every write is in the file.
+func TestWritersGetThroughContinuousReaders(t *testing.T) {
+	path := newFile(t)
+	readers := []*proctest.Process{proctest.StartReady(t, "dbx-hammer", path), proctest.StartReady(t, "dbx-hammer", path)}
+	writer := proctest.StartReady(t, "dbx-writer", path)
+	db := open(t, path, dbx.WithBusyTimeout(5*time.Second))
+	ctx := context.Background()
+	var took []time.Duration
+	for i := range 30 {
+		start := time.Now()
+		if err := insert(ctx, db, i); err != nil {
+			t.Fatalf("write %d while other dbx processes read without pause: %v", i, err)
+		}
+		took = append(took, time.Since(start))
+		var n int
+		if err := db.Read().GetContext(ctx, &n, "SELECT count(*) FROM t"); err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	slices.Sort(took)
+	t.Logf("30 writes beside two continuous readers and a writer: p50 %s, max %s", took[len(took)/2], took[len(took)-1])
+
+	var reads int
+	for _, r := range readers {
+		r.CloseStdin()
+		var n, failures int
+		if line := r.Line(t); func() bool { _, err := fmt.Sscanf(line, "reads %d errors %d", &n, &failures); return err != nil }() || failures != 0 || n == 0 {
+			t.Fatalf("reader: %s", line)
+		}
+		reads += n
+	}
+	writer.CloseStdin()
+	var writes, failures int
+	if line := writer.Line(t); func() bool { _, err := fmt.Sscanf(line, "writes %d errors %d", &writes, &failures); return err != nil }() || failures != 0 || writes == 0 {
+		t.Fatalf("writer: %s", line)
+	}
+	t.Logf("other processes: %d reads, %d writes", reads, writes)
+	writer.Stop()
+	if got := count(t, db); got != 30+writes {
+		t.Fatalf("count = %d, want %d (30 here + %d there)", got, 30+writes, writes)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/proctest"
+	"github.com/jmoiron/sqlx"
 )
 
 // The test binary re-runs itself as a second process for lock tests
@@ -18,11 +19,17 @@ import (
 //	  or "locked: <error>".
 //	dbx-reader: read through dbx in bursts with pauses longer than its
 //	  lease until stdin closes, then print "reads N errors M".
+//	dbx-hammer: read through dbx without any pause until stdin closes,
+//	  then print "reads N errors M".
+//	dbx-writer: insert a row into t through dbx every 20 ms until stdin
+//	  closes, then print "writes N errors M".
 func TestMain(m *testing.M) {
 	proctest.Main(m, map[string]proctest.Helper{
 		"try-ro":     tryHelper(true),
 		"try-rw":     tryHelper(false),
 		"dbx-reader": burstReader,
+		"dbx-hammer": hammerReader,
+		"dbx-writer": intervalWriter,
 	})
 }
 
@@ -78,4 +85,58 @@ func tryOpen(t *testing.T, path string, readOnly bool) (bool, string) {
 	line := p.Line(t)
 	p.Stop()
 	return line == "ok", line
+}
+
+func hammerReader(path string, done <-chan struct{}) error {
+	ctx := context.Background()
+	db, err := dbx.Open(ctx, path, dbx.WithBusyTimeout(5*time.Second))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	fmt.Println("ready")
+	reads, failures := 0, 0
+	for {
+		select {
+		case <-done:
+			fmt.Printf("reads %d errors %d\n", reads, failures)
+			return nil
+		default:
+		}
+		var n int
+		if err := db.Read().GetContext(ctx, &n, "SELECT count(*) FROM t"); err != nil {
+			failures++
+			fmt.Fprintln(os.Stderr, "read:", err)
+		}
+		reads++
+	}
+}
+
+func intervalWriter(path string, done <-chan struct{}) error {
+	ctx := context.Background()
+	db, err := dbx.Open(ctx, path, dbx.WithBusyTimeout(5*time.Second))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	fmt.Println("ready")
+	writes, failures := 0, 0
+	for {
+		err := db.Write(ctx, func(tx *sqlx.Tx) error {
+			_, err := tx.ExecContext(ctx, "INSERT INTO t VALUES (?)", writes)
+			return err
+		})
+		if err != nil {
+			failures++
+			fmt.Fprintln(os.Stderr, "write:", err)
+		} else {
+			writes++
+		}
+		select {
+		case <-done:
+			fmt.Printf("writes %d errors %d\n", writes, failures)
+			return nil
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

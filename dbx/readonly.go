@@ -34,13 +34,16 @@ func OpenReadOnly(path string, opts ...Option) (*sql.DB, error) {
 	if _, err := os.Stat(abs); err != nil {
 		return nil, fmt.Errorf("dbx: open %s read-only: %w", abs, err)
 	}
-	h, err := newHost(abs, ReadOnly, o, nil)
+	in := openIntent(abs)
+	h, err := newHost(abs, ReadOnly, o, nil, in)
 	if err != nil {
+		in.close()
 		return nil, err
 	}
 	pool := sql.OpenDB(h)
 	pool.SetMaxOpenConns(o.readConns)
 	pool.SetMaxIdleConns(o.readConns)
 	pool.SetConnMaxIdleTime(o.readLease)
+	h.letGo = func() { pool.SetMaxIdleConns(0); pool.SetMaxIdleConns(o.readConns) }
 	return pool, nil
 }

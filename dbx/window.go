@@ -93,8 +93,17 @@ func (db *DB) exclusive(ctx context.Context, fn func() error) error {
 	if db.gate == nil {
 		return fn()
 	}
+	// Stop this process's new reads, then announce the write to other dbx
+	// processes (waiting for their writer, if any), whose readers now let
+	// go of the file while the window waits for it.
 	db.gate.startWrite()
-	defer db.gate.endWrite()
+	defer func() {
+		db.intent.unlock()
+		db.gate.endWrite()
+	}()
+	if err := db.intent.lock(ctx, db.opts.busyTimeout); err != nil {
+		return fmt.Errorf("dbx: write: %w", err)
+	}
 	if err := db.drainReads(ctx); err != nil {
 		return err
 	}
@@ -114,11 +123,16 @@ func (db *DB) checkpoint(ctx context.Context, conn *sqlx.Conn) {
 	}
 }
 
+// releaseIdleReads closes the read pool's idle connections now.
+func (db *DB) releaseIdleReads() {
+	db.read.SetMaxIdleConns(0)
+	db.read.SetMaxIdleConns(db.opts.readConns)
+}
+
 // drainReads closes idle read connections and waits, for the busy timeout
 // at most, until the read side of this process has let go of the file.
 func (db *DB) drainReads(ctx context.Context) error {
-	db.read.SetMaxIdleConns(0) // closes idle connections now
-	db.read.SetMaxIdleConns(db.opts.readConns)
+	db.releaseIdleReads()
 	waitCtx, cancel := context.WithTimeout(ctx, max(db.opts.busyTimeout, time.Millisecond))
 	defer cancel()
 	open, err := db.gate.waitReaders(waitCtx)
