@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 
+	"github.com/healthsim/healthsim-go/dbx"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,28 +42,46 @@ func (c *LocksCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	holders, err := lockHolders(path)
+	holders, err := lockHolders(path, "POSIX", "OFDLCK")
 	if err != nil {
 		return err
 	}
 	if len(holders) == 0 {
 		fmt.Fprintf(c.stdout, "Nobody holds %s: any process can open it.\n", path)
+	} else {
+		fmt.Fprintf(c.stdout, "%s is held by:\n", path)
+		for _, h := range holders {
+			mode := "read-write (nobody else can open the file)"
+			if h.ReadOnly {
+				mode = "read-only (other readers can open it; writers must wait)"
+			}
+			fmt.Fprintf(c.stdout, "  PID %-7d %s  %s\n", h.PID, h.Exe, mode)
+		}
+	}
+	// The dbx sidecar: a writer holds it exclusively from announcing its
+	// write until it has let go of the file.
+	sidecar := path + dbx.IntentSuffix
+	if _, err := os.Stat(sidecar); err != nil {
 		return nil
 	}
-	fmt.Fprintf(c.stdout, "%s is held by:\n", path)
-	for _, h := range holders {
-		mode := "read-write (nobody else can open the file)"
-		if h.ReadOnly {
-			mode = "read-only (other readers can open it; writers must wait)"
-		}
-		fmt.Fprintf(c.stdout, "  PID %-7d %s  %s\n", h.PID, h.Exe, mode)
+	writers, err := lockHolders(sidecar, "FLOCK")
+	if err != nil {
+		return err
 	}
+	for _, w := range writers {
+		if !w.ReadOnly {
+			fmt.Fprintf(c.stdout, "Write intent (%s): PID %d %s is writing or waiting to write; dbx readers let go of the file meanwhile.\n", sidecar, w.PID, w.Exe)
+			return nil
+		}
+	}
+	fmt.Fprintf(c.stdout, "Write intent (%s): no dbx process is writing or waiting to write.\n", sidecar)
 	return nil
 }
 
-// lockHolders lists the processes with a POSIX lock on the file at path,
-// matched by device and inode in /proc/locks (Linux).
-func lockHolders(path string) ([]Holder, error) {
+// lockHolders lists the processes with a lock of one of the kinds (POSIX,
+// OFDLCK, FLOCK) on the file at path, matched by device and inode in
+// /proc/locks (Linux).
+func lockHolders(path string, kinds ...string) ([]Holder, error) {
 	info, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot inspect %s: %w", path, err)
@@ -81,7 +101,7 @@ func lockHolders(path string) ([]Holder, error) {
 	for scanner.Scan() {
 		// "1: POSIX  ADVISORY  READ 1234 08:01:5678 0 EOF"; "->" marks waiters.
 		f := strings.Fields(scanner.Text())
-		if len(f) < 6 || f[1] == "->" || (f[1] != "POSIX" && f[1] != "OFDLCK") {
+		if len(f) < 6 || f[1] == "->" || !slices.Contains(kinds, f[1]) {
 			continue
 		}
 		dev := strings.Split(f[5], ":")

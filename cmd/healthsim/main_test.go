@@ -14,13 +14,32 @@ import (
 
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/proctest"
+	"github.com/healthsim/healthsim-go/migrations"
+	"github.com/jmoiron/sqlx"
 )
 
 // The test binary re-runs itself as a second process that holds the
 // database file (proctest): hold-ro and hold-rw open it with plain
-// duckdb-go; read-bursts reads through dbx in bursts with pauses.
+// duckdb-go; read-bursts reads through dbx in bursts with pauses;
+// write-waiting runs one dbx write window (waiting up to 20 s for the file)
+// and prints "wrote" or the error.
 func TestMain(m *testing.M) {
-	proctest.Main(m, map[string]proctest.Helper{"read-bursts": readBursts})
+	proctest.Main(m, map[string]proctest.Helper{"read-bursts": readBursts, "write-waiting": writeWaiting})
+}
+
+func writeWaiting(path string, _ <-chan struct{}) error {
+	db, err := dbx.Open(context.Background(), path, dbx.WithBusyTimeout(20*time.Second))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	fmt.Println("ready")
+	if err := db.Write(context.Background(), func(*sqlx.Tx) error { return nil }); err != nil {
+		fmt.Println("error:", err)
+		return nil
+	}
+	fmt.Println("wrote")
+	return nil
 }
 
 func readBursts(path string, done <-chan struct{}) error {
@@ -71,33 +90,36 @@ func mustRun(t *testing.T, args ...string) string {
 
 func tempDB(t *testing.T) string { return filepath.Join(t.TempDir(), "hs.duckdb") }
 
+// latest is the number of embedded migrations (numbered 1, 2, …).
+var latest = int(migrations.Latest())
+
 func TestMigrateVerbs(t *testing.T) {
 	db := tempDB(t)
 	out := mustRun(t, "migrate", "status", "--db", db)
-	if strings.Count(out, "Pending") != 3 {
+	if strings.Count(out, "Pending") != latest {
 		t.Fatalf("status of a fresh file:\n%s", out)
 	}
 	out = mustRun(t, "migrate", "--db", db, "up") // flags before the verb work too
-	if strings.Count(out, "OK ") != 3 {
+	if strings.Count(out, "OK ") != latest {
 		t.Fatalf("up:\n%s", out)
 	}
-	if out := mustRun(t, "migrate", "up", "--db", db); !strings.Contains(out, "no migrations to run; current version 3") {
+	if out := mustRun(t, "migrate", "up", "--db", db); !strings.Contains(out, fmt.Sprintf("no migrations to run; current version %d", latest)) {
 		t.Fatalf("second up:\n%s", out)
 	}
-	if out := mustRun(t, "migrate", "version", "--db", db); !strings.HasPrefix(out, "version 3") {
+	if out := mustRun(t, "migrate", "version", "--db", db); !strings.HasPrefix(out, fmt.Sprintf("version %d", latest)) {
 		t.Fatalf("version: %s", out)
 	}
 	for _, tc := range []struct {
 		args    []string
 		version string
 	}{
-		{[]string{"down"}, "version 2"},
-		{[]string{"redo"}, "version 2"},
-		{[]string{"up-by-one"}, "version 3"},
+		{[]string{"down"}, fmt.Sprintf("version %d", latest-1)},
+		{[]string{"redo"}, fmt.Sprintf("version %d", latest-1)},
+		{[]string{"up-by-one"}, fmt.Sprintf("version %d", latest)},
 		{[]string{"down-to", "1"}, "version 1"},
 		{[]string{"up-to", "2"}, "version 2"},
 		{[]string{"reset"}, "version 0"},
-		{[]string{"up"}, "version 3"},
+		{[]string{"up"}, fmt.Sprintf("version %d", latest)},
 	} {
 		mustRun(t, append(append([]string{"migrate"}, tc.args...), "--db", db)...)
 		if out := mustRun(t, "migrate", "version", "--db", db); !strings.HasPrefix(out, tc.version) {
@@ -165,10 +187,10 @@ func TestStatusAndVersionBesideAReader(t *testing.T) {
 	db := tempDB(t)
 	mustRun(t, "migrate", "up", "--db", db)
 	hold(t, "hold-ro", db)
-	if out := mustRun(t, "migrate", "status", "--db", db, "--busy-timeout", "0s"); strings.Count(out, "UTC") != 3 {
+	if out := mustRun(t, "migrate", "status", "--db", db, "--busy-timeout", "0s"); strings.Count(out, "UTC") != latest {
 		t.Fatalf("status beside a reader:\n%s", out)
 	}
-	if out := mustRun(t, "migrate", "version", "--db", db, "--busy-timeout", "0s"); !strings.HasPrefix(out, "version 3") {
+	if out := mustRun(t, "migrate", "version", "--db", db, "--busy-timeout", "0s"); !strings.HasPrefix(out, fmt.Sprintf("version %d", latest)) {
 		t.Fatalf("version beside a reader: %s", out)
 	}
 }
@@ -178,7 +200,7 @@ func TestMigrateUpBesideOtherProcesses(t *testing.T) {
 	db := tempDB(t)
 	mustRun(t, "migrate", "up-to", "1", "--db", db)
 	hold(t, "read-bursts", db)
-	if out := mustRun(t, "migrate", "up", "--db", db, "--busy-timeout", "10s"); strings.Count(out, "OK ") != 2 {
+	if out := mustRun(t, "migrate", "up", "--db", db, "--busy-timeout", "10s"); strings.Count(out, "OK ") != latest-1 {
 		t.Fatalf("up beside a bursty reader:\n%s", out)
 	}
 
@@ -206,6 +228,25 @@ func TestLocks(t *testing.T) {
 			t.Fatalf("locks with %s (PID %d):\n%s", mode, pid, out)
 		}
 		stop()
+	}
+
+	// A dbx writer waiting for a foreign reader holds the write intent.
+	_, stopReader := hold(t, "hold-ro", db)
+	writer := proctest.StartReady(t, "write-waiting", db)
+	want := fmt.Sprintf("PID %d ", writer.PID())
+	deadline := time.Now().Add(10 * time.Second)
+	for out := ""; !strings.Contains(out, "Write intent") || !strings.Contains(out, want); out = mustRun(t, "locks", "--db", db) {
+		if time.Now().After(deadline) {
+			t.Fatalf("locks never showed the waiting writer (PID %d):\n%s", writer.PID(), out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stopReader()
+	if line := writer.Line(t); line != "wrote" {
+		t.Fatalf("writer: %s", line)
+	}
+	if out := mustRun(t, "locks", "--db", db); !strings.Contains(out, "no dbx process is writing") {
+		t.Fatalf("locks after the write:\n%s", out)
 	}
 }
 
@@ -303,8 +344,8 @@ func TestBinaryConcurrentMigrateUp(t *testing.T) {
 		}
 		applied += strings.Count(outs[i], "OK ")
 	}
-	if applied != 3 {
-		t.Fatalf("migrations applied %d times in all, want 3:\n%s\n---\n%s", applied, outs[0], outs[1])
+	if applied != latest {
+		t.Fatalf("migrations applied %d times in all, want %d:\n%s\n---\n%s", applied, latest, outs[0], outs[1])
 	}
 	out, err := exec.Command(bin, "bogus").CombinedOutput()
 	if code := exitCode(err); code != 2 || !strings.Contains(string(out), "unknown command") {

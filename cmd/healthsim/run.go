@@ -23,9 +23,12 @@ const usage = `healthsim shares one HealthSim DuckDB file between many processes
 Usage: healthsim COMMAND [flags]
 
 Commands:
+  serve          serve the HealthSim MCP tools (stdio, or HTTP with --http)
+  query "SQL"    run one read-only SELECT and print the rows
   migrate VERB   apply or inspect schema migrations (healthsim migrate -h)
   locks          show which processes hold the database file
   storage VERB   info: format, size and tables; upgrade: rewrite in the fast format
+  reference VERB load-sample, import TABLE FILE.csv, status: population reference data
 
 Every command takes --db PATH (default: $HEALTHSIM_DB_PATH, else
 $XDG_DATA_HOME/healthsim/healthsim.duckdb) and --busy-timeout DURATION.
@@ -39,12 +42,18 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	env := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	switch args[0] {
+	case "serve":
+		return (&ServeCommand{env: env}).Run(ctx, args[1:])
+	case "query":
+		return (&QueryCommand{env: env}).Run(ctx, args[1:])
 	case "migrate":
 		return (&MigrateCommand{env: env}).Run(ctx, args[1:])
 	case "locks":
 		return (&LocksCommand{env: env}).Run(ctx, args[1:])
 	case "storage":
 		return (&StorageCommand{env: env}).Run(ctx, args[1:])
+	case "reference":
+		return (&ReferenceCommand{env: env}).Run(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -155,7 +155,7 @@ func (s *Store) Save(ctx context.Context, req SaveRequest) (SaveResult, error) {
 
 // validate checks req and returns what to write; it touches no database.
 func validate(req SaveRequest) (*plan, error) {
-	p := &plan{name: strings.TrimSpace(req.Name), description: req.Description, byTable: map[string][]entity{}}
+	p := &plan{name: strings.TrimSpace(req.Name), description: req.Description, tags: []string{}, byTable: map[string][]entity{}}
 	if p.name == "" {
 		return nil, invalid("name", "give the scenario a name (1 to %d characters)", MaxNameLen)
 	}

@@ -74,15 +74,16 @@ func Run(ctx context.Context, pool *sqlx.DB, sql string, opts Options) (*Result,
 		conn.Close()
 	}()
 
-	if err := Check(qctx, conn, sql); err != nil {
-		return nil, timeoutOr(ctx, qctx, opts, err)
-	}
 	// A LIMIT around the query keeps DuckDB from materialising a huge
-	// result (duckdb-go does not stream). The wrapped text is checked
-	// again, so it cannot smuggle anything; if it does not parse (a
-	// trailing ';', say) the query runs as written.
+	// result (duckdb-go does not stream). What runs is always what passed
+	// Check: the wrapped text when it passes (one parse, the common case),
+	// else the text as written (a trailing ';', say), which Check then
+	// judges, with a message about the caller's own SQL.
 	query := fmt.Sprintf("SELECT * FROM (\n%s\n) LIMIT %d", sql, opts.MaxRows+1)
 	if Check(qctx, conn, query) != nil {
+		if err := Check(qctx, conn, sql); err != nil {
+			return nil, timeoutOr(ctx, qctx, opts, err)
+		}
 		query = sql
 	}
 	res, err := fetch(qctx, conn, query, opts)

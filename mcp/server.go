@@ -1,0 +1,199 @@
+// Package mcp is the HealthSim MCP server: eight tools over one shared
+// DuckDB file ([dbx.DB]). The six read tools run on dbx's read pool, the two
+// write tools each in one dbx write window, so several servers, scripts and
+// notebooks can use the same file at once.
+//
+// Each tool has one constructor here that returns the tool (schema,
+// annotations, output schema) and its handler. A tool that fails answers
+// with an isError result whose text says what to do, never with a protocol
+// error.
+package mcp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/mcp/scenario"
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// Name is the server name reported to clients.
+const Name = "healthsim"
+
+// Options configure a Server. Zero values mean the defaults.
+type Options struct {
+	// Version is reported to clients; default "dev".
+	Version string
+	// ReadOnly turns the write tools off: they answer with an error saying
+	// so. It exists for the deprecated HEALTHSIM_READ_ONLY setting.
+	ReadOnly bool
+	// QueryTimeout bounds each healthsim_query call; default 5s.
+	QueryTimeout time.Duration
+	// Logger receives one line per failed tool call (debug: every call).
+	// Default: discard.
+	Logger *slog.Logger
+}
+
+// Server is the HealthSim MCP server over one database.
+type Server struct {
+	*server.MCPServer
+	db      *dbx.DB
+	store   *scenario.Store
+	opts    Options
+	log     *slog.Logger
+	toolset []server.ServerTool
+}
+
+// NewServer returns the server with its eight tools registered. db must
+// have the HealthSim migrations applied; the caller closes it after the
+// server has stopped.
+func NewServer(db *dbx.DB, opts Options) *Server {
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	if opts.QueryTimeout <= 0 {
+		opts.QueryTimeout = 5 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{db: db, store: scenario.New(db), opts: opts, log: opts.Logger}
+	s.MCPServer = server.NewMCPServer(Name, opts.Version,
+		server.WithToolCapabilities(false),
+		server.WithInstructions(instructions),
+		server.WithStrictInputSchemaDefault(),
+		server.WithOutputSchemaValidation(),
+		server.WithRecovery(),
+		server.WithToolHandlerMiddleware(s.logCalls),
+	)
+	s.toolset = []server.ServerTool{
+		s.listScenariosTool(),
+		s.loadScenarioTool(),
+		s.getSummaryTool(),
+		s.queryTool(),
+		s.queryReferenceTool(),
+		s.tablesTool(),
+		s.saveScenarioTool(),
+		s.deleteScenarioTool(),
+	}
+	for i, t := range s.toolset {
+		s.toolset[i].Handler = validated(t.Tool, t.Handler)
+	}
+	s.AddTools(s.toolset...)
+	return s
+}
+
+// Tools returns the server's tools, in the order they are listed.
+func (s *Server) Tools() []mcpgo.Tool {
+	out := make([]mcpgo.Tool, len(s.toolset))
+	for i, t := range s.toolset {
+		out[i] = t.Tool
+	}
+	return out
+}
+
+const instructions = `HealthSim stores synthetic healthcare scenarios (patients, encounters, claims, trial subjects, ...) in a DuckDB database shared with other tools.
+Save generated data with healthsim_save_scenario; find it with healthsim_list_scenarios; read it back with healthsim_load_scenario or, for a compact overview, healthsim_get_summary.
+healthsim_tables shows every table and its columns; healthsim_query runs one read-only SELECT over them; healthsim_query_reference looks up population reference data (CDC PLACES, SVI, ADI) by state and county.`
+
+// logCalls logs every call at debug and every failed call at warn.
+func (s *Server) logCalls(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
+		start := time.Now()
+		res, err := next(ctx, req)
+		level, msg := slog.LevelDebug, ""
+		if err != nil {
+			level, msg = slog.LevelWarn, err.Error()
+		} else if res != nil && res.IsError && len(res.Content) > 0 {
+			level = slog.LevelWarn
+			if tc, ok := mcpgo.AsTextContent(res.Content[0]); ok {
+				msg = tc.Text
+			}
+		}
+		if s.log.Enabled(ctx, level) {
+			s.log.Log(ctx, level, "tool call", "tool", req.Params.Name,
+				"elapsed", time.Since(start).Round(time.Microsecond), "error", msg)
+		}
+		return res, err
+	}
+}
+
+// readTool marks a tool as reading only this server's database.
+func readTool() mcpgo.ToolOption {
+	return mcpgo.WithToolAnnotation(mcpgo.ToolAnnotation{
+		ReadOnlyHint:    mcpgo.ToBoolPtr(true),
+		DestructiveHint: mcpgo.ToBoolPtr(false),
+		IdempotentHint:  mcpgo.ToBoolPtr(true),
+		OpenWorldHint:   mcpgo.ToBoolPtr(false),
+	})
+}
+
+// writeTool marks a tool as changing this server's database.
+func writeTool(destructive, idempotent bool) mcpgo.ToolOption {
+	return mcpgo.WithToolAnnotation(mcpgo.ToolAnnotation{
+		ReadOnlyHint:    mcpgo.ToBoolPtr(false),
+		DestructiveHint: mcpgo.ToBoolPtr(destructive),
+		IdempotentHint:  mcpgo.ToBoolPtr(idempotent),
+		OpenWorldHint:   mcpgo.ToBoolPtr(false),
+	})
+}
+
+// bind decodes the call's arguments into args, which holds the defaults.
+// Types and ranges were already checked against the input schema.
+func bind(req mcpgo.CallToolRequest, args any) *mcpgo.CallToolResult {
+	if err := req.BindArguments(args); err != nil {
+		return mcpgo.NewToolResultErrorf("The arguments could not be read (%v); check them against the tool's input schema.", err)
+	}
+	return nil
+}
+
+// structured returns v as the structured result, with its JSON as the text
+// for clients that read only text.
+func structured(v any) (*mcpgo.CallToolResult, error) {
+	text, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode result: %w", err)
+	}
+	return mcpgo.NewToolResultStructured(v, string(text)), nil
+}
+
+// failure turns err into the isError result a model and a person can act on.
+// what says what was being done ("save scenario \"x\"").
+func (s *Server) failure(ctx context.Context, what string, err error) *mcpgo.CallToolResult {
+	var (
+		lockErr *dbx.LockError
+		invalid *scenario.ValidationError
+	)
+	switch {
+	case errors.As(err, &lockErr):
+		who := "another process"
+		if lockErr.PID != 0 {
+			who = fmt.Sprintf("%s (PID %d)", lockErr.Exe, lockErr.PID)
+		}
+		return mcpgo.NewToolResultErrorf("Could not %s: the database %s is held by %s, which kept it %s for %s. Close that process or wait until it is done, then call this tool again. Nothing was changed.",
+			what, lockErr.Path, who, lockErr.Holder, lockErr.Waited.Round(time.Millisecond))
+	case errors.As(err, &invalid):
+		return mcpgo.NewToolResultErrorf("Could not %s: %s. Nothing was changed.", what, invalid.Message)
+	case errors.Is(err, scenario.ErrNotFound):
+		return mcpgo.NewToolResultErrorf("Could not %s: no scenario has that name or id. Call healthsim_list_scenarios to see the saved scenarios.", what)
+	case errors.Is(err, scenario.ErrExists):
+		return mcpgo.NewToolResultErrorf("Could not %s: %v. Nothing was changed.", what, err)
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		return mcpgo.NewToolResultErrorf("Could not %s: the call was cancelled. Nothing was changed.", what)
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
+		return mcpgo.NewToolResultErrorf("Could not %s: the call ran out of time. Nothing was changed.", what)
+	}
+	s.log.Error("tool failed", "what", what, "err", err)
+	return mcpgo.NewToolResultErrorf("Could not %s: %v.", what, err)
+}
+
+// readOnlyRefusal is the answer of the write tools when writing is off.
+func readOnlyRefusal(what string) *mcpgo.CallToolResult {
+	return mcpgo.NewToolResultErrorf("Could not %s: writing is turned off because this server was started with HEALTHSIM_READ_ONLY=true (deprecated). Restart it without that setting: HealthSim servers share the database with other processes while writing.", what)
+}

@@ -1,0 +1,123 @@
+package mcp
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// ServeStdio serves MCP over stdin/stdout (newline-delimited JSON-RPC) until
+// in ends or ctx is cancelled, both of which are a clean stop (nil error).
+// Only protocol messages are written to out.
+func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
+	stdio := server.NewStdioServer(s.MCPServer)
+	stdio.SetErrorLogger(log.New(slogWriter{s.log}, "", 0))
+	err := stdio.Listen(ctx, in, out)
+	if errors.Is(err, context.Canceled) || errors.Is(err, io.ErrClosedPipe) {
+		return nil
+	}
+	return err
+}
+
+// slogWriter turns mcp-go's log.Logger lines into slog warnings.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.log.Warn(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// HTTPPath is where ServeHTTP answers MCP's streamable HTTP transport.
+const HTTPPath = "/mcp"
+
+// ServeHTTP serves MCP's streamable HTTP transport at [HTTPPath] on ln until
+// ctx is cancelled, then shuts down gracefully (closing sessions, waiting up
+// to 5 s for calls in flight) and returns nil.
+//
+// With a token, every request must carry "Authorization: Bearer TOKEN". A
+// listener that is not on a loopback address needs a token: ServeHTTP
+// refuses to serve without one. Requests whose Host (DNS rebinding) or
+// Origin (a web page) is foreign to a loopback server are refused with 403.
+func (s *Server) ServeHTTP(ctx context.Context, ln net.Listener, token string) error {
+	if !isLoopback(ln.Addr().String()) && token == "" {
+		return fmt.Errorf("mcp: refusing to serve HTTP on %s without a token: set HEALTHSIM_MCP_TOKEN, or listen on a loopback address such as 127.0.0.1", ln.Addr())
+	}
+	httpSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(slogWriter{s.log}, "", 0)}
+	streamable := server.NewStreamableHTTPServer(s.MCPServer,
+		server.WithEndpointPath(HTTPPath),
+		server.WithStreamableHTTPServer(httpSrv),
+		server.WithStreamableHTTPLogger(s.log),
+	)
+	mux := http.NewServeMux()
+	mux.Handle(HTTPPath, guard(streamable, token))
+	httpSrv.Handler = mux
+
+	served := make(chan error, 1)
+	go func() { served <- httpSrv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("mcp: serve HTTP: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := streamable.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("mcp: shut down HTTP: %w", err)
+	}
+	return nil
+}
+
+// guard checks the bearer token (if any) and the Origin header before next.
+// mcp-go itself rejects a loopback connection with a foreign Host header.
+func guard(next http.Handler, token string) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if origin := r.Header.Get("Origin"); origin != "" && !allowedOrigin(origin, r.Host) {
+			http.Error(w, fmt.Sprintf("Forbidden: requests from origin %q are not allowed", origin), http.StatusForbidden)
+			return
+		}
+		if token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="healthsim"`)
+			http.Error(w, "Unauthorized: send the token from HEALTHSIM_MCP_TOKEN as \"Authorization: Bearer TOKEN\"", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// allowedOrigin reports whether a browser page at origin may call the
+// server reached as host: only pages served from loopback or from the
+// server's own host.
+func allowedOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return isLoopback(u.Host) || strings.EqualFold(u.Host, host)
+}
+
+// isLoopback reports whether addr ("host" or "host:port") is a loopback
+// address or "localhost".
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = strings.Trim(addr, "[]")
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
