@@ -241,6 +241,7 @@ func (h *host) attach(ctx context.Context) error {
 	}
 	start := time.Now()
 	backoff := time.Millisecond
+	var conflict error // the last lock conflict, if any
 	for attempt := 1; ; attempt++ {
 		_, err := h.admin.ExecContext(ctx, stmt, nil)
 		if err == nil {
@@ -250,11 +251,15 @@ func (h *host) attach(ctx context.Context) error {
 			return nil
 		}
 		if ctx.Err() != nil && !isLockConflict(err) {
+			if conflict != nil { // the context ended an attempt while the file was held
+				return newLockError(h.path, h.mode, conflict, time.Since(start), ctx.Err())
+			}
 			return fmt.Errorf("dbx: open %s %s: %w", h.path, h.mode, ctx.Err())
 		}
 		if !isLockConflict(err) {
 			return fmt.Errorf("dbx: open %s %s: %w", h.path, h.mode, err)
 		}
+		conflict = err
 		waited := time.Since(start)
 		if attempt == 1 {
 			h.log.Info("dbx: file is locked, retrying", "path", h.path, "mode", h.mode, "err", err)
