@@ -268,7 +268,7 @@ func (h *host) attach(ctx context.Context) error {
 			return newLockError(h.path, h.mode, err, waited, nil)
 		}
 		sleep := min(backoff/2+rand.N(backoff), h.busy-waited)
-		backoff = min(2*backoff, 50*time.Millisecond)
+		backoff = min(2*backoff, 10*time.Millisecond)
 		select {
 		case <-time.After(sleep):
 		case <-ctx.Done():

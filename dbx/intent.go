@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -46,6 +47,10 @@ type intent struct {
 	probe  *os.File
 	hold   *os.File
 	closed bool
+	// mine is set while this process holds the intent. A reader of this
+	// process that is already counted by its gate must not wait for it:
+	// that write waits for the reader to finish.
+	mine atomic.Bool
 }
 
 // openIntent opens (creating if needed) the sidecar of the database at
@@ -91,10 +96,10 @@ func (i *intent) writerActive() bool {
 	return false
 }
 
-// waitNoWriter returns once no dbx process holds the write intent, or a
-// *LockError (for mode) after timeout, or when ctx ends.
+// waitNoWriter returns once no other dbx process holds the write intent, or
+// a *LockError (for mode) after timeout, or when ctx ends.
 func (i *intent) waitNoWriter(ctx context.Context, mode Mode, timeout time.Duration) error {
-	return i.poll(ctx, mode, timeout, func() bool { return !i.writerActive() })
+	return i.poll(ctx, mode, timeout, func() bool { return i.mine.Load() || !i.writerActive() })
 }
 
 // lock takes the write intent, waiting while another dbx process holds it,
@@ -111,6 +116,7 @@ func (i *intent) lock(ctx context.Context, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
+	i.mine.Store(true)
 	// Best effort: tells others (and `healthsim locks`) who writes.
 	if err := i.hold.Truncate(0); err == nil {
 		_, _ = i.hold.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
@@ -123,6 +129,7 @@ func (i *intent) unlock() {
 	if i == nil {
 		return
 	}
+	i.mine.Store(false)
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if !i.closed {
