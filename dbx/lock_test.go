@@ -164,6 +164,33 @@ func TestWritersGetThroughContinuousReaders(t *testing.T) {
 	}
 }
 
+// TestProcessesThatReadAndWrite: two dbx processes that each read without
+// pause and write every 20 ms all get through, with no error on either side
+// (a reader of one process must not wait for its own process's writer).
+func TestProcessesThatReadAndWrite(t *testing.T) {
+	path := newFile(t)
+	procs := []*proctest.Process{proctest.StartReady(t, "dbx-both", path), proctest.StartReady(t, "dbx-both", path)}
+	time.Sleep(3 * time.Second)
+	total := 0
+	for _, p := range procs {
+		p.CloseStdin()
+	}
+	for _, p := range procs {
+		var reads, writes, failures int
+		line := p.Line(t)
+		if _, err := fmt.Sscanf(line, "reads %d writes %d errors %d", &reads, &writes, &failures); err != nil || failures != 0 || reads == 0 || writes == 0 {
+			t.Fatalf("process: %q", line)
+		}
+		t.Logf("process: %s", line)
+		total += writes
+		p.Stop()
+	}
+	db := open(t, path)
+	if got := count(t, db); got != total {
+		t.Fatalf("count = %d, want the %d writes", got, total)
+	}
+}
+
 func TestWriteAgainstForeignHolder(t *testing.T) {
 	path := newFile(t)
 	holder := proctest.StartReady(t, "hold-ro", path)

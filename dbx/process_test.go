@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +25,9 @@ import (
 //	  then print "reads N errors M".
 //	dbx-writer: insert a row into t through dbx every 20 ms until stdin
 //	  closes, then print "writes N errors M".
+//	dbx-both: both at once in one process (a server whose client reads
+//	  without pause and saves now and then), then print
+//	  "reads N writes N errors M".
 func TestMain(m *testing.M) {
 	proctest.Main(m, map[string]proctest.Helper{
 		"try-ro":     tryHelper(true),
@@ -30,6 +35,7 @@ func TestMain(m *testing.M) {
 		"dbx-reader": burstReader,
 		"dbx-hammer": hammerReader,
 		"dbx-writer": intervalWriter,
+		"dbx-both":   readAndWrite,
 	})
 }
 
@@ -139,4 +145,56 @@ func intervalWriter(path string, done <-chan struct{}) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+func readAndWrite(path string, done <-chan struct{}) error {
+	ctx := context.Background()
+	db, err := dbx.Open(ctx, path, dbx.WithBusyTimeout(5*time.Second))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	fmt.Println("ready")
+	var reads, writes, failures atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var n int
+			if err := db.Read().GetContext(ctx, &n, "SELECT count(*) FROM t"); err != nil {
+				failures.Add(1)
+				fmt.Fprintln(os.Stderr, "read:", err)
+			}
+			reads.Add(1)
+		}
+	})
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			err := db.Write(ctx, func(tx *sqlx.Tx) error {
+				_, err := tx.ExecContext(ctx, "INSERT INTO t VALUES (1)")
+				return err
+			})
+			if err != nil {
+				failures.Add(1)
+				fmt.Fprintln(os.Stderr, "write:", err)
+			} else {
+				writes.Add(1)
+			}
+		}
+	})
+	<-done
+	close(stop)
+	wg.Wait()
+	fmt.Printf("reads %d writes %d errors %d\n", reads.Load(), writes.Load(), failures.Load())
+	return nil
 }
