@@ -83,6 +83,7 @@ func NewServer(db *dbx.DB, opts Options) *Server {
 		s.deleteScenarioTool(),
 	}
 	for i, t := range s.toolset {
+		s.toolset[i].Tool = portableOutput(t.Tool)
 		s.toolset[i].Handler = validated(t.Tool, t.Handler)
 	}
 	s.AddTools(s.toolset...)
@@ -122,6 +123,43 @@ func (s *Server) logCalls(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		}
 		return res, err
 	}
+}
+
+// portableOutput rewrites the output schema generated from a Go type into
+// one every client understands: one type per field ("array", not
+// ["null", "array"]: the tools never return null for a list) and {} instead
+// of the boolean schema true for values of any type.
+func portableOutput(t mcpgo.Tool) mcpgo.Tool {
+	raw, err := json.Marshal(t.OutputSchema)
+	if err != nil {
+		panic(fmt.Sprintf("mcp: output schema of %s: %v", t.Name, err)) // a programming error
+	}
+	var schema any
+	_ = json.Unmarshal(raw, &schema)
+	var rewrite func(v any) any
+	rewrite = func(v any) any {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, sub := range x {
+				switch types, _ := sub.([]any); {
+				case k == "type" && len(types) == 2 && types[0] == "null":
+					x[k] = types[1]
+				case k == "items" && sub == true:
+					x[k] = map[string]any{}
+				default:
+					x[k] = rewrite(sub)
+				}
+			}
+		case []any:
+			for i := range x {
+				x[i] = rewrite(x[i])
+			}
+		}
+		return v
+	}
+	t.RawOutputSchema, _ = json.Marshal(rewrite(schema))
+	t.OutputSchema = mcpgo.ToolOutputSchema{}
+	return t
 }
 
 // readTool marks a tool as reading only this server's database.

@@ -222,6 +222,10 @@ func TestToolsAndAnnotations(t *testing.T) {
 		if tool.Description == "" || tool.OutputSchema.Type != "object" {
 			t.Errorf("%s: needs a description and an output schema", tool.Name)
 		}
+		// Portable schemas: one type per field, no boolean schemas.
+		if b, _ := json.Marshal(tool.OutputSchema); strings.Contains(string(b), `"null"`) || strings.Contains(string(b), `"items":true`) {
+			t.Errorf("%s: output schema not portable: %s", tool.Name, b)
+		}
 		for name, p := range tool.InputSchema.Properties {
 			if d, _ := p.(map[string]any)["description"].(string); d == "" {
 				t.Errorf("%s.%s: no description", tool.Name, name)
