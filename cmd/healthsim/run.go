@@ -7,12 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/cli"
 )
 
 // errUsage reports bad arguments after the usage text has been printed.
@@ -68,55 +67,30 @@ type env struct {
 	stdout, stderr io.Writer
 }
 
-// dbFlags are the flags every command that opens the database takes.
+// dbFlags are the flags every command that opens the database takes:
+// cli's --db and --busy-timeout, shared with the scripts under scripts/.
+// The values stay in fields of their own because serve hands busyTimeout
+// to dbx itself.
 type dbFlags struct {
 	path        string
 	busyTimeout time.Duration
 }
 
-func (f *dbFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.path, "db", "", "database file (default $HEALTHSIM_DB_PATH, else $XDG_DATA_HOME/healthsim/healthsim.duckdb)")
-	fs.DurationVar(&f.busyTimeout, "busy-timeout", 5*time.Second, "how long to wait while another process holds the file")
-}
+func (f *dbFlags) register(fs *flag.FlagSet) { cli.RegisterVars(fs, &f.path, &f.busyTimeout) }
+
+// cliDB returns the parsed flags as a cli.DB.
+func (f *dbFlags) cliDB() *cli.DB { return &cli.DB{Path: f.path, BusyTimeout: f.busyTimeout} }
 
 // resolve returns the database path: --db, else HEALTHSIM_DB_PATH, else the
 // per-user data folder, which is created when needed.
-func (f *dbFlags) resolve() (string, error) {
-	path := f.path
-	if path == "" {
-		path = os.Getenv("HEALTHSIM_DB_PATH")
-	}
-	if path == "" {
-		dataHome := os.Getenv("XDG_DATA_HOME")
-		if dataHome == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return "", fmt.Errorf("no --db given and no home folder: %w", err)
-			}
-			dataHome = filepath.Join(home, ".local", "share")
-		}
-		path = filepath.Join(dataHome, "healthsim", "healthsim.duckdb")
-	}
-	if dbx.IsLocalFile(path) {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return "", fmt.Errorf("cannot create the folder for the database %s: %w", path, err)
-		}
-	}
-	return path, nil
-}
+func (f *dbFlags) resolve() (string, error) { return f.cliDB().Resolve() }
 
 // open opens the database with the flags' busy timeout, logging to stderr.
 func (f *dbFlags) open(ctx context.Context, e *env) (*dbx.DB, error) {
-	path, err := f.resolve()
-	if err != nil {
-		return nil, err
-	}
-	return dbx.Open(ctx, path, dbx.WithBusyTimeout(f.busyTimeout), dbx.WithLogger(e.logger()))
+	return f.cliDB().Open(ctx, e.logger())
 }
 
-func (e *env) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
+func (e *env) logger() *slog.Logger { return cli.Logger(e.stderr) }
 
 // parse parses flags placed before, between or after positional arguments,
 // as users type them, and returns the positional ones.

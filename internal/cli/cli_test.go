@@ -1,0 +1,188 @@
+package cli_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/cli"
+)
+
+func TestResolvePath(t *testing.T) {
+	dataHome := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", dataHome)
+	t.Setenv(cli.EnvDBPath, "")
+	got, err := cli.ResolvePath("")
+	if want := filepath.Join(dataHome, "healthsim", "healthsim.duckdb"); err != nil || got != want {
+		t.Fatalf("default: %q, %v; want %q", got, err, want)
+	}
+	if info, err := os.Stat(filepath.Dir(got)); err != nil || !info.IsDir() {
+		t.Fatalf("the default folder was not created: %v", err)
+	}
+	env := filepath.Join(t.TempDir(), "sub", "env.duckdb")
+	t.Setenv(cli.EnvDBPath, env)
+	if got, _ := cli.ResolvePath(""); got != env {
+		t.Fatalf("$%s: %q", cli.EnvDBPath, got)
+	}
+	if got, _ := cli.ResolvePath("flag.duckdb"); got != "flag.duckdb" {
+		t.Fatalf("--db: %q", got)
+	}
+	if got, err := cli.ResolvePath("md:shared"); got != "md:shared" || err != nil {
+		t.Fatalf("a DSN that is not a file: %q, %v", got, err)
+	}
+	blocker := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(blocker, nil, 0o644)
+	if _, err := cli.ResolvePath(filepath.Join(blocker, "x.duckdb")); err == nil || !strings.Contains(err.Error(), "cannot create the folder") {
+		t.Fatalf("unwritable folder: %v", err)
+	}
+}
+
+func TestDBFlags(t *testing.T) {
+	var d cli.DB
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	d.Register(fs)
+	if d.BusyTimeout != cli.DefaultBusyTimeout {
+		t.Fatalf("default busy timeout: %v", d.BusyTimeout)
+	}
+	path := filepath.Join(t.TempDir(), "x.duckdb")
+	if err := fs.Parse([]string{"--db", path, "--busy-timeout", "250ms"}); err != nil {
+		t.Fatal(err)
+	}
+	if d.Path != path || d.BusyTimeout != 250*time.Millisecond {
+		t.Fatalf("parsed: %+v", d)
+	}
+	if _, err := d.OpenExisting(context.Background(), cli.Logger(io.Discard)); !errors.Is(err, cli.ErrNoDatabase) {
+		t.Fatalf("OpenExisting of a missing file: %v", err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Fatal("OpenExisting created the file")
+	}
+	db, err := d.Open(context.Background(), cli.Logger(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("Open did not create the file: %v", err)
+	}
+	db, err = d.OpenExisting(context.Background(), cli.Logger(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+}
+
+func TestExitCodesAndMessages(t *testing.T) {
+	le := &dbx.LockError{Path: "/data/h.duckdb", Mode: dbx.ReadWrite, PID: 4242, Exe: "duckdb", Holder: dbx.ReadWrite,
+		Waited: time.Second, Err: errors.New("Could not set lock")}
+	for _, tc := range []struct {
+		err  error
+		code int
+		msg  []string
+	}{
+		{nil, 0, nil},
+		{cli.ErrUsage, 2, nil},
+		{fmt.Errorf("wrapped: %w", cli.ErrUsage), 2, nil},
+		{errors.New("boom"), 1, []string{"prog: boom\n"}},
+		{fmt.Errorf("dbx: write: %w", le), 1, []string{"prog: dbx: write: dbx: cannot open", "close duckdb (PID 4242)", "`healthsim locks --db /data/h.duckdb`"}},
+	} {
+		if got := cli.ExitCode(tc.err); got != tc.code {
+			t.Errorf("ExitCode(%v) = %d, want %d", tc.err, got, tc.code)
+		}
+		var b strings.Builder
+		cli.PrintError(&b, "prog", tc.err)
+		if len(tc.msg) == 0 && b.Len() > 0 {
+			t.Errorf("PrintError(%v) printed %q", tc.err, b.String())
+		}
+		for _, m := range tc.msg {
+			if !strings.Contains(b.String(), m) {
+				t.Errorf("PrintError(%v) = %q, want %q in it", tc.err, b.String(), m)
+			}
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	var stderr strings.Builder
+	fs := cli.NewFlagSet("prog", "go run ./scripts/prog [flags]", &stderr)
+	n := fs.Int("n", 1, "a number")
+	if err := cli.Parse(fs, []string{"-n", "3"}); err != nil || *n != 3 {
+		t.Fatalf("Parse: %v, n=%d", err, *n)
+	}
+	for _, args := range [][]string{{"extra"}, {"-n", "x"}, {"--nope"}} {
+		stderr.Reset()
+		err := cli.Parse(fs, args)
+		if !errors.Is(err, cli.ErrUsage) || !strings.Contains(stderr.String(), "Usage: go run ./scripts/prog [flags]") {
+			t.Errorf("Parse(%v): %v\n%s", args, err, stderr.String())
+		}
+	}
+	if err := cli.HelpOK(cli.Parse(fs, []string{"-h"})); err != nil {
+		t.Errorf("-h: %v", err)
+	}
+}
+
+// lockedWriter is an io.Writer safe for the progress goroutine and the test.
+type lockedWriter struct {
+	ch chan string
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) { w.ch <- string(p); return len(p), nil }
+
+func TestProgress(t *testing.T) {
+	// Short work prints nothing.
+	quiet := lockedWriter{make(chan string, 10)}
+	p := cli.StartProgress(quiet, "prog", 10, "scenarios")
+	p.Add(10)
+	p.Stop()
+	if len(quiet.ch) != 0 || p.Lines() != 0 {
+		t.Fatalf("short work printed %d lines", len(quiet.ch))
+	}
+	// Long work prints a line per interval, also while nothing advances.
+	w := lockedWriter{make(chan string, 100)}
+	p = cli.StartProgressEvery(w, "prog", 10, "scenarios", 20*time.Millisecond)
+	p.Add(3)
+	p.Note("write window 2")
+	if line := <-w.ch; !strings.HasPrefix(line, "prog: 3/10 scenarios, ") || !strings.HasSuffix(line, " (write window 2)\n") {
+		t.Fatalf("progress line %q", line)
+	}
+	<-w.ch
+	p.Stop()
+	p.Stop() // twice is fine
+	n := p.Lines()
+	time.Sleep(50 * time.Millisecond)
+	if p.Lines() != n {
+		t.Fatal("lines after Stop")
+	}
+}
+
+func TestFormatting(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 5 << 30: "5.0 GiB"} {
+		if got := cli.Bytes(n); got != want {
+			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+	for _, tc := range []struct {
+		n          int
+		noun, want string
+	}{{1, "entity", "1 entity"}, {2, "entity", "2 entities"}, {0, "scenario", "0 scenarios"}, {3, "day", "3 days"}} {
+		if got := cli.Plural(tc.n, tc.noun); got != tc.want {
+			t.Errorf("Plural(%d, %q) = %q, want %q", tc.n, tc.noun, got, tc.want)
+		}
+	}
+	if got := cli.Elapsed(1234 * time.Millisecond); got != "1.2s" {
+		t.Errorf("Elapsed: %s", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := cli.Pause(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Errorf("Pause of a cancelled context: %v", err)
+	}
+}
