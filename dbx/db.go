@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/jmoiron/sqlx"
@@ -23,10 +24,11 @@ type DB struct {
 	read  *sqlx.DB
 	write *sqlx.DB // the write pool; == read when the DSN is not a local file
 
-	gate   *gate   // nil when the DSN is not a local file
-	intent *intent // the sidecar shared with other dbx processes; nil if off
-	writes fifo    // queues Write calls in arrival order
-	window window
+	gate       *gate     // nil when the DSN is not a local file
+	intent     *intent   // the sidecar shared with other dbx processes; nil if off
+	writes     fifo      // queues Write calls in arrival order
+	lastWindow time.Time // when the last write window let go; guarded by writes
+	window     window
 }
 
 // IsLocalFile reports whether dsn names a local database file, which dbx

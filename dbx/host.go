@@ -107,11 +107,15 @@ func (h *host) Connect(ctx context.Context) (driver.Conn, error) {
 }
 
 func (h *host) connect(ctx context.Context) (driver.Conn, error) {
-	// A writer of another dbx process goes first.
-	if err := h.intent.waitNoWriter(ctx, h.mode, h.busy); err != nil {
+	// A writer of another dbx process goes first; then this reader, before
+	// the next writer.
+	attached, err := h.intent.readerTurn(ctx, h.mode, h.busy)
+	if err != nil {
 		return nil, err
 	}
-	if err := h.acquire(ctx); err != nil {
+	err = h.acquire(ctx)
+	attached()
+	if err != nil {
 		return nil, err
 	}
 	dc, err := h.duck.Connect(ctx)

@@ -47,6 +47,7 @@ type intent struct {
 	probe  *os.File
 	hold   *os.File
 	closed bool
+	shares int // readers of this process holding the shared lock on probe
 	// mine is set while this process holds the intent. A reader of this
 	// process that is already counted by its gate must not wait for it:
 	// that write waits for the reader to finish.
@@ -80,6 +81,22 @@ func openIntent(dbPath string) *intent {
 // writerActive reports whether a dbx process (this one included) holds the
 // write intent.
 func (i *intent) writerActive() bool {
+	if i.share() {
+		i.unshare()
+		return false
+	}
+	if i == nil {
+		return false
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return !i.closed
+}
+
+// share takes (or joins this process's) shared lock on the sidecar, which
+// no writer can announce through; false if a writer holds the intent (or
+// the protocol is off). Every true must be matched by an unshare.
+func (i *intent) share() bool {
 	if i == nil {
 		return false
 	}
@@ -88,18 +105,44 @@ func (i *intent) writerActive() bool {
 	if i.closed {
 		return false
 	}
-	fd := int(i.probe.Fd())
-	if err := unix.Flock(fd, unix.LOCK_SH|unix.LOCK_NB); err != nil {
-		return errors.Is(err, unix.EWOULDBLOCK)
+	if i.shares == 0 && unix.Flock(int(i.probe.Fd()), unix.LOCK_SH|unix.LOCK_NB) != nil {
+		return false
 	}
-	_ = unix.Flock(fd, unix.LOCK_UN)
-	return false
+	i.shares++
+	return true
 }
 
-// waitNoWriter returns once no other dbx process holds the write intent, or
-// a *LockError (for mode) after timeout, or when ctx ends.
-func (i *intent) waitNoWriter(ctx context.Context, mode Mode, timeout time.Duration) error {
-	return i.poll(ctx, mode, timeout, func() bool { return i.mine.Load() || !i.writerActive() })
+func (i *intent) unshare() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.shares--
+	if i.shares == 0 && !i.closed {
+		_ = unix.Flock(int(i.probe.Fd()), unix.LOCK_UN)
+	}
+}
+
+// readerTurn waits until no other dbx process holds the write intent and
+// then holds a shared lock on the sidecar until the returned function is
+// called: a reader calls it once it has attached the file, so a writer that
+// comes next waits until the readers that waited have had their turn. It
+// returns a *LockError (for mode) after timeout, or when ctx ends.
+func (i *intent) readerTurn(ctx context.Context, mode Mode, timeout time.Duration) (done func(), err error) {
+	noop := func() {}
+	if i == nil {
+		return noop, nil
+	}
+	shared := false
+	err = i.poll(ctx, mode, timeout, func() bool {
+		if i.mine.Load() { // this process writes: it waits for this reader
+			return true
+		}
+		shared = i.share()
+		return shared
+	})
+	if err != nil || !shared {
+		return noop, err
+	}
+	return i.unshare, nil
 }
 
 // lock takes the write intent, waiting while another dbx process holds it,
@@ -137,8 +180,17 @@ func (i *intent) unlock() {
 	}
 }
 
-// poll calls done until it returns true, backing off from 0.5 ms to 5 ms,
-// for timeout at most.
+// pollMax is the longest pause between two looks at the sidecar: readers
+// waiting for a writer notice within it that the writer is done.
+const pollMax = 2 * time.Millisecond
+
+// readersFirst is how long a process waits after its write window before it
+// announces the next one, so that readers of other processes, which look
+// every pollMax at most, get the file back between back-to-back windows.
+const readersFirst = 3 * time.Millisecond
+
+// poll calls done until it returns true, backing off from 0.5 ms to
+// pollMax, for timeout at most.
 func (i *intent) poll(ctx context.Context, mode Mode, timeout time.Duration, done func() bool) error {
 	if i == nil || done() {
 		return nil
@@ -151,11 +203,11 @@ func (i *intent) poll(ctx context.Context, mode Mode, timeout time.Duration, don
 			return i.lockError(mode, waited, nil)
 		}
 		select {
-		case <-time.After(min(backoff/2+rand.N(backoff), timeout-waited)):
+		case <-time.After(min(backoff/2+rand.N(backoff/2), timeout-waited)):
 		case <-ctx.Done():
 			return i.lockError(mode, time.Since(start), ctx.Err())
 		}
-		backoff = min(2*backoff, 5*time.Millisecond)
+		backoff = min(2*backoff, pollMax)
 		if done() {
 			return nil
 		}

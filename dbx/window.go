@@ -99,8 +99,18 @@ func (db *DB) exclusive(ctx context.Context, fn func() error) error {
 	db.gate.startWrite()
 	defer func() {
 		db.intent.unlock()
+		db.lastWindow = time.Now()
 		db.gate.endWrite()
 	}()
+	// Back-to-back windows (a batch import, say) leave readers of every
+	// process a turn in between.
+	if pause := time.Until(db.lastWindow.Add(readersFirst)); pause > 0 {
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return fmt.Errorf("dbx: write: %w", ctx.Err())
+		}
+	}
 	if err := db.intent.lock(ctx, db.opts.busyTimeout); err != nil {
 		return fmt.Errorf("dbx: write: %w", err)
 	}
