@@ -191,6 +191,32 @@ func TestProcessesThatReadAndWrite(t *testing.T) {
 	}
 }
 
+// TestReadersGetTurnsBetweenBackToBackWrites: a dbx process that writes one
+// window right after the other does not starve another process's reads.
+func TestReadersGetTurnsBetweenBackToBackWrites(t *testing.T) {
+	path := newFile(t)
+	writer := proctest.StartReady(t, "dbx-writer-nonstop", path)
+	db := open(t, path)
+	ctx := context.Background()
+	reads := 0
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); reads++ {
+		var n int
+		if err := db.Read().GetContext(ctx, &n, "SELECT count(*) FROM t"); err != nil {
+			t.Fatalf("read %d beside back-to-back writes: %v", reads, err)
+		}
+	}
+	writer.CloseStdin()
+	var writes, failures int
+	if line := writer.Line(t); func() bool { _, err := fmt.Sscanf(line, "writes %d errors %d", &writes, &failures); return err != nil }() || failures != 0 {
+		t.Fatalf("writer: %s", line)
+	}
+	t.Logf("in 2 s: %d reads here, %d back-to-back writes there", reads, writes)
+	// Without turns the reader gets the file a few times a second at best.
+	if reads < writes/4 {
+		t.Fatalf("%d reads beside %d writes: the reader starves", reads, writes)
+	}
+}
+
 func TestWriteAgainstForeignHolder(t *testing.T) {
 	path := newFile(t)
 	holder := proctest.StartReady(t, "hold-ro", path)

@@ -25,17 +25,19 @@ import (
 //	  then print "reads N errors M".
 //	dbx-writer: insert a row into t through dbx every 20 ms until stdin
 //	  closes, then print "writes N errors M".
+//	dbx-writer-nonstop: the same, one window right after the other.
 //	dbx-both: both at once in one process (a server whose client reads
 //	  without pause and saves now and then), then print
 //	  "reads N writes N errors M".
 func TestMain(m *testing.M) {
 	proctest.Main(m, map[string]proctest.Helper{
-		"try-ro":     tryHelper(true),
-		"try-rw":     tryHelper(false),
-		"dbx-reader": burstReader,
-		"dbx-hammer": hammerReader,
-		"dbx-writer": intervalWriter,
-		"dbx-both":   readAndWrite,
+		"try-ro":             tryHelper(true),
+		"try-rw":             tryHelper(false),
+		"dbx-reader":         burstReader,
+		"dbx-hammer":         hammerReader,
+		"dbx-writer":         intervalWriter(20 * time.Millisecond),
+		"dbx-writer-nonstop": intervalWriter(0),
+		"dbx-both":           readAndWrite,
 	})
 }
 
@@ -118,7 +120,11 @@ func hammerReader(path string, done <-chan struct{}) error {
 	}
 }
 
-func intervalWriter(path string, done <-chan struct{}) error {
+func intervalWriter(every time.Duration) proctest.Helper {
+	return func(path string, done <-chan struct{}) error { return writeEvery(path, every, done) }
+}
+
+func writeEvery(path string, every time.Duration, done <-chan struct{}) error {
 	ctx := context.Background()
 	db, err := dbx.Open(ctx, path, dbx.WithBusyTimeout(5*time.Second))
 	if err != nil {
@@ -142,7 +148,7 @@ func intervalWriter(path string, done <-chan struct{}) error {
 		case <-done:
 			fmt.Printf("writes %d errors %d\n", writes, failures)
 			return nil
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(every):
 		}
 	}
 }
