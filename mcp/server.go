@@ -183,9 +183,18 @@ func writeTool(destructive, idempotent bool) mcpgo.ToolOption {
 }
 
 // bind decodes the call's arguments into args, which holds the defaults.
-// Types and ranges were already checked against the input schema.
+// Types and ranges were already checked against the input schema; decoding
+// the checked values again (not the raw text) lets a whole number written
+// as 10.0 or 1e2 fill an int.
 func bind(req mcpgo.CallToolRequest, args any) *mcpgo.CallToolResult {
-	if err := req.BindArguments(args); err != nil {
+	m, err := arguments(req)
+	if err == nil {
+		var raw []byte
+		if raw, err = json.Marshal(m); err == nil {
+			err = json.Unmarshal(raw, args)
+		}
+	}
+	if err != nil {
 		return mcpgo.NewToolResultErrorf("The arguments could not be read (%v); check them against the tool's input schema.", err)
 	}
 	return nil

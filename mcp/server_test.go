@@ -252,6 +252,13 @@ func TestScenarioCycle(t *testing.T) {
 	if list.Count != 1 || list.Scenarios[0].ID != saved.ID || list.Scenarios[0].EntityCount != 5 {
 		t.Fatalf("list %+v", list)
 	}
+	// A whole number written as a float, as JSON text from the wire.
+	req := mcpgo.CallToolRequest{}
+	req.Params.Name = "healthsim_list_scenarios"
+	req.Params.Arguments = json.RawMessage(`{"tag": "demo", "limit": 1e1}`)
+	if res, err := e.client.CallTool(context.Background(), req); err != nil || res.IsError {
+		t.Fatalf("limit 1e1: %v %v", err, res)
+	}
 	e.ok("healthsim_list_scenarios", map[string]any{"search": "nothing like this"}, &list)
 	if list.Count != 0 {
 		t.Fatalf("search matched %+v", list)

@@ -89,6 +89,10 @@ func Check(ctx context.Context, conn Querier, sql string) error {
 	if !utf8.ValidString(sql) {
 		return refuse("the query is not valid UTF-8 text")
 	}
+	if strings.ContainsRune(sql, 0) {
+		// DuckDB and the parser stop at a NUL; refuse rather than rely on it.
+		return refuse("the query contains a NUL character; send plain SQL text")
+	}
 	// The text is a bound parameter: json_serialize_sql only parses it.
 	var out string
 	if err := conn.QueryRowContext(ctx, "SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", sql).Scan(&out); err != nil {

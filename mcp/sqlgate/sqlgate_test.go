@@ -37,6 +37,7 @@ func TestHostileSQLRefused(t *testing.T) {
 		{"SELECT 1; DELETE FROM t", "several statements or one that is not a SELECT"},
 		{"DELETE FROM t; SELECT 1", "got a DELETE"},
 		{"SELECT 1; SELECT 2", "got 2 statements"},
+		{"SELECT 1\x00; DROP TABLE t", "NUL character"},
 		{"SELECT * FROM t; DELETE FROM t; SELECT 1", "not a SELECT"},
 		{"COPY (SELECT 1) TO '" + file + "' (FORMAT csv, USE_TMP_FILE false)", "got a COPY"},
 		{"COPY t FROM '/etc/passwd'", "got a COPY"},
