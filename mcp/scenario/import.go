@@ -242,7 +242,7 @@ func (s *Store) Import(ctx context.Context, recs []*Record, overwrite bool) ([]I
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, s.explain(ctx, err)
 	}
 	return out, nil
 }

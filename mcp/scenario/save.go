@@ -148,7 +148,7 @@ func (s *Store) Save(ctx context.Context, req SaveRequest) (SaveResult, error) {
 		return nil
 	})
 	if err != nil {
-		return SaveResult{}, err
+		return SaveResult{}, s.explain(ctx, err)
 	}
 	return res, nil
 }
@@ -318,41 +318,64 @@ func buildTableSQL(table string, cols []column) *tableSQL {
 	return ts
 }
 
-// insert writes one batch of entities: first a check that every value casts
-// (a failed statement would abort the window's transaction without saying
-// which entity was wrong), then the canonical rows and the scenario_entities.
+// insert writes one batch of entities: the canonical rows, then the
+// scenario_entities rows. A value DuckDB cannot cast fails the statement
+// (and so the window's transaction) with a *castError, which [Store.explain]
+// turns into a *ValidationError naming the entity and field once the
+// window has rolled back: the check costs nothing when every value casts.
 func (ts *tableSQL) insert(ctx context.Context, tx *sqlx.Tx, scenarioID string, batch []entity) error {
 	ids := make([]string, len(batch))
 	docs := make([]string, len(batch))
 	for i, e := range batch {
 		ids[i], docs[i] = e.id, e.doc
 	}
-	if ts.check != "" {
-		var bad struct {
-			I   int64  `db:"i"`
-			Bad string `db:"bad"`
-		}
-		err := tx.GetContext(ctx, &bad, ts.check, docs)
-		if err == nil {
-			e := batch[bad.I]
-			field, typ, _ := strings.Cut(bad.Bad, "|")
-			val, _ := json.Marshal(e.data[field])
-			return invalid(fmt.Sprintf("entities.%s[%d].%s", e.key, e.idx, field),
-				"%s is not a valid %s (column %s.%s)", truncate(string(val), 80), typ, ts.table, field)
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("scenario: check %s values: %w", ts.table, err)
-		}
-	}
 	if _, err := tx.ExecContext(ctx, ts.insertSQL, scenarioID, docs); err != nil {
-		return fmt.Errorf("scenario: write %s (entities %s[%d] to [%d]): %w",
+		err = fmt.Errorf("scenario: write %s (entities %s[%d] to [%d]): %w",
 			ts.table, batch[0].key, batch[0].idx, batch[len(batch)-1].idx, err)
+		if ts.check != "" {
+			return &castError{ts: ts, batch: batch, docs: docs, err: err}
+		}
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO scenario_entities (scenario_id, entity_type, entity_id, entity_data)
 		SELECT $1, $2, unnest($3::VARCHAR[]), unnest($4::VARCHAR[])`, scenarioID, ts.table, ids, docs); err != nil {
 		return fmt.Errorf("scenario: write %s entities: %w", ts.table, err)
 	}
 	return nil
+}
+
+// castError is a batch whose canonical insert failed, maybe on a value that
+// does not cast to its column.
+type castError struct {
+	ts    *tableSQL
+	batch []entity
+	docs  []string
+	err   error
+}
+
+func (e *castError) Error() string { return e.err.Error() }
+func (e *castError) Unwrap() error { return e.err }
+
+// explain turns a *castError in err into a *ValidationError that names the
+// first entity and field whose value does not cast, by running the table's
+// check on the read pool (it reads no table); other errors pass unchanged.
+func (s *Store) explain(ctx context.Context, err error) error {
+	var ce *castError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	var bad struct {
+		I   int64  `db:"i"`
+		Bad string `db:"bad"`
+	}
+	if checkErr := s.db.Read().GetContext(ctx, &bad, ce.ts.check, ce.docs); checkErr != nil {
+		return err // the check found nothing to blame: report DuckDB's error
+	}
+	e := ce.batch[bad.I]
+	field, typ, _ := strings.Cut(bad.Bad, "|")
+	val, _ := json.Marshal(e.data[field])
+	return invalid(fmt.Sprintf("entities.%s[%d].%s", e.key, e.idx, field),
+		"%s is not a valid %s (column %s.%s)", truncate(string(val), 80), typ, ce.ts.table, field)
 }
 
 // deleteContents deletes a scenario's tags, entities and canonical rows
