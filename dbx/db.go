@@ -21,8 +21,9 @@ type DB struct {
 	path string
 	opts options
 
-	read  *sqlx.DB
-	write *sqlx.DB // the write pool; == read when the DSN is not a local file
+	read     *sqlx.DB
+	readHost *host    // the read pool's connector; nil when the DSN is not a local file
+	write    *sqlx.DB // the write pool; == read when the DSN is not a local file
 
 	gate       *gate     // nil when the DSN is not a local file
 	intent     *intent   // the sidecar shared with other dbx processes; nil if off
@@ -85,6 +86,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		return nil, err
 	}
 	db.read = sqlx.NewDb(sql.OpenDB(readHost), "duckdb")
+	db.readHost = readHost
 	db.read.SetMaxOpenConns(o.readConns)
 	db.read.SetMaxIdleConns(o.readConns)
 	db.read.SetConnMaxIdleTime(o.readLease)

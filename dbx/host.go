@@ -24,8 +24,11 @@ var errClosed = errors.New("dbx: database is closed")
 
 // host is the driver.Connector behind a dbx pool: an in-memory DuckDB
 // instance that attaches the file when its first connection opens and
-// detaches it (releasing the file lock) when its last connection closes.
-// Attaching retries lock conflicts with jittered backoff for the busy timeout.
+// detaches it (releasing the file lock) when its last connection closes —
+// for a read host, once the last query is a read lease old, so that a pool
+// whose connections are discarded after each query (as the query tool's
+// are) does not pay an attach per query. Attaching retries lock conflicts
+// with jittered backoff for the busy timeout.
 type host struct {
 	path string
 	mode Mode
@@ -45,6 +48,13 @@ type host struct {
 	admin *duckdb.Conn // runs ATTACH and DETACH
 
 	opening chan struct{} // held while attaching, detaching or counting
+
+	// Guarded by opening: whether the file is attached, and the timer that
+	// detaches it once idle for the lease.
+	attached bool
+	linger   *time.Timer
+	lease    time.Duration // read host: keep the file this long after the last query; 0: detach at once
+	lastUse  atomic.Int64  // unix nanoseconds of the last statement on any connection
 
 	mu      sync.Mutex // guards refs, closed and changed
 	refs    int        // open connections
@@ -66,7 +76,7 @@ func newHost(path string, mode Mode, o options, g *gate, in *intent) (*host, err
 		return nil, fmt.Errorf("dbx: start %s host: %w", mode, err)
 	}
 	h := &host{
-		path: path, mode: mode, busy: o.busyTimeout, log: o.logger, gate: g, intent: in,
+		path: path, mode: mode, busy: o.busyTimeout, log: o.logger, gate: g, intent: in, lease: o.readLease,
 		duck: duck, admin: dc.(*duckdb.Conn),
 		opening: make(chan struct{}, 1), changed: make(chan struct{}),
 	}
@@ -147,7 +157,8 @@ func (h *host) Close() error {
 	h.closed = true
 	h.mu.Unlock()
 	if !already && idle {
-		h.shutdown()
+		h.stopWatching()
+		h.shutdown() // detaches, if lingering, by closing the instance
 	}
 	return nil
 }
@@ -172,10 +183,15 @@ func (h *host) acquire(ctx context.Context) error {
 	if closed {
 		return errClosed
 	}
-	if first {
+	if h.linger != nil {
+		h.linger.Stop()
+		h.linger = nil
+	}
+	if first && !h.attached {
 		if err := h.attach(ctx); err != nil {
 			return err
 		}
+		h.attached = true
 		if h.intent != nil {
 			h.watching = make(chan struct{})
 			go h.watch(h.watching)
@@ -185,27 +201,76 @@ func (h *host) acquire(ctx context.Context) error {
 	return nil
 }
 
-// release uncounts a connection, detaching the file if it was the last.
+// release uncounts a connection. After the last one, a read host keeps the
+// file attached until its last query is a lease old, unless a writer waits;
+// other hosts detach at once.
 func (h *host) release() {
 	h.opening <- struct{}{}
 	defer func() { <-h.opening }()
 	h.mu.Lock()
 	last, closed := h.refs == 1, h.closed
 	h.mu.Unlock()
-	if last {
-		if h.watching != nil {
-			close(h.watching)
-			h.watching = nil
-		}
-		if _, err := h.admin.ExecContext(context.Background(), "DETACH "+Catalog, nil); err != nil {
-			h.log.Error("dbx: detach failed; the file may stay locked", "path", h.path, "mode", h.mode, "err", err)
-		}
-		h.log.Debug("dbx: released file", "path", h.path, "mode", h.mode)
-		if closed {
-			h.shutdown()
-		}
-	}
 	h.setRefs(-1)
+	if !last {
+		return
+	}
+	if closed {
+		h.stopWatching()
+		h.shutdown()
+		return
+	}
+	left := h.lease - time.Since(time.Unix(0, h.lastUse.Load()))
+	if h.mode == ReadOnly && left > 0 && !h.writerWaiting() {
+		h.linger = time.AfterFunc(left, h.detachIdle)
+		return
+	}
+	h.detach()
+}
+
+// writerWaiting reports whether a writer of this or another dbx process
+// waits for the file.
+func (h *host) writerWaiting() bool {
+	return (h.gate != nil && h.gate.writeWaiting()) || h.intent.writerActive()
+}
+
+// detachIdle detaches the file if no connection uses it.
+func (h *host) detachIdle() {
+	h.opening <- struct{}{}
+	defer func() { <-h.opening }()
+	h.mu.Lock()
+	idle, closed := h.refs == 0, h.closed
+	h.mu.Unlock()
+	if idle && !closed {
+		h.detach()
+	}
+}
+
+// detach lets go of the file (the caller holds opening).
+func (h *host) detach() {
+	if h.linger != nil {
+		h.linger.Stop()
+		h.linger = nil
+	}
+	if !h.attached {
+		return
+	}
+	h.stopWatching()
+	if _, err := h.admin.ExecContext(context.Background(), "DETACH "+Catalog, nil); err != nil {
+		h.log.Error("dbx: detach failed; the file may stay locked", "path", h.path, "mode", h.mode, "err", err)
+	}
+	h.attached = false
+	h.log.Debug("dbx: released file", "path", h.path, "mode", h.mode)
+}
+
+func (h *host) stopWatching() {
+	if h.linger != nil {
+		h.linger.Stop()
+		h.linger = nil
+	}
+	if h.watching != nil {
+		close(h.watching)
+		h.watching = nil
+	}
 }
 
 func (h *host) setRefs(delta int) {
@@ -294,6 +359,28 @@ type conn struct {
 	closed bool
 }
 
+// QueryContext, ExecContext, PrepareContext and BeginTx note the time of
+// the last use, from which the read lease counts.
+func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	c.host.lastUse.Store(time.Now().UnixNano())
+	return c.Conn.QueryContext(ctx, query, args)
+}
+
+func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	c.host.lastUse.Store(time.Now().UnixNano())
+	return c.Conn.ExecContext(ctx, query, args)
+}
+
+func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	c.host.lastUse.Store(time.Now().UnixNano())
+	return c.Conn.PrepareContext(ctx, query)
+}
+
+func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	c.host.lastUse.Store(time.Now().UnixNano())
+	return c.Conn.BeginTx(ctx, opts)
+}
+
 // Close closes the connection and releases the file if it was the host's last.
 func (c *conn) Close() error {
 	if c.closed {
@@ -356,6 +443,7 @@ func (h *host) yield() {
 	go func() {
 		defer h.draining.Store(false)
 		h.letGo()
+		h.detachIdle()
 	}()
 }
 

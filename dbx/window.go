@@ -147,6 +147,7 @@ func (db *DB) drainReads(ctx context.Context) error {
 	defer cancel()
 	open, err := db.gate.waitReaders(waitCtx)
 	if err == nil {
+		db.readHost.detachIdle() // it may be lingering after its last query
 		return nil
 	}
 	if ctx.Err() != nil {

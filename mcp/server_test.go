@@ -66,6 +66,7 @@ func newEnv(t *testing.T, opts mcp.Options, dbOpts ...dbx.Option) *env {
 	if _, err := migrations.Up(ctx, db); err != nil {
 		t.Fatal(err)
 	}
+	opts.ValidateOutput = true // every result must match its output schema
 	srv := mcp.NewServer(db, opts)
 	c, err := client.NewInProcessClient(srv.MCPServer)
 	if err != nil {

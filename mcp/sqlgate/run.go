@@ -75,16 +75,10 @@ func Run(ctx context.Context, pool *sqlx.DB, sql string, opts Options) (*Result,
 	}()
 
 	// A LIMIT around the query keeps DuckDB from materialising a huge
-	// result (duckdb-go does not stream). What runs is always what passed
-	// Check: the wrapped text when it passes (one parse, the common case),
-	// else the text as written (a trailing ';', say), which Check then
-	// judges, with a message about the caller's own SQL.
-	query := fmt.Sprintf("SELECT * FROM (\n%s\n) LIMIT %d", sql, opts.MaxRows+1)
-	if Check(qctx, conn, query) != nil {
-		if err := Check(qctx, conn, sql); err != nil {
-			return nil, timeoutOr(ctx, qctx, opts, err)
-		}
-		query = sql
+	// result (duckdb-go does not stream).
+	query, err := decide(qctx, conn, sql, opts.MaxRows)
+	if err != nil {
+		return nil, timeoutOr(ctx, qctx, opts, err)
 	}
 	res, err := fetch(qctx, conn, query, opts)
 	if err != nil {
@@ -92,6 +86,27 @@ func Run(ctx context.Context, pool *sqlx.DB, sql string, opts Options) (*Result,
 	}
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// decide returns the text to run for sql: its LIMIT wrapper when that
+// passes Check (one parse, the common case), else sql itself if it passes
+// (a trailing ';', say), with a message about the caller's own SQL when it
+// does not. What runs is always what passed Check. Verdicts are cached.
+func decide(ctx context.Context, conn Querier, sql string, maxRows int) (string, error) {
+	key := verdictKey{sql: sql, maxRows: maxRows}
+	if v, ok := verdicts.get(key); ok {
+		return v.query, v.refusal
+	}
+	query := fmt.Sprintf("SELECT * FROM (\n%s\n) LIMIT %d", sql, maxRows+1)
+	err := Check(ctx, conn, query)
+	if err != nil {
+		query = sql
+		err = Check(ctx, conn, sql)
+	}
+	if err == nil || IsRefused(err) {
+		verdicts.put(verdict{key: key, query: query, refusal: err})
+	}
+	return query, err
 }
 
 // timeoutOr turns err into a timeout error if the query's own deadline
