@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/healthsim/healthsim-go/internal/cli"
 	"os"
 	"slices"
 	"strconv"
@@ -33,10 +34,10 @@ func (c *LocksCommand) Run(ctx context.Context, args []string) error {
 	c.db.register(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
-		return helpOK(err)
+		return cli.HelpOK(err)
 	}
 	if len(pos) > 0 {
-		return usageError(fs, "locks takes no arguments")
+		return cli.UsageError(fs, "locks takes no arguments")
 	}
 	path, err := c.db.resolve()
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/healthsim/healthsim-go/internal/cli"
 	"strconv"
 	"time"
 
@@ -38,25 +39,25 @@ func (c *MigrateCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.dir, "dir", "migrations/sql", "folder for create")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return helpOK(err)
+		return cli.HelpOK(err)
 	}
 	if len(pos) == 0 {
-		return usageError(fs, "migrate needs a verb")
+		return cli.UsageError(fs, "migrate needs a verb")
 	}
 	verb, rest := pos[0], pos[1:]
 	wantArgs := map[string]int{"up-to": 1, "down-to": 1, "create": 1}[verb]
 	known := map[string]bool{"up": true, "up-by-one": true, "up-to": true, "down": true, "down-to": true,
 		"redo": true, "reset": true, "status": true, "version": true, "create": true}
 	if !known[verb] {
-		return usageError(fs, "unknown migrate verb %q", verb)
+		return cli.UsageError(fs, "unknown migrate verb %q", verb)
 	}
 	if len(rest) != wantArgs {
-		return usageError(fs, "migrate %s takes %d argument(s), got %d", verb, wantArgs, len(rest))
+		return cli.UsageError(fs, "migrate %s takes %d argument(s), got %d", verb, wantArgs, len(rest))
 	}
 	var version int64
 	if verb == "up-to" || verb == "down-to" {
 		if version, err = strconv.ParseInt(rest[0], 10, 64); err != nil || version < 0 {
-			return usageError(fs, "migrate %s: version must be a whole number ≥ 0, got %q", verb, rest[0])
+			return cli.UsageError(fs, "migrate %s: version must be a whole number ≥ 0, got %q", verb, rest[0])
 		}
 	}
 	if verb == "create" {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/healthsim/healthsim-go/internal/cli"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -37,15 +38,15 @@ func (c *QueryCommand) Run(ctx context.Context, args []string) error {
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "stop the query after this long")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return helpOK(err)
+		return cli.HelpOK(err)
 	}
 	switch {
 	case len(pos) != 1:
-		return usageError(fs, "query takes one SQL statement (quote it), got %d arguments", len(pos))
+		return cli.UsageError(fs, "query takes one SQL statement (quote it), got %d arguments", len(pos))
 	case c.asJSON && c.asCSV:
-		return usageError(fs, "choose --json or --csv, not both")
+		return cli.UsageError(fs, "choose --json or --csv, not both")
 	case c.limit < 1 || c.limit > 1000:
-		return usageError(fs, "--limit must be between 1 and 1000, got %d", c.limit)
+		return cli.UsageError(fs, "--limit must be between 1 and 1000, got %d", c.limit)
 	}
 	db, err := c.db.open(ctx, c.env)
 	if err != nil {

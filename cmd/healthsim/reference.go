@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/healthsim/healthsim-go/internal/cli"
 	"io"
 	"os"
 	"path/filepath"
@@ -46,23 +47,23 @@ func (c *ReferenceCommand) Run(ctx context.Context, args []string) error {
 	c.db.register(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
-		return helpOK(err)
+		return cli.HelpOK(err)
 	}
 	if len(pos) == 0 {
-		return usageError(fs, "reference needs a verb: load-sample, import or status")
+		return cli.UsageError(fs, "reference needs a verb: load-sample, import or status")
 	}
 	verb, rest := pos[0], pos[1:]
 	wantArgs, known := map[string]int{"load-sample": 0, "import": 2, "status": 0}[verb]
 	if !known {
-		return usageError(fs, "unknown reference verb %q", verb)
+		return cli.UsageError(fs, "unknown reference verb %q", verb)
 	}
 	if len(rest) != wantArgs {
-		return usageError(fs, "reference %s takes %d argument(s), got %d", verb, wantArgs, len(rest))
+		return cli.UsageError(fs, "reference %s takes %d argument(s), got %d", verb, wantArgs, len(rest))
 	}
 	var file *os.File
 	if verb == "import" {
 		if !slices.Contains(reference.Tables(), rest[0]) {
-			return usageError(fs, "unknown reference table %q; use one of %s", rest[0], strings.Join(reference.Tables(), ", "))
+			return cli.UsageError(fs, "unknown reference table %q; use one of %s", rest[0], strings.Join(reference.Tables(), ", "))
 		}
 		if file, err = c.openCSV(rest[1]); err != nil {
 			return err

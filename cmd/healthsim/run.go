@@ -15,7 +15,7 @@ import (
 )
 
 // errUsage reports bad arguments after the usage text has been printed.
-var errUsage = errors.New("usage")
+var errUsage = cli.ErrUsage
 
 const usage = `healthsim shares one HealthSim DuckDB file between many processes.
 
@@ -121,21 +121,6 @@ func (e *env) newFlagSet(name, synopsis string) *flag.FlagSet {
 		fs.PrintDefaults()
 	}
 	return fs
-}
-
-// usageError prints msg and the flag set's usage, and returns errUsage.
-func usageError(fs *flag.FlagSet, format string, args ...any) error {
-	fmt.Fprintf(fs.Output(), "healthsim: "+format+"\n\n", args...)
-	fs.Usage()
-	return errUsage
-}
-
-// helpOK turns -h into success: the usage is printed and nothing else runs.
-func helpOK(err error) error {
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	return err
 }
 
 // plural formats n with a noun, adding "s" unless n is 1.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/healthsim/healthsim-go/internal/cli"
 	"log/slog"
 	"net"
 	"os"
@@ -50,14 +51,14 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.logLevel, "log-level", envOr("HEALTHSIM_LOG_LEVEL", "info"), "debug, info, warn or error")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return helpOK(err)
+		return cli.HelpOK(err)
 	}
 	if len(pos) > 0 {
-		return usageError(fs, "serve takes no arguments, got %q", pos)
+		return cli.UsageError(fs, "serve takes no arguments, got %q", pos)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
-		return usageError(fs, "--log-level must be debug, info, warn or error, got %q", c.logLevel)
+		return cli.UsageError(fs, "--log-level must be debug, info, warn or error, got %q", c.logLevel)
 	}
 	transport := strings.ToLower(c.transport)
 	if c.httpAddr != "" && transport == "" {
@@ -69,11 +70,11 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	case "http", "streamable-http", "streamable_http":
 		transport = "http"
 	default:
-		return usageError(fs, "--transport must be stdio or http, got %q", c.transport)
+		return cli.UsageError(fs, "--transport must be stdio or http, got %q", c.transport)
 	}
 	readOnly, err := readOnlyEnv()
 	if err != nil {
-		return usageError(fs, "%v", err)
+		return cli.UsageError(fs, "%v", err)
 	}
 
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/healthsim/healthsim-go/internal/cli"
 	"os"
 	"strconv"
 	"strings"
@@ -33,10 +34,10 @@ func (c *StorageCommand) Run(ctx context.Context, args []string) error {
 	c.db.register(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
-		return helpOK(err)
+		return cli.HelpOK(err)
 	}
 	if len(pos) != 1 || (pos[0] != "info" && pos[0] != "upgrade") {
-		return usageError(fs, "storage needs one verb: info or upgrade")
+		return cli.UsageError(fs, "storage needs one verb: info or upgrade")
 	}
 	path, err := c.db.resolve()
 	if err != nil {
@@ -77,7 +78,7 @@ func (c *StorageCommand) info(ctx context.Context, db *dbx.DB) error {
 		note = "old: run `healthsim storage upgrade` for fast write windows"
 	}
 	fmt.Fprintf(c.stdout, "file:     %s\nformat:   %s (%s)\nsize:     %s\nwal:      %s\ntables:   %d\n",
-		db.Path(), format, note, humanBytes(size), humanBytes(walSize), len(tables))
+		db.Path(), format, note, cli.Bytes(size), cli.Bytes(walSize), len(tables))
 	for _, t := range tables {
 		fmt.Fprintf(c.stdout, "  %-36s %12d rows\n", t.Name, t.Rows)
 	}
@@ -226,19 +227,6 @@ func fileSize(path string) int64 {
 		return 0
 	}
 	return info.Size()
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // ident quotes an SQL identifier; sqlString quotes an SQL string literal.
