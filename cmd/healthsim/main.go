@@ -4,23 +4,14 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
+	"io"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/healthsim/healthsim-go/internal/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	switch {
-	case err == nil:
-	case errors.Is(err, errUsage):
-		os.Exit(2) // the usage message is already printed
-	default:
-		fmt.Fprintln(os.Stderr, "healthsim:", err)
-		os.Exit(1)
-	}
+	cli.Main("healthsim", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		return Run(ctx, args, os.Stdin, stdout, stderr)
+	})
 }
