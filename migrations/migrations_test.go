@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/healthsim/healthsim-go/dbx"
@@ -142,9 +143,11 @@ func TestMigratedSchemaWorks(t *testing.T) {
 		tx.MustExec(`INSERT INTO scenarios (id, name, metadata) VALUES ('s1', 'demo', '{"a": 1}')`)
 		tx.MustExec(`INSERT INTO scenario_entities (scenario_id, entity_type, entity_id, entity_data) VALUES ('s1', 'patient', 'p1', '{"id": "p1"}')`)
 		tx.MustExec(`INSERT INTO patients (id, scenario_id, birth_date) VALUES ('p1', 's1', '1970-01-01')`)
-		_, err := tx.Exec(`INSERT INTO scenarios (id, name) VALUES ('s2', 'demo')`)
+		// NOT NULL is still enforced (PRIMARY KEY and UNIQUE no longer are:
+		// see 00005).
+		_, err := tx.Exec(`INSERT INTO scenarios (id, description) VALUES ('s2', 'no name')`)
 		if err == nil {
-			t.Error("duplicate scenario name accepted")
+			t.Error("a scenario without a name accepted")
 		}
 		return nil
 	})
@@ -154,6 +157,206 @@ func TestMigratedSchemaWorks(t *testing.T) {
 	var n int
 	if err := db.Read().Get(&n, "SELECT count(*) FROM scenarios"); err != nil || n != 0 {
 		t.Fatalf("scenarios = %d, %v; want 0", n, err)
+	}
+}
+
+// writtenTables are the tables saves write: 00005 leaves them without
+// PRIMARY KEY, UNIQUE or index.
+var writtenTables = []string{"scenarios", "scenario_entities", "scenario_tags",
+	"patients", "encounters", "diagnoses", "medications", "lab_results",
+	"vital_signs", "orders", "clinical_notes", "members", "claims",
+	"claim_lines", "prescriptions", "pharmacy_claims", "subjects",
+	"trial_visits", "adverse_events", "exposures"}
+
+// keys lists the PRIMARY KEY and UNIQUE constraints and the indexes on the
+// written tables, sorted.
+func keys(t *testing.T, db *dbx.DB) []string {
+	t.Helper()
+	query, args, err := sqlx.In(`SELECT table_name || ' ' || constraint_type || ' (' || array_to_string(constraint_column_names, ', ') || ')' AS k
+			FROM duckdb_constraints()
+			WHERE database_name = current_database() AND schema_name = 'main' AND table_name IN (?)
+			  AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')
+		UNION ALL
+		SELECT table_name || ' INDEX ' || index_name || ' ' || expressions AS k
+			FROM duckdb_indexes()
+			WHERE database_name = current_database() AND schema_name = 'main' AND table_name IN (?)
+		ORDER BY k`, writtenTables, writtenTables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ks []string
+	if err := db.Read().Select(&ks, db.Read().Rebind(query), args...); err != nil {
+		t.Fatal(err)
+	}
+	return ks
+}
+
+// columnRules describes nullability and default of every column of the
+// written tables, in order.
+func columnRules(t *testing.T, db *dbx.DB) []string {
+	t.Helper()
+	query, args, err := sqlx.In(`SELECT table_name || '.' || column_name || ' ' || data_type ||
+			CASE WHEN is_nullable THEN '' ELSE ' NOT NULL' END || coalesce(' DEFAULT ' || column_default, '')
+		FROM duckdb_columns()
+		WHERE database_name = current_database() AND schema_name = 'main' AND table_name IN (?)
+		ORDER BY table_name, column_index`, writtenTables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cols []string
+	if err := db.Read().Select(&cols, db.Read().Rebind(query), args...); err != nil {
+		t.Fatal(err)
+	}
+	return cols
+}
+
+func migrateTo(t *testing.T, db *dbx.DB, version int64) error {
+	t.Helper()
+	ctx := context.Background()
+	return migrations.Change(ctx, db, nil, func(p *goose.Provider) error {
+		current, err := p.GetDBVersion(ctx)
+		if err != nil {
+			return err
+		}
+		if current > version {
+			_, err = p.DownTo(ctx, version)
+		} else {
+			_, err = p.UpTo(ctx, version)
+		}
+		return err
+	})
+}
+
+// 00005 drops every PRIMARY KEY, UNIQUE and index of the tables saves
+// write, keeps their columns, NOT NULLs, defaults and rows in order, and its
+// Down brings the keys back.
+func TestNoARTIndexes(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	if err := migrateTo(t, db, 4); err != nil {
+		t.Fatal(err)
+	}
+	withKeys := []string{
+		"adverse_events INDEX adverse_events_scenario [scenario_id]",
+		"claim_lines INDEX claim_lines_scenario [scenario_id]",
+		"claims INDEX claims_scenario [scenario_id]",
+		"clinical_notes INDEX clinical_notes_scenario [scenario_id]",
+		"diagnoses INDEX diagnoses_scenario [scenario_id]",
+		"encounters INDEX encounters_scenario [scenario_id]",
+		"exposures INDEX exposures_scenario [scenario_id]",
+		"lab_results INDEX lab_results_scenario [scenario_id]",
+		"medications INDEX medications_scenario [scenario_id]",
+		"members INDEX members_scenario [scenario_id]",
+		"orders INDEX orders_scenario [scenario_id]",
+		"patients INDEX patients_scenario [scenario_id]",
+		"pharmacy_claims INDEX pharmacy_claims_scenario [scenario_id]",
+		"prescriptions INDEX prescriptions_scenario [scenario_id]",
+		"scenario_entities UNIQUE (scenario_id, entity_type, entity_id)",
+		"scenario_tags INDEX scenario_tags_tag [tag]",
+		"scenario_tags UNIQUE (scenario_id, tag)",
+		"scenarios PRIMARY KEY (id)",
+		"scenarios UNIQUE (name)",
+		"subjects INDEX subjects_scenario [scenario_id]",
+		"trial_visits INDEX trial_visits_scenario [scenario_id]",
+		"vital_signs INDEX vital_signs_scenario [scenario_id]",
+	}
+	if got := keys(t, db); !equal(got, withKeys) {
+		t.Fatalf("keys at version 4:\n%s", strings.Join(got, "\n"))
+	}
+	rules := columnRules(t, db)
+	all := schema(t, db)
+
+	// Rows whose rowids have gaps (deleted rows in between), so that a
+	// rebuild in another order would show.
+	err := db.Write(ctx, func(tx *sqlx.Tx) error {
+		for _, s := range []string{
+			`INSERT INTO scenarios (id, name, description, metadata) VALUES ('s1', 'one', 'd', '{"a": 1}'), ('s0', 'gone', NULL, NULL), ('s2', 'two', NULL, NULL)`,
+			`INSERT INTO scenario_entities (scenario_id, entity_type, entity_id, entity_data)
+				SELECT 's' || (i % 2 + 1), 'patients', 'p' || (1000 - i), '{"i": ' || i || '}' FROM range(3000) r(i)`,
+			`DELETE FROM scenarios WHERE id = 's0'`,
+			`DELETE FROM scenario_entities WHERE entity_id LIKE '%7'`,
+			`INSERT INTO scenario_entities (scenario_id, entity_type, entity_id, entity_data) VALUES ('s1', 'patients', 'last', '{}')`,
+			`INSERT INTO scenario_tags VALUES ('s2', 'z'), ('s1', 'b'), ('s1', 'a')`,
+			`INSERT INTO patients (id, scenario_id) VALUES ('p1', 's1')`,
+		} {
+			if _, err := tx.Exec(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	contents := func() string {
+		var rows []string
+		for _, table := range []string{"scenarios", "scenario_entities", "scenario_tags", "patients"} {
+			var r []string
+			if err := db.Read().Select(&r, `SELECT `+"'"+table+"'"+` || ': ' || (t)::VARCHAR FROM `+table+` t ORDER BY rowid`); err != nil {
+				t.Fatal(err)
+			}
+			rows = append(rows, r...)
+		}
+		return strings.Join(rows, "\n")
+	}
+	before := contents()
+
+	for round := range 2 {
+		if err := migrateTo(t, db, 5); err != nil {
+			t.Fatalf("round %d: up to 5: %v", round, err)
+		}
+		if got := keys(t, db); len(got) != 0 {
+			t.Fatalf("round %d: keys left after 00005:\n%s", round, strings.Join(got, "\n"))
+		}
+		if got := columnRules(t, db); !equal(got, rules) {
+			t.Fatalf("round %d: columns after 00005:\n%s\nwant\n%s", round, strings.Join(got, "\n"), strings.Join(rules, "\n"))
+		}
+		if got := schema(t, db); !equal(got, all) {
+			t.Fatalf("round %d: schema after 00005 differs", round)
+		}
+		if got := contents(); got != before {
+			t.Fatalf("round %d: rows after 00005:\n%s\nwant\n%s", round, got, before)
+		}
+		if err := migrateTo(t, db, 4); err != nil {
+			t.Fatalf("round %d: down to 4: %v", round, err)
+		}
+		if got := keys(t, db); !equal(got, withKeys) {
+			t.Fatalf("round %d: keys after down:\n%s", round, strings.Join(got, "\n"))
+		}
+		if got := columnRules(t, db); !equal(got, rules) {
+			t.Fatalf("round %d: columns after down:\n%s", round, strings.Join(got, "\n"))
+		}
+		if got := contents(); got != before {
+			t.Fatalf("round %d: rows after down:\n%s", round, got)
+		}
+	}
+
+	// Duplicates written without the constraints make the Down fail, and
+	// change nothing.
+	if err := migrateTo(t, db, 5); err != nil {
+		t.Fatal(err)
+	}
+	err = db.Write(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.Exec(`INSERT INTO scenarios (id, name) VALUES ('s3', 'one')`)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("a duplicate name after 00005: %v", err)
+	}
+	if err := migrateTo(t, db, 4); err == nil {
+		t.Fatal("down with a duplicate name succeeded")
+	} else {
+		t.Logf("down with a duplicate name: %v", err)
+	}
+	if v, err := migrations.Version(ctx, db); err != nil || v != 5 {
+		t.Fatalf("version after a failed down: %d, %v", v, err)
+	}
+	if got := keys(t, db); len(got) != 0 {
+		t.Fatalf("keys after a failed down:\n%s", strings.Join(got, "\n"))
+	}
+	var n int
+	if err := db.Read().Get(&n, `SELECT count(*) FROM scenario_entities`); err != nil || n != 2701 {
+		t.Fatalf("entities after a failed down: %d, %v", n, err)
 	}
 }
 

@@ -35,6 +35,12 @@ type Integrity struct {
 	// CountMismatches are scenarios whose number of entities of a type
 	// differs from their number of rows in its canonical table.
 	CountMismatches []Mismatch
+	// Duplicates are values that must be unique but that several rows
+	// share: scenario ids and names, an entity's id within its scenario and
+	// type, a tag within its scenario. The schema has no PRIMARY KEY or
+	// UNIQUE constraint (see migrations/sql/00005_no_art_indexes.sql): the
+	// writers of package scenario keep these unique.
+	Duplicates []Duplicate
 }
 
 // TypeCount is one entity type's line of an Integrity report.
@@ -55,6 +61,22 @@ type Orphan struct {
 	Example    string `db:"example" json:"example"` // one of the rows: an id or a tag
 }
 
+// Duplicate is a Value of Column that Rows rows of Table share although it
+// must be unique: a scenario's id or name (scenarios), an entity's id within
+// its scenario and type (scenario_entities, column entity_id), a tag within
+// its scenario (scenario_tags, column tag).
+type Duplicate struct {
+	Table      string `db:"table" json:"table"`
+	Column     string `db:"column" json:"column"`
+	Value      string `db:"value" json:"value"`
+	ScenarioID string `db:"scenario_id" json:"scenario_id,omitempty"` // entity ids and tags: their scenario
+	EntityType string `db:"entity_type" json:"entity_type,omitempty"` // entity ids: their type
+	Rows       int    `db:"rows" json:"rows"`
+	// Others are, for a shared name, the ids of the scenarios that have it
+	// and, for a shared id, their names: at most three, sorted, joined by ", ".
+	Others string `db:"others" json:"others,omitempty"`
+}
+
 // Mismatch is a scenario whose entities of Type and canonical rows differ in number.
 type Mismatch struct {
 	ScenarioID string `db:"scenario_id" json:"scenario_id"`
@@ -68,13 +90,15 @@ type Mismatch struct {
 // tables); 0 means the data is consistent.
 func (r *Integrity) Problems() int {
 	return len(r.MissingTables) + len(r.OrphanEntities) + len(r.OrphanTags) + len(r.UnknownTypes) +
-		len(r.OrphanRows) + len(r.UnmatchedRows) + len(r.CountMismatches)
+		len(r.OrphanRows) + len(r.UnmatchedRows) + len(r.CountMismatches) + len(r.Duplicates)
 }
 
 // CheckIntegrity checks that the scenario tables agree, through the read
 // pool: every entity, tag and canonical row belongs to an existing
 // scenario; every canonical row has its scenario_entities row; each
-// scenario has as many canonical rows of a type as entities. It changes
+// scenario has as many canonical rows of a type as entities; scenario ids
+// and names, entity ids (per scenario and type) and tags (per scenario)
+// are unique, which no constraint of the schema enforces. It changes
 // nothing. Each check is one query, so no read is held open for long and
 // writers of other processes get through while it runs; progress, if set,
 // is called after each of the steps.
@@ -136,6 +160,22 @@ func (s *Store) CheckIntegrity(ctx context.Context, progress func(done, total in
 	if err := get(&r.UnknownTypes, `SELECT 'scenario_entities' AS "table", scenario_id, entity_type, count(*) AS "rows", min(entity_id) AS example
 		FROM scenario_entities WHERE NOT list_contains($1::VARCHAR[], entity_type)
 		GROUP BY ALL ORDER BY scenario_id, entity_type`, entityTypes); err != nil {
+		return nil, err
+	}
+	if err := get(&r.Duplicates, `SELECT * FROM (
+			SELECT 'scenarios' AS "table", 'id' AS "column", id AS value, '' AS scenario_id, '' AS entity_type, count(*) AS "rows",
+				array_to_string(list(name ORDER BY name)[1:3], ', ') AS others
+			FROM scenarios GROUP BY id HAVING count(*) > 1
+			UNION ALL
+			SELECT 'scenarios', 'name', name, '', '', count(*), array_to_string(list(id ORDER BY id)[1:3], ', ')
+			FROM scenarios GROUP BY name HAVING count(*) > 1
+			UNION ALL
+			SELECT 'scenario_entities', 'entity_id', entity_id, scenario_id, entity_type, count(*), ''
+			FROM scenario_entities GROUP BY scenario_id, entity_type, entity_id HAVING count(*) > 1
+			UNION ALL
+			SELECT 'scenario_tags', 'tag', tag, scenario_id, '', count(*), ''
+			FROM scenario_tags GROUP BY scenario_id, tag HAVING count(*) > 1)
+		ORDER BY "table", "column", scenario_id, entity_type, value`); err != nil {
 		return nil, err
 	}
 	var perType []TypeCount

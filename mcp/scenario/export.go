@@ -63,8 +63,8 @@ func (f Filter) where(n int) (string, []any) {
 func (s *Store) Find(ctx context.Context, f Filter) ([]ListEntry, error) {
 	cond, args := f.where(1)
 	var rows []header
-	if err := s.db.Read().SelectContext(ctx, &rows, headerSelect+` WHERE `+cond+`
-		ORDER BY s.updated_at, s.name`, args...); err != nil {
+	if err := s.db.Read().SelectContext(ctx, &rows, headersQuery(`SELECT * FROM scenarios s WHERE `+cond,
+		`s.updated_at, s.name`), args...); err != nil {
 		return nil, fmt.Errorf("scenario: find: %w", err)
 	}
 	out := make([]ListEntry, len(rows))

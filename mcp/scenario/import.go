@@ -175,11 +175,14 @@ func (s *Store) PlanImport(ctx context.Context, recs []*Record, overwrite bool) 
 }
 
 // planImport decides what to do with p, through q, and returns the existing
-// scenario's header when there is one.
+// scenario's header when there is one. In Import, q is the write window's
+// transaction: its name and id checks are what keep names and ids unique
+// (the schema has no constraint for them), records earlier in the same
+// window included.
 func planImport(ctx context.Context, q sqlx.QueryerContext, p *prepared, overwrite bool) (ImportResult, *header, error) {
 	res := ImportResult{Name: p.name, ID: p.rec.ID, Entities: p.total, Outcome: ImportCreate}
 	var h header
-	err := sqlx.GetContext(ctx, q, &h, headerSelect+` WHERE s.name = $1`, p.name)
+	err := sqlx.GetContext(ctx, q, &h, rowSelect+` WHERE name = $1 LIMIT 1`, p.name)
 	if errors.Is(err, sql.ErrNoRows) {
 		var taken bool
 		if err := sqlx.GetContext(ctx, q, &taken, `SELECT EXISTS (SELECT 1 FROM scenarios WHERE id = $1)`, p.rec.ID); err != nil {
@@ -189,6 +192,9 @@ func planImport(ctx context.Context, q sqlx.QueryerContext, p *prepared, overwri
 			res.ID = "" // a new id is made when it is written
 		}
 		return res, nil, nil
+	}
+	if err == nil {
+		h, err = completeHeader(ctx, q, h)
 	}
 	if err != nil {
 		return res, nil, fmt.Errorf("scenario: import %q: %w", p.name, err)

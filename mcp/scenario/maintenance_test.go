@@ -6,6 +6,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -280,6 +281,37 @@ func TestCheckIntegrity(t *testing.T) {
 	if report.Problems() != 6 {
 		t.Errorf("problems: %d, want 6", report.Problems())
 	}
+
+	// Duplicates, which no constraint of the schema prevents: a name and an
+	// id used twice, an entity (with its canonical row, so that the counts
+	// agree) and a tag written twice.
+	plant(t, db,
+		`INSERT INTO scenarios (id, name) VALUES ('dup-1', 'fine'), ('dup-1', 'twin')`,
+		`INSERT INTO scenario_entities SELECT * FROM scenario_entities WHERE scenario_id = '`+fine+`' AND entity_id = 'f-0'`,
+		`INSERT INTO patients SELECT * FROM patients WHERE scenario_id = '`+fine+`' AND id = 'f-0'`,
+		`INSERT INTO scenario_tags VALUES ('`+fine+`', 't')`,
+	)
+	report, err = store.CheckIntegrity(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDups := []scenario.Duplicate{
+		{Table: "scenario_entities", Column: "entity_id", Value: "f-0", ScenarioID: fine, EntityType: "patients", Rows: 2},
+		{Table: "scenario_tags", Column: "tag", Value: "t", ScenarioID: fine, Rows: 2},
+		{Table: "scenarios", Column: "id", Value: "dup-1", Rows: 2, Others: "fine, twin"},
+		{Table: "scenarios", Column: "name", Value: "fine", Rows: 2, Others: strings.Join(sorted("dup-1", fine), ", ")},
+	}
+	if !slices.Equal(report.Duplicates, wantDups) {
+		t.Errorf("duplicates:\n%+v\nwant\n%+v", report.Duplicates, wantDups)
+	}
+	if report.Problems() != 10 || len(report.CountMismatches) != 1 || len(report.UnmatchedRows) != 1 {
+		t.Errorf("problems: %d, want 10: %+v", report.Problems(), report)
+	}
+}
+
+func sorted(s ...string) []string {
+	slices.Sort(s)
+	return s
 }
 
 // plant runs statements in one write window, bypassing the Store.

@@ -82,12 +82,28 @@ type header struct {
 	UpdatedAt   time.Time `db:"updated_at"`
 	EntityCount int       `db:"entity_count"`
 	Tags        string    `db:"tags"` // a JSON array, sorted
+	// counts are the entities per type, set by completeHeader only.
+	counts map[string]int
 }
 
-const headerSelect = `SELECT s.id, s.name, coalesce(s.description, '') AS description, s.created_at, s.updated_at,
-	(SELECT count(*) FROM scenario_entities e WHERE e.scenario_id = s.id) AS entity_count,
-	coalesce((SELECT to_json(list(t.tag ORDER BY t.tag)) FROM scenario_tags t WHERE t.scenario_id = s.id)::VARCHAR, '[]') AS tags
-FROM scenarios s`
+// headersQuery returns the query that reads the headers of the scenarios
+// picked by pick (a SELECT of scenarios rows, aliased s, that may filter,
+// order and limit), in the order given. The scenarios are picked first, once
+// (s is materialized), and only their entities and tags are counted and read.
+func headersQuery(pick, order string) string {
+	return `WITH s AS MATERIALIZED (` + pick + `),
+	e AS (SELECT scenario_id, count(*) AS n FROM scenario_entities WHERE scenario_id IN (SELECT id FROM s) GROUP BY ALL),
+	t AS (SELECT scenario_id, to_json(list(tag ORDER BY tag))::VARCHAR AS tags FROM scenario_tags
+		WHERE scenario_id IN (SELECT id FROM s) GROUP BY ALL)
+SELECT s.id, s.name, coalesce(s.description, '') AS description, s.created_at, s.updated_at,
+	coalesce(e.n, 0) AS entity_count, coalesce(t.tags, '[]') AS tags
+FROM s LEFT JOIN e ON e.scenario_id = s.id LEFT JOIN t ON t.scenario_id = s.id
+ORDER BY ` + order
+}
+
+// rowSelect reads a scenarios row into a header, without tags and counts.
+const rowSelect = `SELECT id, name, coalesce(description, '') AS description, created_at, updated_at,
+	0 AS entity_count, '[]' AS tags FROM scenarios`
 
 func (h header) tags() []string {
 	tags := []string{}
@@ -106,14 +122,18 @@ func (s *Store) readTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	return fn(tx)
 }
 
-// getHeader finds a scenario by id, then by name.
-func getHeader(ctx context.Context, q sqlx.QueryerContext, nameOrID string) (header, error) {
+// lookup finds a scenarios row by id, then by name, without its tags and
+// counts.
+func lookup(ctx context.Context, q sqlx.QueryerContext, nameOrID string) (header, error) {
 	key := strings.TrimSpace(nameOrID)
 	var h header
 	if key == "" {
 		return h, invalid("name_or_id", "give the name or id of a scenario")
 	}
-	err := sqlx.GetContext(ctx, q, &h, headerSelect+` WHERE s.id = $1 OR s.name = $1 ORDER BY s.id = $1 DESC LIMIT 1`, key)
+	err := sqlx.GetContext(ctx, q, &h, rowSelect+` WHERE id = $1 LIMIT 1`, key)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = sqlx.GetContext(ctx, q, &h, rowSelect+` WHERE name = $1 LIMIT 1`, key)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return h, fmt.Errorf("%w: %q is not the name or id of any scenario", ErrNotFound, key)
 	}
@@ -123,19 +143,49 @@ func getHeader(ctx context.Context, q sqlx.QueryerContext, nameOrID string) (hea
 	return h, nil
 }
 
-// entityCounts returns the number of entities per type of a scenario.
+// getHeader finds a scenario by id, then by name, with its tags and its
+// entity counts. q should be a transaction (of the read pool or a write
+// window), so that its queries see one snapshot.
+func getHeader(ctx context.Context, q sqlx.QueryerContext, nameOrID string) (header, error) {
+	h, err := lookup(ctx, q, nameOrID)
+	if err != nil {
+		return h, err
+	}
+	return completeHeader(ctx, q, h)
+}
+
+// completeHeader adds to a scenarios row its tags, entity counts and total.
+func completeHeader(ctx context.Context, q sqlx.QueryerContext, h header) (header, error) {
+	var tags []string
+	if err := sqlx.SelectContext(ctx, q, &tags, `SELECT tag FROM scenario_tags WHERE scenario_id = $1 ORDER BY tag`, h.ID); err != nil {
+		return h, fmt.Errorf("scenario: read tags of %q: %w", h.Name, err)
+	}
+	b, err := json.Marshal(append([]string{}, tags...))
+	if err != nil {
+		return h, fmt.Errorf("scenario: read tags of %q: %w", h.Name, err)
+	}
+	h.Tags = string(b)
+	if h.counts, err = entityCounts(ctx, q, h.ID); err != nil {
+		return h, err
+	}
+	h.EntityCount = 0
+	for _, n := range h.counts {
+		h.EntityCount += n
+	}
+	return h, nil
+}
+
 // overview reads the Overview of the scenario whose id or name is nameOrID.
 func overview(ctx context.Context, tx *sqlx.Tx, nameOrID string) (Overview, error) {
 	h, err := getHeader(ctx, tx, nameOrID)
 	if err != nil {
 		return Overview{}, err
 	}
-	ov := Overview{ID: h.ID, Name: h.Name, Description: h.Description, Tags: h.tags(),
-		CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, TotalEntities: h.EntityCount}
-	ov.EntityCounts, err = entityCounts(ctx, tx, h.ID)
-	return ov, err
+	return Overview{ID: h.ID, Name: h.Name, Description: h.Description, Tags: h.tags(),
+		CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, TotalEntities: h.EntityCount, EntityCounts: h.counts}, nil
 }
 
+// entityCounts returns the number of entities per type of a scenario.
 func entityCounts(ctx context.Context, q sqlx.QueryerContext, id string) (map[string]int, error) {
 	var rows []struct {
 		Type  string `db:"entity_type"`
@@ -198,12 +248,12 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]ListEntry, error)
 	}
 	tag := strings.ToLower(strings.TrimSpace(opts.Tag))
 	search := strings.ToLower(strings.TrimSpace(opts.Search))
+	const order = `s.updated_at DESC, s.created_at DESC, s.name`
 	var rows []header
-	err := s.db.Read().SelectContext(ctx, &rows, headerSelect+`
+	err := s.db.Read().SelectContext(ctx, &rows, headersQuery(`SELECT * FROM scenarios s
 		WHERE ($1 = '' OR EXISTS (SELECT 1 FROM scenario_tags t WHERE t.scenario_id = s.id AND t.tag = $1))
 		  AND ($2 = '' OR contains(lower(s.name), $2) OR contains(lower(coalesce(s.description, '')), $2))
-		ORDER BY s.updated_at DESC, s.created_at DESC, s.name
-		LIMIT $3`, tag, search, limit)
+		ORDER BY `+order+` LIMIT $3`, order), tag, search, limit)
 	if err != nil {
 		return nil, fmt.Errorf("scenario: list: %w", err)
 	}

@@ -97,11 +97,15 @@ func (s *Store) Save(ctx context.Context, req SaveRequest) (SaveResult, error) {
 		if err != nil {
 			return err
 		}
+		// No constraint keeps names unique (migrations/sql/00005): this
+		// lookup does, because it runs inside the write window, where every
+		// write to the file is serialised. New ids are UUIDs; entity
+		// ids (per type) and tags were deduplicated by validate.
 		var old struct {
 			ID        string    `db:"id"`
 			CreatedAt time.Time `db:"created_at"`
 		}
-		err = tx.GetContext(ctx, &old, `SELECT id, created_at FROM scenarios WHERE name = $1`, p.name)
+		err = tx.GetContext(ctx, &old, `SELECT id, created_at FROM scenarios WHERE name = $1 LIMIT 1`, p.name)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			res.ID = uuid.NewString()

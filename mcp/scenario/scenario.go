@@ -115,6 +115,6 @@ func (s *Store) ResolveID(ctx context.Context, nameOrID string) (string, error) 
 // resolve looks a scenario up by id, then by name, through q (the read pool
 // or a write window's transaction).
 func resolve(ctx context.Context, q sqlx.QueryerContext, nameOrID string) (id, name string, err error) {
-	h, err := getHeader(ctx, q, nameOrID)
+	h, err := lookup(ctx, q, nameOrID)
 	return h.ID, h.Name, err
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -387,6 +388,72 @@ func TestOverwrite(t *testing.T) {
 	if counts["scenarios"] != 1 || counts["scenario_entities"] != 1001 || counts["scenario_tags"] != 1 ||
 		counts["patients"] != 1000 || counts["encounters"] != 0 || counts["orders"] != 1 {
 		t.Fatalf("rows after overwrite: %v", counts)
+	}
+}
+
+// No constraint keeps names unique: Save looks the name up inside its write
+// window, and a dbx.DB runs its windows one at a time. Two goroutines saving
+// the same new name at once end with one scenario and one ErrExists; an
+// Import racing a Save too.
+func TestConcurrentSavesOfOneName(t *testing.T) {
+	db, store := newStore(t)
+	ctx := context.Background()
+	for round := range 5 {
+		name := fmt.Sprintf("race %d", round)
+		start := make(chan struct{})
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Go(func() {
+				<-start
+				_, errs[i] = store.Save(ctx, scenario.SaveRequest{Name: name, Tags: []string{"t", "T "},
+					Entities: map[string][]map[string]any{"patients": samplePatients(3, fmt.Sprint("g", i))}})
+			})
+		}
+		close(start)
+		wg.Wait()
+		ok, exists := 0, 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, scenario.ErrExists):
+				exists++
+			default:
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		if ok != 1 || exists != 1 {
+			t.Fatalf("round %d: %d saved, %d ErrExists (%v)", round, ok, exists, errs)
+		}
+	}
+
+	// Save and Import of one new name, with other content.
+	start := make(chan struct{})
+	var saveErr, importErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		<-start
+		_, saveErr = store.Save(ctx, scenario.SaveRequest{Name: "raced", Entities: map[string][]map[string]any{"patients": samplePatients(1, "s")}})
+	})
+	wg.Go(func() {
+		<-start
+		_, importErr = store.Import(ctx, []*scenario.Record{{ID: "imported", Name: "raced",
+			Entities: []scenario.EntityRecord{{Type: "patients", ID: "i1", Data: json.RawMessage(`{"id":"i1"}`)}}}}, false)
+	})
+	close(start)
+	wg.Wait()
+	if (saveErr == nil) == (importErr == nil) || !errors.Is(errors.Join(saveErr, importErr), scenario.ErrExists) {
+		t.Fatalf("save: %v; import: %v; want one to succeed and the other to fail with ErrExists", saveErr, importErr)
+	}
+
+	counts := rowCounts(t, db)
+	if counts["scenarios"] != 6 || counts["scenario_entities"] != 16 || counts["patients"] != 16 || counts["scenario_tags"] != 5 {
+		t.Fatalf("rows: %v", counts)
+	}
+	report, err := store.CheckIntegrity(ctx, nil)
+	if err != nil || report.Problems() != 0 {
+		t.Fatalf("integrity: %+v, %v", report, err)
 	}
 }
 

@@ -23,8 +23,10 @@ Reports the schema version against the newest migration; the number of
 scenarios; per entity type, the scenarios that have it, its entities and its
 canonical rows; and every inconsistency: entities or tags whose scenario is
 missing, entities of an unknown type, canonical rows whose scenario is
-missing or that have no entity, and scenarios whose entities and canonical
-rows of a type differ in number. Reads only, one short query at a time;
+missing or that have no entity, scenarios whose entities and canonical rows
+of a type differ in number, and duplicates (scenario ids or names, an
+entity's id within its scenario and type, a tag within its scenario), which
+the schema has no constraint against. Reads only, one short query at a time;
 servers and other processes keep writing meanwhile. Exit status 1 when
 something is wrong, 0 when all is well.`
 
@@ -115,6 +117,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Sprintf("%s: %s of scenario %q have no scenario_entities row (e.g. id %q)",
 			o.Table, cli.Plural(o.Rows, "row"), o.ScenarioID, o.Example)
 	})
+	for i, d := range report.Duplicates {
+		if i == *show {
+			fmt.Fprintf(stdout, "  … and %d more duplicates\n", len(report.Duplicates)-i)
+			problems += len(report.Duplicates) - i
+			break
+		}
+		switch d.Column {
+		case "id":
+			problem("scenarios: the id %q is used by %s (names %s)", d.Value, cli.Plural(d.Rows, "scenario"), d.Others)
+		case "name":
+			problem("scenarios: the name %q is used by %s (ids %s)", d.Value, cli.Plural(d.Rows, "scenario"), d.Others)
+		case "entity_id":
+			problem("scenario_entities: %s of scenario %q have the %s id %q", cli.Plural(d.Rows, "row"), d.ScenarioID, d.EntityType, d.Value)
+		default:
+			problem("%s: %s of scenario %q have the %s %q", d.Table, cli.Plural(d.Rows, "row"), d.ScenarioID, d.Column, d.Value)
+		}
+	}
 	for i, m := range report.CountMismatches {
 		if i == *show {
 			fmt.Fprintf(stdout, "  … and %d more count mismatches\n", len(report.CountMismatches)-i)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -106,6 +107,44 @@ func TestPlantedProblems(t *testing.T) {
 	b, err = exec.Command(bin, "--db", seed(t)).CombinedOutput()
 	if code := exitCode(err); code != 0 {
 		t.Fatalf("binary on a clean database: exit %d\n%s", code, b)
+	}
+}
+
+// The schema has no PRIMARY KEY or UNIQUE constraint (migration 00005):
+// duplicates planted with plain SQL are reported.
+func TestPlantedDuplicates(t *testing.T) {
+	path := seed(t)
+	var a, b string
+	scripttest.Store(t, path, func(s *scenario.Store) {
+		a, _ = s.ResolveID(t.Context(), "cohort a")
+		b, _ = s.ResolveID(t.Context(), "cohort b")
+	})
+	plant(t, path,
+		`INSERT INTO scenarios (id, name) VALUES ('`+b+`', 'cohort c'), ('x', 'cohort a')`,
+		// An entity and its canonical row twice: the counts still agree.
+		`INSERT INTO scenario_entities SELECT * FROM scenario_entities WHERE scenario_id = '`+a+`' AND entity_id = 'cohort_a-p0'`,
+		`INSERT INTO patients SELECT * FROM patients WHERE scenario_id = '`+a+`' AND id = 'cohort_a-p0'`,
+		`INSERT INTO scenario_tags VALUES ('`+a+`', 'demo')`,
+	)
+	out, _, err := scripttest.Run(t, run, "--db", path)
+	if cli.ExitCode(err) != 1 || !strings.Contains(err.Error(), "found 4 problems") {
+		t.Fatalf("check of planted duplicates: %v\n%s", err, out)
+	}
+	ids := []string{a, "x"}
+	slices.Sort(ids)
+	for _, want := range []string{
+		`scenario_entities: 2 rows of scenario "` + a + `" have the patients id "cohort_a-p0"`,
+		`scenario_tags: 2 rows of scenario "` + a + `" have the tag "demo"`,
+		`scenarios: the id "` + b + `" is used by 2 scenarios (names cohort b, cohort c)`,
+		`scenarios: the name "cohort a" is used by 2 scenarios (ids ` + strings.Join(ids, ", ") + `)`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, _ = scripttest.Run(t, run, "--db", path, "--show", "1")
+	if !strings.Contains(out, "… and 3 more duplicates") || !strings.Contains(out, "found 4 problems") {
+		t.Fatalf("--show 1:\n%s", out)
 	}
 }
 
