@@ -11,7 +11,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -275,7 +274,7 @@ func importOne(ctx context.Context, tx *sqlx.Tx, stmts map[string]*tableSQL, p *
 		}
 	case ImportCreate:
 		if res.ID == "" {
-			res.ID = uuid.NewString()
+			res.ID = newID()
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO scenarios (id, name, description, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5)`, res.ID, p.name, rec.Description, rec.CreatedAt.UTC(), rec.UpdatedAt.UTC()); err != nil {

@@ -13,7 +13,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -108,7 +107,7 @@ func (s *Store) Save(ctx context.Context, req SaveRequest) (SaveResult, error) {
 		err = tx.GetContext(ctx, &old, `SELECT id, created_at FROM scenarios WHERE name = $1 LIMIT 1`, p.name)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			res.ID = uuid.NewString()
+			res.ID = newID()
 			if _, err := tx.ExecContext(ctx, `INSERT INTO scenarios (id, name, description, created_at, updated_at)
 				VALUES ($1, $2, $3, $4, $4)`, res.ID, p.name, p.description, now); err != nil {
 				return fmt.Errorf("scenario: save %q: %w", p.name, err)

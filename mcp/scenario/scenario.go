@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/google/uuid"
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/jmoiron/sqlx"
 )
@@ -96,6 +97,18 @@ func CanonicalType(t string) (string, bool) {
 	}
 	table, ok := singular[t]
 	return table, ok
+}
+
+// newID returns a new scenario id: a time-ordered UUID (version 7), so that
+// rows written later carry larger ids and DuckDB's per-row-group min/max
+// lets a lookup by scenario_id skip almost every row group — the entity
+// tables have no index (see migration 00005).
+func newID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
 }
 
 func entityIDFields(table string) []string {
