@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/proctest"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -446,5 +448,71 @@ func TestRouting(t *testing.T) {
 		return db.RawConn(tx, func(c *duckdb.Conn) error { return nil })
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCheckpointPolicy: row changes stay in the WAL until the n-th window
+// folds it into the file, while a schema change is folded in at once (a
+// read-only open cannot replay one); dbx reads and a plain read-only
+// process see every commit either way.
+func TestCheckpointPolicy(t *testing.T) {
+	path := newFile(t)
+	ctx := context.Background()
+	db := open(t, path, dbx.WithCheckpointEvery(4, 1<<30))
+	walSize := func() int64 {
+		info, err := os.Stat(path + ".wal")
+		if err != nil {
+			return 0
+		}
+		return info.Size()
+	}
+	exec := func(query string) {
+		t.Helper()
+		if err := db.Write(ctx, func(tx *sqlx.Tx) error { _, err := tx.ExecContext(ctx, query); return err }); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+	}
+	readBack := func(want string) {
+		t.Helper()
+		var got string
+		if err := db.Read().GetContext(ctx, &got, "SELECT 'rows ' || count(*) || ' sum ' || coalesce(sum(x), 0) FROM t"); err != nil || got != want {
+			t.Fatalf("dbx read: %q, %v; want %q", got, err, want)
+		}
+		p := proctest.Start(t, "sum-ro", path)
+		if line := p.Line(t); line != want {
+			t.Fatalf("plain read-only process: %q, want %q", line, want)
+		}
+		p.Stop()
+	}
+
+	exec("INSERT INTO t SELECT range FROM range(10)") // windows 1–3: rows only, left in the WAL
+	readBack("rows 10 sum 45")
+	afterInsert := walSize()
+	exec("UPDATE t SET x = x * 2 WHERE x < 5")
+	exec("DELETE FROM t WHERE x = 9")
+	readBack("rows 9 sum 46")
+	if afterInsert == 0 || walSize() <= afterInsert {
+		t.Fatalf("WAL %d bytes after the insert, %d after update and delete: row changes should wait in the WAL", afterInsert, walSize())
+	}
+	exec("INSERT INTO t VALUES (100)") // window 4: due
+	if walSize() != 0 {
+		t.Fatalf("the fourth window left %d bytes of WAL", walSize())
+	}
+	exec("INSERT INTO t VALUES (1)")
+	exec("CREATE TABLE u (y INTEGER); DROP TABLE u") // a schema change: folded in at once
+	if walSize() != 0 {
+		t.Fatalf("a schema change left %d bytes of WAL", walSize())
+	}
+	readBack("rows 11 sum 147")
+	exec("INSERT INTO t VALUES (3)")
+	db.Close()
+	if walSize() == 0 {
+		t.Fatal("the last commit is not in the WAL")
+	}
+	if got := count(t, open(t, path)); got != 12 {
+		t.Fatalf("reopened, t has %d rows, want 12", got)
+	}
+	if err := dbx.WithCheckpointEvery(0, 1)(nil); err == nil {
+		t.Fatal("WithCheckpointEvery(0, 1) accepted")
 	}
 }

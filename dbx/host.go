@@ -55,6 +55,9 @@ type host struct {
 	linger   *time.Timer
 	lease    time.Duration // read host: keep the file this long after the last query; 0: detach at once
 	lastUse  atomic.Int64  // unix nanoseconds of the last statement on any connection
+	// schemaChanged is set when a write host's connection runs anything
+	// but row changes, or may have (see rowsOnly).
+	schemaChanged atomic.Bool
 
 	mu      sync.Mutex // guards refs, closed and changed
 	refs    int        // open connections
@@ -80,7 +83,9 @@ func newHost(path string, mode Mode, o options, g *gate, in *intent) (*host, err
 		duck: duck, admin: dc.(*duckdb.Conn),
 		opening: make(chan struct{}, 1), changed: make(chan struct{}),
 	}
-	setup := []string{"SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false"}
+	setup := []string{"SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false",
+		// DETACH must not checkpoint: write windows do, by policy.
+		"PRAGMA disable_checkpoint_on_shutdown"}
 	if mode == ReadOnly {
 		// allowed_paths must be set before external access is turned off.
 		var paths []string
@@ -362,18 +367,55 @@ type conn struct {
 // QueryContext, ExecContext, PrepareContext and BeginTx note the time of
 // the last use, from which the read lease counts.
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	c.host.lastUse.Store(time.Now().UnixNano())
+	c.use(query)
 	return c.Conn.QueryContext(ctx, query, args)
 }
 
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	c.host.lastUse.Store(time.Now().UnixNano())
+	c.use(query)
 	return c.Conn.ExecContext(ctx, query, args)
 }
 
 func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	c.host.lastUse.Store(time.Now().UnixNano())
+	c.use(query)
 	return c.Conn.PrepareContext(ctx, query)
+}
+
+// use notes the time and, on a write host, whether query may be more than
+// a row change.
+func (c *conn) use(query string) {
+	c.host.lastUse.Store(time.Now().UnixNano())
+	if c.host.mode == ReadWrite && !rowsOnly(query) {
+		c.host.schemaChanged.Store(true)
+	}
+}
+
+// rowsOnly reports whether query is certainly one statement that reads or
+// changes rows (SELECT, INSERT, UPDATE, DELETE, WITH …); anything else, or
+// several statements, counts as a possible schema change.
+func rowsOnly(query string) bool {
+	q := strings.TrimSpace(query)
+	for strings.HasPrefix(q, "--") || strings.HasPrefix(q, "/*") || strings.HasPrefix(q, "(") {
+		switch {
+		case strings.HasPrefix(q, "--"):
+			_, q, _ = strings.Cut(q, "\n")
+		case strings.HasPrefix(q, "/*"):
+			_, q, _ = strings.Cut(q, "*/")
+		default:
+			q = q[1:]
+		}
+		q = strings.TrimSpace(q)
+	}
+	if i := strings.Index(q, ";"); i >= 0 && strings.TrimSpace(q[i+1:]) != "" {
+		return false // several statements (or a ';' in a string: checkpointing is only slower)
+	}
+	word, _, _ := strings.Cut(q, " ")
+	word = strings.ToUpper(strings.TrimRight(word, "\n\t("))
+	switch word {
+	case "SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "VALUES", "FROM":
+		return true
+	}
+	return false
 }
 
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {

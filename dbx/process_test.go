@@ -26,6 +26,8 @@ import (
 //	dbx-writer: insert a row into t through dbx every 20 ms until stdin
 //	  closes, then print "writes N errors M".
 //	dbx-writer-nonstop: the same, one window right after the other.
+//	sum-ro: open the file read-only with plain duckdb-go, as a notebook
+//	  does, and print "rows N sum S" of table t (or the error).
 //	dbx-both: both at once in one process (a server whose client reads
 //	  without pause and saves now and then), then print
 //	  "reads N writes N errors M".
@@ -38,6 +40,7 @@ func TestMain(m *testing.M) {
 		"dbx-writer":         intervalWriter(20 * time.Millisecond),
 		"dbx-writer-nonstop": intervalWriter(0),
 		"dbx-both":           readAndWrite,
+		"sum-ro":             sumReadOnly,
 	})
 }
 
@@ -202,5 +205,21 @@ func readAndWrite(path string, done <-chan struct{}) error {
 	close(stop)
 	wg.Wait()
 	fmt.Printf("reads %d writes %d errors %d\n", reads.Load(), writes.Load(), failures.Load())
+	return nil
+}
+
+func sumReadOnly(path string, _ <-chan struct{}) error {
+	db, err := proctest.OpenRaw(path, true)
+	if err != nil {
+		fmt.Println("error:", err)
+		return nil
+	}
+	defer db.Close()
+	var n, sum int
+	if err := db.QueryRow("SELECT count(*), coalesce(sum(x), 0) FROM t").Scan(&n, &sum); err != nil {
+		fmt.Println("error:", err)
+		return nil
+	}
+	fmt.Printf("rows %d sum %d\n", n, sum)
 	return nil
 }

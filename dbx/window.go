@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -24,8 +25,8 @@ type window struct {
 // Write runs fn in a write window: one transaction on the database file,
 // opened read-write for this call only. Reads in this process wait while it
 // runs. If fn returns an error or panics, the transaction is rolled back
-// (a panic is re-raised after cleanup); otherwise it is committed and
-// checkpointed. When Write returns, this process no longer holds the file's
+// (a panic is re-raised after cleanup); otherwise it is committed (and
+// checkpointed as [WithCheckpointEvery] says). When Write returns, this process no longer holds the file's
 // write lock. Concurrent calls run one at a time, in the order they came.
 //
 // Write fails with a [*LockError] if another process holds the file for the
@@ -38,6 +39,9 @@ func (db *DB) Write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 			return fmt.Errorf("dbx: write: %w", err)
 		}
 		defer conn.Close()
+		if db.window.host != nil {
+			db.window.host.schemaChanged.Store(false) // the last window's CHECKPOINT counted
+		}
 		tx, err := conn.BeginTxx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("dbx: write: begin: %w", err)
@@ -47,11 +51,31 @@ func (db *DB) Write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		if err := commitOrRollback(tx, fn); err != nil {
 			return err
 		}
-		if db.gate != nil { // a local file: fold the WAL in before letting go
+		if db.gate != nil && db.opts.checkpoint.due(db.path, db.window.host.schemaChanged.Swap(false)) {
 			db.checkpoint(ctx, conn)
 		}
 		return nil
 	})
+}
+
+// checkpointPolicy says when a write window folds the WAL into the file.
+type checkpointPolicy struct {
+	every    int   // every n-th window of this process
+	walBytes int64 // or when the WAL is this large
+	windows  int   // since this process last checkpointed; guarded by DB.writes
+}
+
+// due counts a committed window and reports whether it must checkpoint:
+// always after anything but row changes (read-only opens cannot replay
+// those), else by the policy.
+func (p *checkpointPolicy) due(path string, notRowsOnly bool) bool {
+	p.windows++
+	wal, err := os.Stat(path + ".wal") // Stat, never Open: see the package doc
+	if !notRowsOnly && p.windows < p.every && (err != nil || wal.Size() < p.walBytes) {
+		return false
+	}
+	p.windows = 0
+	return true
 }
 
 // WritePool runs fn in a write window like [DB.Write], but hands it the write
@@ -124,9 +148,9 @@ func (db *DB) exclusive(ctx context.Context, fn func() error) error {
 	return fn()
 }
 
-// checkpoint folds committed writes into the file. The commit is already
-// durable in the WAL; checkpointing now keeps the WAL from growing and the
-// next open cheap. If it fails, the checkpoint that detaching does retries.
+// checkpoint folds committed writes into the file. The commits are already
+// durable in the WAL; checkpointing keeps the WAL, which every open
+// replays, short. If it fails, the next checkpoint retries.
 func (db *DB) checkpoint(ctx context.Context, conn *sqlx.Conn) {
 	if _, err := conn.ExecContext(context.WithoutCancel(ctx), "CHECKPOINT"); err != nil {
 		db.opts.logger.Warn("dbx: checkpoint after write failed", "path", db.path, "err", err)
@@ -194,6 +218,9 @@ func (w *window) set(tx *sqlx.Tx, conn *sqlx.Conn) {
 // such as the Appender (catalog [Catalog]). Rows appended join tx. It fails
 // if tx is not the transaction of a running write window of db.
 func (db *DB) RawConn(tx *sqlx.Tx, f func(*duckdb.Conn) error) error {
+	if db.window.host != nil {
+		db.window.host.schemaChanged.Store(true) // unknown statements: checkpoint
+	}
 	db.window.mu.Lock()
 	conn := db.window.conn
 	ok := tx != nil && tx == db.window.tx
