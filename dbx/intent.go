@@ -182,12 +182,12 @@ func (i *intent) unlock() {
 
 // pollMax is the longest pause between two looks at the sidecar: readers
 // waiting for a writer notice within it that the writer is done.
-const pollMax = 2 * time.Millisecond
+const pollMax = time.Millisecond
 
 // readersFirst is how long a process waits after its write window before it
 // announces the next one, so that readers of other processes, which look
 // every pollMax at most, get the file back between back-to-back windows.
-const readersFirst = 3 * time.Millisecond
+const readersFirst = 1500 * time.Microsecond
 
 // poll calls done until it returns true, backing off from 0.5 ms to
 // pollMax, for timeout at most.
