@@ -287,13 +287,21 @@ func importOne(ctx context.Context, tx *sqlx.Tx, stmts map[string]*tableSQL, p *
 			return res, fmt.Errorf("scenario: import tags of %q: %w", p.name, err)
 		}
 	}
+	rows := &entityRows{scenarioID: res.ID}
 	for _, table := range p.tables {
 		es := p.byType[table]
 		for start := 0; start < len(es); start += batchSize {
-			if err := stmts[table].insert(ctx, tx, res.ID, es[start:min(start+batchSize, len(es))]); err != nil {
+			batch := es[start:min(start+batchSize, len(es))]
+			if err := stmts[table].insert(ctx, tx, res.ID, batch); err != nil {
+				return res, fmt.Errorf("scenario %q: %w", p.name, err)
+			}
+			if err := rows.add(ctx, tx, table, batch); err != nil {
 				return res, fmt.Errorf("scenario %q: %w", p.name, err)
 			}
 		}
+	}
+	if err := rows.flush(ctx, tx); err != nil {
+		return res, fmt.Errorf("scenario %q: %w", p.name, err)
 	}
 	return res, nil
 }
