@@ -1,8 +1,10 @@
 package mcp
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +15,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -20,15 +23,105 @@ import (
 
 // ServeStdio serves MCP over stdin/stdout (newline-delimited JSON-RPC) until
 // in ends or ctx is cancelled, both of which are a clean stop (nil error).
-// Only protocol messages are written to out.
+// When in ends, requests already read are answered first (mcp-go would
+// cancel them), so `printf '…' | healthsim serve` gets every answer. Only
+// protocol messages are written to out.
 func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
 	stdio := server.NewStdioServer(s.MCPServer)
 	stdio.SetErrorLogger(log.New(slogWriter{s.log}, "", 0))
-	err := stdio.Listen(ctx, in, out)
+	p := &pending{}
+	p.cond = sync.NewCond(&p.mu)
+	err := stdio.Listen(ctx, &drainingReader{r: in, p: p, ctx: ctx}, &answerCounter{w: out, p: p})
 	if errors.Is(err, context.Canceled) || errors.Is(err, io.ErrClosedPipe) {
 		return nil
 	}
 	return err
+}
+
+// pending counts the requests read from stdin and the responses written.
+type pending struct {
+	mu                  sync.Mutex
+	cond                *sync.Cond
+	requests, responses int
+}
+
+// drainingReader passes stdin through, counting requests; at the end of
+// the input it returns io.EOF only once every request read has its
+// response (or ctx ends).
+type drainingReader struct {
+	r    io.Reader
+	p    *pending
+	ctx  context.Context
+	line []byte // the incomplete last line
+}
+
+func (d *drainingReader) Read(b []byte) (int, error) {
+	n, err := d.r.Read(b)
+	d.line = append(d.line, b[:n]...)
+	for {
+		i := bytes.IndexByte(d.line, '\n')
+		if i < 0 {
+			break
+		}
+		var msg struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
+		if json.Unmarshal(d.line[:i], &msg) == nil && len(msg.ID) > 0 && msg.Method != "" {
+			d.p.mu.Lock()
+			d.p.requests++
+			d.p.mu.Unlock()
+		}
+		d.line = d.line[i+1:]
+	}
+	if err == io.EOF {
+		stop := context.AfterFunc(d.ctx, func() {
+			d.p.mu.Lock()
+			defer d.p.mu.Unlock()
+			d.p.cond.Broadcast()
+		})
+		defer stop()
+		d.p.mu.Lock()
+		for d.p.responses < d.p.requests && d.ctx.Err() == nil {
+			d.p.cond.Wait()
+		}
+		d.p.mu.Unlock()
+	}
+	return n, err
+}
+
+// answerCounter passes stdout through, counting responses.
+type answerCounter struct {
+	w    io.Writer
+	p    *pending
+	mu   sync.Mutex // mcp-go may write from several goroutines
+	line []byte
+}
+
+func (a *answerCounter) Write(b []byte) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n, err := a.w.Write(b)
+	a.line = append(a.line, b[:n]...)
+	for {
+		i := bytes.IndexByte(a.line, '\n')
+		if i < 0 {
+			break
+		}
+		var msg struct {
+			ID     json.RawMessage `json:"id"`
+			Result json.RawMessage `json:"result"`
+			Error  json.RawMessage `json:"error"`
+		}
+		if json.Unmarshal(a.line[:i], &msg) == nil && len(msg.ID) > 0 && (len(msg.Result) > 0 || len(msg.Error) > 0) {
+			a.p.mu.Lock()
+			a.p.responses++
+			a.p.cond.Broadcast()
+			a.p.mu.Unlock()
+		}
+		a.line = a.line[i+1:]
+	}
+	return n, err
 }
 
 // slogWriter turns mcp-go's log.Logger lines into slog warnings.

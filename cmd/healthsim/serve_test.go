@@ -223,3 +223,28 @@ func TestQueryCommand(t *testing.T) {
 		t.Errorf("patients after refused DELETE: %q", n)
 	}
 }
+
+// TestServeAnswersEverythingBeforeEOF: a client that writes its requests and
+// closes stdin at once (a shell pipe) still gets every answer.
+func TestServeAnswersEverythingBeforeEOF(t *testing.T) {
+	db := tempDB(t)
+	in := strings.Join([]string{initialize, initialized,
+		toolCall(2, "healthsim_save_scenario", map[string]any{"name": "piped", "entities": map[string]any{"patients": []any{map[string]any{"id": "p1"}}}}),
+		toolCall(3, "healthsim_tables", map[string]any{}),
+		toolCall(4, "healthsim_query", map[string]any{"sql": "SELECT 42 AS answer"}),
+	}, "\n") + "\n"
+	var stdout, stderr bytes.Buffer
+	if err := Run(context.Background(), []string{"serve", "--db", db}, strings.NewReader(in), &stdout, &stderr); err != nil {
+		t.Fatalf("serve: %v\n%s", err, stderr.String())
+	}
+	res := responses(t, stdout.String())
+	for id := 1.0; id <= 4; id++ {
+		r, ok := res[id]
+		if !ok {
+			t.Fatalf("no answer to request %v:\n%s", id, stdout.String())
+		}
+		if result, _ := r["result"].(map[string]any); result == nil || result["isError"] == true {
+			t.Fatalf("request %v: %v", id, r)
+		}
+	}
+}
