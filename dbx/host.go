@@ -188,6 +188,7 @@ func (h *host) acquire(ctx context.Context) error {
 	if closed {
 		return errClosed
 	}
+	h.lastUse.Store(time.Now().UnixNano()) // a new connection is about to be used
 	if h.linger != nil {
 		h.linger.Stop()
 		h.linger = nil
@@ -197,7 +198,7 @@ func (h *host) acquire(ctx context.Context) error {
 			return err
 		}
 		h.attached = true
-		if h.intent != nil {
+		if h.mode == ReadOnly {
 			h.watching = make(chan struct{})
 			go h.watch(h.watching)
 		}
@@ -455,7 +456,8 @@ func (c *conn) IsValid() bool {
 }
 
 // watchEvery is how often an attached read host looks for a writer of
-// another dbx process, so that even an idle pool lets go of the file at once.
+// another dbx process and for the end of its read lease, so that even an
+// idle pool lets go of the file at once.
 const watchEvery = 5 * time.Millisecond
 
 // watch yields to writers until stop is closed (when the file is detached).
@@ -467,11 +469,18 @@ func (h *host) watch(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
-			if h.intent.writerActive() {
+			if h.intent.writerActive() || h.leaseOver() {
 				h.yield()
 			}
 		}
 	}
+}
+
+// leaseOver reports whether the last query on a read host is a read lease
+// old: then its idle connections close and the file is let go now, not at
+// database/sql's next cleaner tick (up to a second later).
+func (h *host) leaseOver() bool {
+	return h.mode == ReadOnly && h.lease > 0 && time.Since(time.Unix(0, h.lastUse.Load())) >= h.lease
 }
 
 // yield has the pool close its idle connections, so that the file is
