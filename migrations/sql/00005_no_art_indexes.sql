@@ -1,6 +1,6 @@
 -- No index, PRIMARY KEY or UNIQUE on the tables saves write: DuckDB rewrites
--- every ART index at each checkpoint (dbx checkpoints after every write window),
--- so a 20-entity save on a 1.1 GB file took 366 ms p50 with them, ~25 ms without.
+-- every ART index at each checkpoint (and loads it to replay a WAL), so, with
+-- a checkpoint after every write window, a 20-entity save on a 1.1 GB file took 366 ms p50 with them, ~25 ms without.
 -- The write path keeps the keys, inside the write window (all writes to a file
 -- are serialised by its lock): names are looked up there before a scenario is
 -- created, ids are new UUIDs or checked there (Import), entity ids are
