@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/latency"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -245,16 +245,6 @@ func reportWindows(b *testing.B, window func(i int) error) {
 		}
 		times = append(times, time.Since(start))
 	}
-	b.ReportMetric(float64(percentile(times, 50).Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(percentile(times, 99).Microseconds())/1000, "p99-ms")
-}
-
-// percentile returns the nearest-rank p-th percentile of ds.
-func percentile(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[max(0, (len(s)*p+99)/100-1)]
+	b.ReportMetric(float64(latency.Percentile(times, 50).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(latency.Percentile(times, 99).Microseconds())/1000, "p99-ms")
 }

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/latency"
+	"github.com/healthsim/healthsim-go/internal/syncbuf"
 	"github.com/healthsim/healthsim-go/mcp"
 	"github.com/healthsim/healthsim-go/mcp/sqlgate"
 	"github.com/healthsim/healthsim-go/migrations"
@@ -335,30 +337,12 @@ func serverBinary(b *testing.B) string {
 	return bin
 }
 
-// lockedBuffer collects a server's stderr.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (w *lockedBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
-func (w *lockedBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
 // startServer runs `healthsim serve --db path` and connects the Go SDK
 // client to it over stdio. The server stops when the benchmark ends.
 func startServer(b *testing.B, path string) *sdk.ClientSession {
 	b.Helper()
 	cmd := exec.Command(serverBinary(b), "serve", "--db", path, "--log-level", "warn")
-	stderr := &lockedBuffer{}
+	stderr := &syncbuf.Buffer{}
 	cmd.Stderr = stderr
 	client := sdk.NewClient(&sdk.Implementation{Name: "healthsim-bench", Version: "1"}, nil)
 	session, err := client.Connect(context.Background(), &sdk.CommandTransport{Command: cmd}, nil)
@@ -435,22 +419,12 @@ func timeCalls(b *testing.B, call func(i int) error) []time.Duration {
 // reportLatency reports the p50 and p99 of times in microseconds, and the
 // calls per second of the timed loop.
 func reportLatency(b *testing.B, times []time.Duration) {
-	b.ReportMetric(micros(percentile(times, 50)), "p50-µs")
-	b.ReportMetric(micros(percentile(times, 99)), "p99-µs")
+	b.ReportMetric(micros(latency.Percentile(times, 50)), "p50-µs")
+	b.ReportMetric(micros(latency.Percentile(times, 99)), "p99-µs")
 	b.ReportMetric(float64(len(times))/b.Elapsed().Seconds(), "calls/s")
 }
 
 func micros(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
-
-// percentile returns the nearest-rank p-th percentile of ds.
-func percentile(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[max(0, (len(s)*p+99)/100-1)]
-}
 
 // queryCall returns a function that calls healthsim_query with query,
 // after checking once that it returns one row.
@@ -598,11 +572,11 @@ func BenchmarkReadToolOverhead(b *testing.B) {
 					timed(server, &stdio)
 				}
 			}
-			b.ReportMetric(micros(percentile(stdio, 50)), "stdio-p50-µs")
-			b.ReportMetric(micros(percentile(direct, 50)), "raw-p50-µs")
-			b.ReportMetric(micros(percentile(stdio, 50)-percentile(direct, 50)), "diff-p50-µs")
-			b.ReportMetric(micros(percentile(stdio, 99)), "stdio-p99-µs")
-			b.ReportMetric(micros(percentile(direct, 99)), "raw-p99-µs")
+			b.ReportMetric(micros(latency.Percentile(stdio, 50)), "stdio-p50-µs")
+			b.ReportMetric(micros(latency.Percentile(direct, 50)), "raw-p50-µs")
+			b.ReportMetric(micros(latency.Percentile(stdio, 50)-latency.Percentile(direct, 50)), "diff-p50-µs")
+			b.ReportMetric(micros(latency.Percentile(stdio, 99)), "stdio-p99-µs")
+			b.ReportMetric(micros(latency.Percentile(direct, 99)), "raw-p99-µs")
 		})
 	}
 }
@@ -649,8 +623,8 @@ func BenchmarkSaveScenario20(b *testing.B) {
 				_, err := callTool(ctx, s, "healthsim_save_scenario", saveArgs(fmt.Sprintf("save-%d", i)))
 				return err
 			})
-			b.ReportMetric(float64(percentile(times, 50).Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(percentile(times, 99).Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(latency.Percentile(times, 50).Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(latency.Percentile(times, 99).Microseconds())/1000, "p99-ms")
 		})
 	}
 }

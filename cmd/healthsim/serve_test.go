@@ -6,9 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/healthsim/healthsim-go/internal/syncbuf"
 )
 
 // serveStdio runs `healthsim serve` in-process and talks to it as a
@@ -22,7 +23,7 @@ func serveStdio(t *testing.T, env map[string]string, args []string, lines ...str
 		t.Setenv(k, v)
 	}
 	stdinR, stdinW := io.Pipe()
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(context.Background(), append([]string{"serve"}, args...), stdinR, &stdout, &stderr)
@@ -52,24 +53,6 @@ func serveStdio(t *testing.T, env map[string]string, args []string, lines ...str
 		t.Fatalf("serve: %v\n%s", err, stderr.String())
 	}
 	return stdout.String(), stderr.String()
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 const (

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/internal/cli"
+	"github.com/healthsim/healthsim-go/internal/syncbuf"
 )
 
 const name = "bench"
@@ -168,7 +169,7 @@ type child struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	lines  chan string
-	stderr *syncWriter
+	stderr *syncbuf.Buffer
 }
 
 func startChild(ctx context.Context, exe, role string, config any) (*child, error) {
@@ -181,7 +182,7 @@ func startChild(ctx context.Context, exe, role string, config any) (*child, erro
 	}
 	cmd := exec.CommandContext(ctx, exe)
 	cmd.Env = append(os.Environ(), roleEnv+"="+role, configEnv+"="+string(cfg))
-	c := &child{cmd: cmd, lines: make(chan string, 4), stderr: &syncWriter{}}
+	c := &child{cmd: cmd, lines: make(chan string, 4), stderr: &syncbuf.Buffer{}}
 	cmd.Stderr = c.stderr
 	if c.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, err

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"image/color"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/healthsim/healthsim-go/internal/latency"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -44,11 +43,11 @@ type readSummary struct {
 
 func summarize(strategy string, load loadResult, attempts []attempt, idle time.Duration) result {
 	r := result{Strategy: strategy, RWAfter: -1, Writes: len(load.Writes), WriteErrors: load.WriteErrors,
-		WriteP50: percentile(load.Writes, 50), WriteP99: percentile(load.Writes, 99),
+		WriteP50: latency.Percentile(load.Writes, 50), WriteP99: latency.Percentile(load.Writes, 99),
 		ReadErrors: load.TrickleErrs, PeakRSSMB: float64(load.PeakRSSKB) / 1024}
 	for _, rr := range load.Reads {
-		r.Reads = append(r.Reads, readSummary{Readers: rr.Readers, P50: percentile(rr.Times, 50),
-			P99: percentile(rr.Times, 99), PerSec: float64(len(rr.Times)) / rr.Elapsed})
+		r.Reads = append(r.Reads, readSummary{Readers: rr.Readers, P50: latency.Percentile(rr.Times, 50),
+			P99: latency.Percentile(rr.Times, 99), PerSec: float64(len(rr.Times)) / rr.Elapsed})
 		r.ReadErrors += rr.Errors
 	}
 	var rwT, roT, rwI, all share
@@ -84,16 +83,6 @@ func (s share) rate() float64 {
 		return 0
 	}
 	return float64(s.ok) / float64(s.n)
-}
-
-// percentile returns the nearest-rank p-th percentile of ds, 0 if empty.
-func percentile(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[max(0, (len(s)*p+99)/100-1)]
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d.Microseconds())/1000) }
@@ -194,23 +183,4 @@ func chart(results []result, path string) error {
 		p.X.Min, p.X.Max = lo/2, hi*3 // Add widened the range to the points' own
 	}
 	return p.Save(9*vg.Inch, 5.5*vg.Inch, path)
-}
-
-// syncWriter is a buffer that a child process's stderr is copied into
-// while the parent may read it.
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -439,20 +438,4 @@ func reportProgress(w io.Writer, drivers []*driver, start time.Time, stop contex
 		fmt.Fprintf(w, "stress: %s: %d calls, %d saves, %d errors%s\n",
 			time.Since(start).Round(time.Second), calls, saves, errs, state)
 	}
-}
-
-// percentile returns the q-quantile (0 < q ≤ 1) of sorted durations.
-func percentile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(q*float64(len(sorted))+0.999999) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
-}
-
-// sortedCopy returns d sorted.
-func sortedCopy(d []time.Duration) []time.Duration {
-	out := slices.Clone(d)
-	slices.Sort(out)
-	return out
 }

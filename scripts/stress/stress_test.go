@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/healthsim/healthsim-go/internal/latency"
 )
 
 var (
@@ -66,10 +68,10 @@ func TestThreeServers(t *testing.T) {
 	t.Logf("summary:\n%s", out.String())
 
 	st := sum.st
-	saves, reads := sortedCopy(st.saveTimes), sortedCopy(st.readTimes)
+	saves, reads := st.saveTimes, st.readTimes
 	t.Logf("save latency over %d saves: p50 %s, p99 %s, max %s; %d reads (%.0f/s), read latency p50 %s, p99 %s, max %s",
-		len(saves), percentile(saves, 0.5), percentile(saves, 0.99), percentile(saves, 1),
-		len(reads), float64(len(reads))/sum.elapsed.Seconds(), percentile(reads, 0.5), percentile(reads, 0.99), percentile(reads, 1))
+		len(saves), latency.Percentile(saves, 50), latency.Percentile(saves, 99), latency.Percentile(saves, 100),
+		len(reads), float64(len(reads))/sum.elapsed.Seconds(), latency.Percentile(reads, 50), latency.Percentile(reads, 99), latency.Percentile(reads, 100))
 	if n := st.errs[errLock]; n != 0 {
 		t.Errorf("%d lock errors, e.g. %s", n, st.examples[errLock])
 	}
@@ -155,11 +157,5 @@ func TestClassify(t *testing.T) {
 	}
 	if got := expectedEntities("stress-1 p0 s000001 n20"); got != 20 {
 		t.Errorf("expectedEntities = %d", got)
-	}
-	if got := percentile([]time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 0.99); got != 10 {
-		t.Errorf("p99 of 1..10 = %d", got)
-	}
-	if got := percentile([]time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 0.5); got != 5 {
-		t.Errorf("p50 of 1..10 = %d", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/latency"
 )
 
 // stored is what the file holds of one scenario.
@@ -115,9 +116,9 @@ func (s *summary) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  operations    %d calls: %d list, %d query, %d summary, %d save\n",
 		calls, st.calls[opList], st.calls[opQuery], st.calls[opSummary], st.calls[opSave])
-	reads := sortedCopy(st.readTimes)
+	reads := st.readTimes
 	fmt.Fprintf(w, "  reads         %d in %s: %.0f/s; latency p50 %s, p99 %s, max %s\n", len(reads), s.elapsed.Round(time.Millisecond),
-		float64(len(reads))/s.elapsed.Seconds(), round(percentile(reads, 0.50)), round(percentile(reads, 0.99)), round(percentile(reads, 1)))
+		float64(len(reads))/s.elapsed.Seconds(), round(latency.Percentile(reads, 50)), round(latency.Percentile(reads, 99)), round(latency.Percentile(reads, 100)))
 	lock, proto := st.errs[errLock], st.errs[errProtocol]
 	fmt.Fprintf(w, "  errors        %d (lock %d, protocol %d, other %d)\n", s.errors(), lock, proto, s.errors()-lock-proto)
 	kinds := slices.Sorted(func(yield func(string) bool) {
@@ -130,9 +131,9 @@ func (s *summary) print(w io.Writer) {
 	for _, k := range kinds {
 		fmt.Fprintf(w, "    %-40s %6d  e.g. %s\n", k, st.errs[k], clip(st.examples[k], 240))
 	}
-	saves := sortedCopy(st.saveTimes)
+	saves := st.saveTimes
 	fmt.Fprintf(w, "  saves         %d acknowledged of %d sent; latency p50 %s, p99 %s, max %s\n",
-		len(st.acked), len(st.sent), round(percentile(saves, 0.50)), round(percentile(saves, 0.99)), round(percentile(saves, 1)))
+		len(st.acked), len(st.sent), round(latency.Percentile(saves, 50)), round(latency.Percentile(saves, 99)), round(latency.Percentile(saves, 100)))
 	fmt.Fprintf(w, "  file          %d scenarios of this run: %d whole (%d of them unacknowledged), %d incomplete, %d never sent\n",
 		s.found, s.whole, s.unacked, len(s.torn), len(s.unexpected))
 	fmt.Fprintf(w, "  lost writes   %d\n", len(s.lost))

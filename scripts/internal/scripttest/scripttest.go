@@ -4,11 +4,9 @@
 package scripttest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/cli"
+	"github.com/healthsim/healthsim-go/internal/syncbuf"
 	"github.com/healthsim/healthsim-go/mcp/scenario"
 	"github.com/healthsim/healthsim-go/migrations"
 )
@@ -146,7 +145,7 @@ func Counts(t testing.TB, path string) map[string]int {
 // stdout, stderr and error.
 func Run(t testing.TB, run cli.RunFunc, args ...string) (string, string, error) {
 	t.Helper()
-	var stdout, stderr SyncBuffer
+	var stdout, stderr syncbuf.Buffer
 	err := run(context.Background(), args, &stdout, &stderr)
 	return stdout.String(), stderr.String(), err
 }
@@ -199,23 +198,3 @@ func Build(t testing.TB, pkg string) string {
 	}
 	return b.bin
 }
-
-// SyncBuffer is a bytes.Buffer safe for concurrent writers and readers.
-type SyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *SyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *SyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-var _ io.Writer = (*SyncBuffer)(nil)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/healthsim/healthsim-go/internal/syncbuf"
 )
 
 // Server is a `healthsim serve` process spoken to over stdio with minimal
@@ -18,7 +20,7 @@ type Server struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	msgs   chan map[string]any
-	stderr *SyncBuffer
+	stderr *syncbuf.Buffer
 	nextID int
 	once   sync.Once
 }
@@ -27,7 +29,7 @@ type Server struct {
 // The server is stopped at the end of the test.
 func StartServer(t testing.TB, bin, path string) *Server {
 	t.Helper()
-	s := &Server{cmd: exec.Command(bin, "serve", "--db", path), msgs: make(chan map[string]any, 16), stderr: &SyncBuffer{}}
+	s := &Server{cmd: exec.Command(bin, "serve", "--db", path), msgs: make(chan map[string]any, 16), stderr: &syncbuf.Buffer{}}
 	s.cmd.Stderr = s.stderr
 	var err error
 	if s.stdin, err = s.cmd.StdinPipe(); err != nil {
