@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/healthsim/healthsim-go/internal/cli"
 	"os"
 	"slices"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/cli"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,7 +19,7 @@ import (
 // /proc/locks: the first thing to run after a lock error.
 type LocksCommand struct {
 	*env
-	db dbFlags
+	db cli.DB
 }
 
 // Holder is a process holding a lock on the database file.
@@ -31,7 +31,7 @@ type Holder struct {
 
 func (c *LocksCommand) Run(ctx context.Context, args []string) error {
 	fs := c.newFlagSet("locks", "locks [--db PATH]")
-	c.db.register(fs)
+	c.db.Register(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return cli.HelpOK(err)
@@ -39,7 +39,7 @@ func (c *LocksCommand) Run(ctx context.Context, args []string) error {
 	if len(pos) > 0 {
 		return cli.UsageError(fs, "locks takes no arguments")
 	}
-	path, err := c.db.resolve()
+	path, err := c.db.Resolve()
 	if err != nil {
 		return err
 	}

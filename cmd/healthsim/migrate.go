@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/healthsim/healthsim-go/internal/cli"
 	"strconv"
 	"time"
 
+	"github.com/healthsim/healthsim-go/internal/cli"
 	"github.com/healthsim/healthsim-go/migrations"
 	"github.com/pressly/goose/v3"
 )
@@ -29,13 +29,13 @@ Verbs (with goose's meaning):
 // read pool, changes in one write window.
 type MigrateCommand struct {
 	*env
-	db  dbFlags
+	db  cli.DB
 	dir string
 }
 
 func (c *MigrateCommand) Run(ctx context.Context, args []string) error {
 	fs := c.newFlagSet("migrate", migrateSynopsis)
-	c.db.register(fs)
+	c.db.Register(fs)
 	fs.StringVar(&c.dir, "dir", "migrations/sql", "folder for create")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -65,7 +65,7 @@ func (c *MigrateCommand) Run(ctx context.Context, args []string) error {
 		return goose.Create(nil, c.dir, rest[0], "sql")
 	}
 
-	db, err := c.db.open(ctx, c.env)
+	db, err := c.db.Open(ctx, c.logger())
 	if err != nil {
 		return err
 	}

@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/healthsim/healthsim-go/internal/cli"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/healthsim/healthsim-go/internal/cli"
 	"github.com/healthsim/healthsim-go/mcp/sqlgate"
 )
 
@@ -22,7 +22,7 @@ healthsim_query tool, and prints an aligned table (or --json, --csv).`
 // QueryCommand runs one read-only query for a person or a script.
 type QueryCommand struct {
 	*env
-	db      dbFlags
+	db      cli.DB
 	asJSON  bool
 	asCSV   bool
 	limit   int
@@ -31,7 +31,7 @@ type QueryCommand struct {
 
 func (c *QueryCommand) Run(ctx context.Context, args []string) error {
 	fs := c.newFlagSet("query", querySynopsis)
-	c.db.register(fs)
+	c.db.Register(fs)
 	fs.BoolVar(&c.asJSON, "json", false, "print the result as JSON (columns, rows, truncated)")
 	fs.BoolVar(&c.asCSV, "csv", false, "print the result as CSV with a header line")
 	fs.IntVar(&c.limit, "limit", 1000, "print at most this many rows (1-1000)")
@@ -48,7 +48,7 @@ func (c *QueryCommand) Run(ctx context.Context, args []string) error {
 	case c.limit < 1 || c.limit > 1000:
 		return cli.UsageError(fs, "--limit must be between 1 and 1000, got %d", c.limit)
 	}
-	db, err := c.db.open(ctx, c.env)
+	db, err := c.db.Open(ctx, c.logger())
 	if err != nil {
 		return err
 	}

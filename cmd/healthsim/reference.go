@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/healthsim/healthsim-go/internal/cli"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/cli"
 	"github.com/healthsim/healthsim-go/mcp/reference"
 	"github.com/healthsim/healthsim-go/migrations"
 	"github.com/schollz/progressbar/v3"
@@ -39,12 +39,12 @@ const reportEvery = 50_000
 // ReferenceCommand loads and describes the population reference tables.
 type ReferenceCommand struct {
 	*env
-	db dbFlags
+	db cli.DB
 }
 
 func (c *ReferenceCommand) Run(ctx context.Context, args []string) error {
 	fs := c.newFlagSet("reference", referenceSynopsis)
-	c.db.register(fs)
+	c.db.Register(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return cli.HelpOK(err)
@@ -71,7 +71,7 @@ func (c *ReferenceCommand) Run(ctx context.Context, args []string) error {
 		defer file.Close()
 	}
 
-	db, err := c.db.open(ctx, c.env)
+	db, err := c.db.Open(ctx, c.logger())
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func (c *ReferenceCommand) openCSV(name string) (*os.File, error) {
 	if info.IsDir() {
 		return nil, fmt.Errorf("%s is a folder; give the CSV file", name)
 	}
-	if path, err := c.db.resolve(); err == nil {
+	if path, err := c.db.Resolve(); err == nil {
 		if dbInfo, err := os.Stat(path); err == nil && os.SameFile(info, dbInfo) {
 			return nil, fmt.Errorf("%s is the database itself; give the CSV file to import", name)
 		}

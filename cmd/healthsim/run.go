@@ -8,9 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"time"
 
-	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/cli"
 )
 
@@ -67,29 +65,7 @@ type env struct {
 	stdout, stderr io.Writer
 }
 
-// dbFlags are the flags every command that opens the database takes:
-// cli's --db and --busy-timeout, shared with the scripts under scripts/.
-// The values stay in fields of their own because serve hands busyTimeout
-// to dbx itself.
-type dbFlags struct {
-	path        string
-	busyTimeout time.Duration
-}
-
-func (f *dbFlags) register(fs *flag.FlagSet) { cli.RegisterVars(fs, &f.path, &f.busyTimeout) }
-
-// cliDB returns the parsed flags as a cli.DB.
-func (f *dbFlags) cliDB() *cli.DB { return &cli.DB{Path: f.path, BusyTimeout: f.busyTimeout} }
-
-// resolve returns the database path: --db, else HEALTHSIM_DB_PATH, else the
-// per-user data folder, which is created when needed.
-func (f *dbFlags) resolve() (string, error) { return f.cliDB().Resolve() }
-
-// open opens the database with the flags' busy timeout, logging to stderr.
-func (f *dbFlags) open(ctx context.Context, e *env) (*dbx.DB, error) {
-	return f.cliDB().Open(ctx, e.logger())
-}
-
+// logger is what the commands give dbx: warnings and errors, on stderr.
 func (e *env) logger() *slog.Logger { return cli.Logger(e.stderr) }
 
 // parse parses flags placed before, between or after positional arguments,

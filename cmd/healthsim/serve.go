@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/healthsim/healthsim-go/internal/cli"
 	"log/slog"
 	"net"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/cli"
 	"github.com/healthsim/healthsim-go/mcp"
 	"github.com/healthsim/healthsim-go/migrations"
 )
@@ -35,7 +35,7 @@ const defaultHTTPAddr = "127.0.0.1:8765"
 // ServeCommand runs the MCP server until stdin ends (stdio) or a signal.
 type ServeCommand struct {
 	*env
-	db           dbFlags
+	db           cli.DB
 	transport    string
 	httpAddr     string
 	queryTimeout time.Duration
@@ -44,7 +44,7 @@ type ServeCommand struct {
 
 func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	fs := c.newFlagSet("serve", serveSynopsis)
-	c.db.register(fs)
+	c.db.Register(fs)
 	fs.StringVar(&c.transport, "transport", os.Getenv("MCP_TRANSPORT"), "stdio or http (default $MCP_TRANSPORT, else stdio; --http implies http)")
 	fs.StringVar(&c.httpAddr, "http", os.Getenv("HEALTHSIM_HTTP_ADDR"), "serve streamable HTTP on this address, e.g. 127.0.0.1:8765 or :8765 (loopback)")
 	fs.DurationVar(&c.queryTimeout, "query-timeout", 5*time.Second, "stop a healthsim_query call after this long")
@@ -81,11 +81,11 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	if readOnly {
 		log.Warn("HEALTHSIM_READ_ONLY is deprecated: the write tools are turned off. HealthSim servers now share the database with other processes while writing, so unset it.")
 	}
-	path, err := c.db.resolve()
+	path, err := c.db.Resolve()
 	if err != nil {
 		return err
 	}
-	db, err := dbx.Open(ctx, path, dbx.WithBusyTimeout(c.db.busyTimeout), dbx.WithLogger(log))
+	db, err := dbx.Open(ctx, path, dbx.WithBusyTimeout(c.db.BusyTimeout), dbx.WithLogger(log))
 	if err != nil {
 		return err
 	}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"github.com/healthsim/healthsim-go/internal/cli"
 	"os"
 	"strconv"
 	"strings"
 
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/cli"
 )
 
 // NewFormat is the storage format dbx creates files in; its checkpoints
@@ -26,12 +26,12 @@ Verbs:
 // StorageCommand inspects and upgrades the database file's storage format.
 type StorageCommand struct {
 	*env
-	db dbFlags
+	db cli.DB
 }
 
 func (c *StorageCommand) Run(ctx context.Context, args []string) error {
 	fs := c.newFlagSet("storage", storageSynopsis)
-	c.db.register(fs)
+	c.db.Register(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return cli.HelpOK(err)
@@ -39,14 +39,14 @@ func (c *StorageCommand) Run(ctx context.Context, args []string) error {
 	if len(pos) != 1 || (pos[0] != "info" && pos[0] != "upgrade") {
 		return cli.UsageError(fs, "storage needs one verb: info or upgrade")
 	}
-	path, err := c.db.resolve()
+	path, err := c.db.Resolve()
 	if err != nil {
 		return err
 	}
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("no database at %s: %w", path, err)
 	}
-	db, err := c.db.open(ctx, c.env)
+	db, err := c.db.Open(ctx, c.logger())
 	if err != nil {
 		return err
 	}

@@ -33,13 +33,9 @@ type DB struct {
 }
 
 // Register defines --db and --busy-timeout on fs.
-func (d *DB) Register(fs *flag.FlagSet) { RegisterVars(fs, &d.Path, &d.BusyTimeout) }
-
-// RegisterVars defines --db and --busy-timeout on fs, storing their values
-// in path and busyTimeout, for programs that keep them in their own fields.
-func RegisterVars(fs *flag.FlagSet, path *string, busyTimeout *time.Duration) {
-	fs.StringVar(path, "db", "", "database file (default $"+EnvDBPath+", else $XDG_DATA_HOME/healthsim/healthsim.duckdb)")
-	fs.DurationVar(busyTimeout, "busy-timeout", DefaultBusyTimeout, "how long to wait while another process holds the file")
+func (d *DB) Register(fs *flag.FlagSet) {
+	fs.StringVar(&d.Path, "db", "", "database file (default $"+EnvDBPath+", else $XDG_DATA_HOME/healthsim/healthsim.duckdb)")
+	fs.DurationVar(&d.BusyTimeout, "busy-timeout", DefaultBusyTimeout, "how long to wait while another process holds the file")
 }
 
 // Resolve returns the database path; see [ResolvePath].
