@@ -28,7 +28,8 @@ type DB struct {
 	gate       *gate     // nil when the DSN is not a local file
 	intent     *intent   // the sidecar shared with other dbx processes; nil if off
 	writes     fifo      // queues Write calls in arrival order
-	lastWindow time.Time // when the last write window let go; guarded by writes
+	lastWindow time.Time // when the write side last let go; guarded by writes
+	held       lingering // the write side between windows; guarded by writes
 	window     window
 }
 
@@ -128,9 +129,11 @@ func (db *DB) Path() string { return db.path }
 // the write waits for it and fails after the busy timeout.
 func (db *DB) Read() *sqlx.DB { return db.read }
 
-// Close closes both pools. The file stays locked until every connection
+// Close lets go of a lingering write side (checkpointing what is pending)
+// and closes both pools. The file stays locked until every connection
 // taken from Read has been returned.
 func (db *DB) Close() error {
+	db.releaseWrites()
 	if db.write == db.read {
 		return db.read.Close()
 	}

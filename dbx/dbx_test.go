@@ -458,7 +458,10 @@ func TestRouting(t *testing.T) {
 func TestCheckpointPolicy(t *testing.T) {
 	path := newFile(t)
 	ctx := context.Background()
-	db := open(t, path, dbx.WithCheckpointEvery(4, 1<<30))
+	// Without a write linger every window lets go, and the policy decides
+	// there whether to checkpoint (TestWriteLingerEndsWithCheckpoint covers
+	// the linger's own checkpoint).
+	db := open(t, path, dbx.WithCheckpointEvery(4, 1<<30), dbx.WithWriteLinger(0))
 	walSize := func() int64 {
 		info, err := os.Stat(path + ".wal")
 		if err != nil {

@@ -13,7 +13,8 @@ import (
 type gate struct {
 	mu      sync.Mutex
 	readers int  // read connections open or opening
-	writing bool // a write window waits or runs
+	waiting int  // reads waiting for the write side to let go
+	writing bool // a write window waits or runs, or the write side lingers
 	changed chan struct{}
 }
 
@@ -27,19 +28,42 @@ func (g *gate) notifyLocked() {
 // enterRead waits until no write waits or runs, then counts a reader.
 func (g *gate) enterRead(ctx context.Context) error {
 	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.writing {
+		g.waiting++
+		g.notifyLocked() // a lingering write side lets go
+		defer func() {
+			g.waiting--
+			g.notifyLocked()
+		}()
+	}
 	for g.writing {
 		changed := g.changed
 		g.mu.Unlock()
 		select {
 		case <-changed:
 		case <-ctx.Done():
+			g.mu.Lock()
 			return ctx.Err()
 		}
 		g.mu.Lock()
 	}
 	g.readers++
-	g.mu.Unlock()
 	return nil
+}
+
+// readersWaiting returns how many reads wait for the write side.
+func (g *gate) readersWaiting() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.waiting
+}
+
+// waitingChanged returns a channel closed at the next change of the gate.
+func (g *gate) waitingChanged() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.changed
 }
 
 func (g *gate) leaveRead() {

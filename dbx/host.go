@@ -47,6 +47,13 @@ type host struct {
 	duck  *duckdb.Connector
 	admin *duckdb.Conn // runs ATTACH and DETACH
 
+	// spare is a read host's next connection, opened ahead (USE done) while
+	// the file is attached, so that a pool whose connections are thrown
+	// away after each query (as the query tool's are) does not open one on
+	// the query's path. It has run nothing else. Guarded by opening.
+	spare       *duckdb.Conn
+	makingSpare atomic.Bool
+
 	opening chan struct{} // held while attaching, detaching or counting
 
 	// Guarded by opening: whether the file is attached, and the timer that
@@ -128,23 +135,64 @@ func (h *host) connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = h.acquire(ctx)
+	spare, err := h.acquire(ctx)
 	attached()
 	if err != nil {
 		return nil, err
 	}
-	dc, err := h.duck.Connect(ctx)
-	if err == nil {
-		_, err = dc.(*duckdb.Conn).ExecContext(ctx, "USE "+Catalog, nil)
-		if err != nil {
-			dc.Close()
+	dc := spare
+	if dc == nil {
+		if dc, err = h.newConn(ctx); err != nil {
+			h.release()
+			return nil, fmt.Errorf("dbx: connect %s: %w", h.mode, err)
 		}
 	}
-	if err != nil {
-		h.release()
-		return nil, fmt.Errorf("dbx: connect %s: %w", h.mode, err)
+	if h.mode == ReadOnly {
+		go h.makeSpare()
 	}
-	return &conn{Conn: dc.(*duckdb.Conn), host: h}, nil
+	return &conn{Conn: dc, host: h}, nil
+}
+
+// newConn opens a connection to the host whose default catalog is the file.
+func (h *host) newConn(ctx context.Context) (*duckdb.Conn, error) {
+	c, err := h.duck.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dc := c.(*duckdb.Conn)
+	if _, err := dc.ExecContext(ctx, "USE "+Catalog, nil); err != nil {
+		dc.Close()
+		return nil, err
+	}
+	return dc, nil
+}
+
+// makeSpare opens the spare connection if the file is attached and none
+// is ready.
+func (h *host) makeSpare() {
+	if !h.makingSpare.CompareAndSwap(false, true) {
+		return
+	}
+	defer h.makingSpare.Store(false)
+	h.opening <- struct{}{}
+	defer func() { <-h.opening }()
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if closed || !h.attached || h.spare != nil || h.writerWaiting() {
+		return
+	}
+	if dc, err := h.newConn(context.Background()); err == nil {
+		h.spare = dc
+	}
+}
+
+// dropSpare closes the spare connection, if any (the caller holds opening).
+func (h *host) dropSpare() {
+	if h.spare != nil {
+		h.spare.Close()
+		h.spare = nil
+	}
 }
 
 // Driver returns the duckdb-go driver.
@@ -169,24 +217,26 @@ func (h *host) Close() error {
 }
 
 func (h *host) shutdown() {
+	h.dropSpare()
 	h.admin.Close()
 	h.duck.Close()
 	h.intent.close()
 }
 
-// acquire counts a new connection, attaching the file if it is the first.
-func (h *host) acquire(ctx context.Context) error {
+// acquire counts a new connection, attaching the file if it is the first,
+// and hands over the spare connection, if one is ready.
+func (h *host) acquire(ctx context.Context) (spare *duckdb.Conn, err error) {
 	select {
 	case h.opening <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	defer func() { <-h.opening }()
 	h.mu.Lock()
 	closed, first := h.closed, h.refs == 0
 	h.mu.Unlock()
 	if closed {
-		return errClosed
+		return nil, errClosed
 	}
 	h.lastUse.Store(time.Now().UnixNano()) // a new connection is about to be used
 	if h.linger != nil {
@@ -195,7 +245,7 @@ func (h *host) acquire(ctx context.Context) error {
 	}
 	if first && !h.attached {
 		if err := h.attach(ctx); err != nil {
-			return err
+			return nil, err
 		}
 		h.attached = true
 		if h.mode == ReadOnly {
@@ -204,7 +254,8 @@ func (h *host) acquire(ctx context.Context) error {
 		}
 	}
 	h.setRefs(+1)
-	return nil
+	spare, h.spare = h.spare, nil
+	return spare, nil
 }
 
 // release uncounts a connection. After the last one, a read host keeps the
@@ -261,6 +312,7 @@ func (h *host) detach() {
 		return
 	}
 	h.stopWatching()
+	h.dropSpare()
 	if _, err := h.admin.ExecContext(context.Background(), "DETACH "+Catalog, nil); err != nil {
 		h.log.Error("dbx: detach failed; the file may stay locked", "path", h.path, "mode", h.mode, "err", err)
 	}

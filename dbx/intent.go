@@ -48,6 +48,7 @@ type intent struct {
 	hold   *os.File
 	closed bool
 	shares int // readers of this process holding the shared lock on probe
+	wants  int // waiters of this process holding the want mark on probe
 	// mine is set while this process holds the intent. A reader of this
 	// process that is already counted by its gate must not wait for it:
 	// that write waits for the reader to finish.
@@ -180,6 +181,55 @@ func (i *intent) unlock() {
 	}
 }
 
+// wantByte is the byte of the sidecar on which dbx processes that wait for
+// the file hold a shared OFD record lock (independent of the flocks), so
+// that a writer keeping the file between windows (see [WithWriteLinger])
+// sees someone waits and lets go.
+const wantByte = 1
+
+// want marks that this process waits for the file; every want must be
+// matched by an unwant.
+func (i *intent) want() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.closed {
+		return
+	}
+	if i.wants == 0 {
+		lk := unix.Flock_t{Type: unix.F_RDLCK, Whence: 0, Start: wantByte, Len: 1}
+		_ = unix.FcntlFlock(i.probe.Fd(), unix.F_OFD_SETLK, &lk)
+	}
+	i.wants++
+}
+
+func (i *intent) unwant() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.wants--
+	if i.wants == 0 && !i.closed {
+		lk := unix.Flock_t{Type: unix.F_UNLCK, Whence: 0, Start: wantByte, Len: 1}
+		_ = unix.FcntlFlock(i.probe.Fd(), unix.F_OFD_SETLK, &lk)
+	}
+}
+
+// wanted reports whether a process waits for the file: another dbx
+// process's reader or writer (this process's own readers wait on its gate).
+func (i *intent) wanted() bool {
+	if i == nil {
+		return false
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.closed {
+		return false
+	}
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: wantByte, Len: 1}
+	if err := unix.FcntlFlock(i.hold.Fd(), unix.F_OFD_GETLK, &lk); err != nil {
+		return false
+	}
+	return lk.Type != unix.F_UNLCK
+}
+
 // pollMax is the longest pause between two looks at the sidecar: readers
 // waiting for a writer notice within it that the writer is done.
 const pollMax = time.Millisecond
@@ -195,6 +245,8 @@ func (i *intent) poll(ctx context.Context, mode Mode, timeout time.Duration, don
 	if i == nil || done() {
 		return nil
 	}
+	i.want()
+	defer i.unwant()
 	start := time.Now()
 	backoff := 500 * time.Microsecond
 	for {

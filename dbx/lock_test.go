@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -40,13 +41,87 @@ func TestPlainDuckDBLockMatrix(t *testing.T) {
 
 func TestOtherProcessWritesRightAfterWrite(t *testing.T) {
 	path := newFile(t)
-	db := open(t, path)
+	db := open(t, path, dbx.WithWriteLinger(0))
 	if err := insert(context.Background(), db, 1); err != nil {
 		t.Fatal(err)
 	}
-	// No read has happened since: the write side is the only one that opened the file.
+	// No read has happened since, and the write side does not linger: no
+	// part of this process holds the file.
 	if ok, msg := tryOpen(t, path, false); !ok {
 		t.Fatalf("right after Write another process cannot open read-write: %s", msg)
+	}
+}
+
+// TestWriteLinger: after a window the write side keeps the file (a plain
+// process cannot open it), a second window reuses it, and it lets go at
+// once for a reader of this process and for a reader or a writer of
+// another dbx process, long before the linger would end.
+func TestWriteLinger(t *testing.T) {
+	const linger = time.Minute
+	path := newFile(t)
+	ctx := context.Background()
+	db := open(t, path, dbx.WithWriteLinger(linger))
+	soon := func(what string, f func()) {
+		t.Helper()
+		start := time.Now()
+		f()
+		if waited := time.Since(start); waited > linger/4 {
+			t.Fatalf("%s waited %v: the lingering write side did not let go", what, waited)
+		}
+	}
+	if err := insert(ctx, db, 1); err != nil {
+		t.Fatal(err)
+	}
+	if ok, msg := tryOpen(t, path, true); ok || !strings.Contains(msg, fmt.Sprintf("(PID %d)", os.Getpid())) {
+		t.Fatalf("a plain process opened the file while the write side lingers (%v, %s)", ok, msg)
+	}
+	if err := insert(ctx, db, 2); err != nil { // reuses the lingering write side
+		t.Fatal(err)
+	}
+	soon("a read of this process", func() {
+		if got := count(t, db); got != 2 {
+			t.Fatalf("count = %d, want 2", got)
+		}
+	})
+	for _, helper := range []string{"dbx-count", "dbx-insert"} {
+		if err := insert(ctx, db, 3); err != nil {
+			t.Fatal(err)
+		}
+		soon(helper+" in another process", func() {
+			p := proctest.Start(t, helper, path)
+			if line := p.Line(t); !strings.HasPrefix(line, "ok") {
+				t.Fatalf("%s: %s", helper, line)
+			}
+			p.Stop()
+		})
+	}
+	if got := count(t, db); got != 5 {
+		t.Fatalf("count = %d, want 5", got)
+	}
+}
+
+// TestWriteLingerEndsWithCheckpoint: when the linger ends with nobody
+// waiting, the write side folds the WAL into the file and lets go.
+func TestWriteLingerEndsWithCheckpoint(t *testing.T) {
+	path := newFile(t)
+	db := open(t, path, dbx.WithWriteLinger(50*time.Millisecond), dbx.WithCheckpointEvery(1000, 1<<30))
+	for i := range 3 {
+		if err := insert(context.Background(), db, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, msg := tryOpen(t, path, false)
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the write side still holds the file 10 s after its 50 ms linger: %s", msg)
+		}
+	}
+	if info, err := os.Stat(path + ".wal"); err == nil && info.Size() > 0 {
+		t.Fatalf("the linger ended leaving %d bytes of WAL", info.Size())
 	}
 }
 

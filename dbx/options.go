@@ -14,6 +14,7 @@ type options struct {
 	busyTimeout time.Duration
 	readLease   time.Duration
 	readConns   int
+	writeLinger time.Duration
 	checkpoint  checkpointPolicy
 	logger      *slog.Logger
 }
@@ -23,7 +24,8 @@ func defaultOptions() options {
 		busyTimeout: 5 * time.Second,
 		readLease:   time.Second,
 		readConns:   max(4, runtime.NumCPU()),
-		checkpoint:  checkpointPolicy{every: 16, walBytes: 1 << 20},
+		writeLinger: 10 * time.Millisecond,
+		checkpoint:  checkpointPolicy{every: 16, walBytes: 4 << 20},
 		logger:      slog.New(slog.DiscardHandler),
 	}
 }
@@ -93,6 +95,26 @@ func WithCheckpointEvery(n int, walBytes int64) Option {
 			return errors.New("dbx: checkpoint interval and WAL size must be at least 1")
 		}
 		o.checkpoint = checkpointPolicy{every: n, walBytes: walBytes}
+		return nil
+	}
+}
+
+// WithWriteLinger sets how long the write side keeps the file open after a
+// write window, for the next window of this process to reuse: a burst of
+// windows then opens the file once instead of once per window. The write
+// side lets go as soon as a reader of this process, or a reader or writer
+// of another dbx process, waits for the file; only processes that do not
+// use dbx can meet it (and retry, or get a LockError, as they would meet
+// a window). When the linger ends with nobody waiting, whatever is pending
+// is checkpointed before the file is let go, so the next open has no WAL
+// to replay. Zero turns lingering off: Write lets go before it returns.
+// Default 10ms.
+func WithWriteLinger(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return errors.New("dbx: write linger must not be negative")
+		}
+		o.writeLinger = d
 		return nil
 	}
 }

@@ -19,6 +19,8 @@ import (
 //
 //	try-ro, try-rw: open the file with plain duckdb-go once and print "ok"
 //	  or "locked: <error>".
+//	dbx-count, dbx-insert: open the file with dbx, count the rows of t
+//	  (after inserting one), print "ok N" and exit.
 //	dbx-reader: read through dbx in bursts with pauses longer than its
 //	  lease until stdin closes, then print "reads N errors M".
 //	dbx-hammer: read through dbx without any pause until stdin closes,
@@ -41,6 +43,8 @@ func TestMain(m *testing.M) {
 		"dbx-writer-nonstop": intervalWriter(0),
 		"dbx-both":           readAndWrite,
 		"sum-ro":             sumReadOnly,
+		"dbx-count":          dbxOnce(false),
+		"dbx-insert":         dbxOnce(true),
 	})
 }
 
@@ -222,4 +226,30 @@ func sumReadOnly(path string, _ <-chan struct{}) error {
 	}
 	fmt.Printf("rows %d sum %d\n", n, sum)
 	return nil
+}
+
+// dbxOnce opens the file with dbx, inserts a row (write) or counts the rows,
+// and prints "ok" and the count.
+func dbxOnce(write bool) proctest.Helper {
+	return func(path string, _ <-chan struct{}) error {
+		ctx := context.Background()
+		db, err := dbx.Open(ctx, path)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		if write {
+			if err := db.Write(ctx, func(tx *sqlx.Tx) error { _, err := tx.Exec("INSERT INTO t VALUES (0)"); return err }); err != nil {
+				fmt.Println("error:", err)
+				return nil
+			}
+		}
+		var n int
+		if err := db.Read().Get(&n, "SELECT count(*) FROM t"); err != nil {
+			fmt.Println("error:", err)
+			return nil
+		}
+		fmt.Println("ok", n)
+		return nil
+	}
 }

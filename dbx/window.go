@@ -23,59 +23,110 @@ type window struct {
 }
 
 // Write runs fn in a write window: one transaction on the database file,
-// opened read-write for this call only. Reads in this process wait while it
-// runs. If fn returns an error or panics, the transaction is rolled back
-// (a panic is re-raised after cleanup); otherwise it is committed (and
-// checkpointed as [WithCheckpointEvery] says). When Write returns, this process no longer holds the file's
-// write lock. Concurrent calls run one at a time, in the order they came.
+// opened read-write. Reads in this process wait while it runs. If fn
+// returns an error or panics, the transaction is rolled back (a panic is
+// re-raised after cleanup); otherwise it is committed (and checkpointed as
+// [WithCheckpointEvery] says). Concurrent calls run one at a time, in the
+// order they came.
+//
+// After a window that succeeded, the write side keeps the file for the
+// write linger ([WithWriteLinger]) so that the next window does not open it
+// again; it lets go at once when a reader of this process, or a reader or
+// writer of another dbx process, waits for the file, and otherwise when the
+// linger ends (checkpointing first, off the caller's path). After a failed
+// window, or with no linger, Write returns only once this process no longer
+// holds the file's write lock.
 //
 // Write fails with a [*LockError] if another process holds the file for the
 // whole busy timeout, and with an error if read connections of this process
 // stay in use that long (a Rows, Tx or Conn from [DB.Read] held across Write).
 func (db *DB) Write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	return db.exclusive(ctx, func() error {
+	if err := db.writes.lock(ctx); err != nil {
+		return fmt.Errorf("dbx: write: waiting for earlier writes: %w", err)
+	}
+	defer db.writes.unlock()
+	if db.gate == nil {
 		conn, err := db.write.Connx(ctx)
 		if err != nil {
 			return fmt.Errorf("dbx: write: %w", err)
 		}
 		defer conn.Close()
-		if db.window.host != nil {
-			db.window.host.schemaChanged.Store(false) // the last window's CHECKPOINT counted
+		return db.runWindow(ctx, conn, fn)
+	}
+	conn, err := db.takeWriteSide(ctx)
+	if err != nil {
+		return err
+	}
+	kept := false
+	defer func() { // panic or not
+		if !kept {
+			db.letGo(conn, false)
 		}
-		tx, err := conn.BeginTxx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("dbx: write: begin: %w", err)
-		}
-		db.window.set(tx, conn)
-		defer db.window.set(nil, nil)
-		if err := commitOrRollback(tx, fn); err != nil {
-			return err
-		}
-		if db.gate != nil && db.opts.checkpoint.due(db.path, db.window.host.schemaChanged.Swap(false)) {
-			db.checkpoint(ctx, conn)
-		}
-		return nil
-	})
+	}()
+	err = db.runWindow(ctx, conn, fn)
+	if err == nil && db.opts.writeLinger > 0 && !db.fileWanted() {
+		db.linger(conn)
+		kept = true
+	}
+	return err
 }
 
-// checkpointPolicy says when a write window folds the WAL into the file.
+// runWindow runs fn in a transaction on conn, commits, and checkpoints if
+// the window changed more than rows or the WAL has grown past the policy's
+// size.
+func (db *DB) runWindow(ctx context.Context, conn *sqlx.Conn, fn func(tx *sqlx.Tx) error) error {
+	if db.window.host != nil {
+		db.window.host.schemaChanged.Store(false) // the last window's CHECKPOINT counted
+	}
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("dbx: write: begin: %w", err)
+	}
+	db.window.set(tx, conn)
+	defer db.window.set(nil, nil)
+	if err := commitOrRollback(tx, fn); err != nil {
+		return err
+	}
+	if db.gate != nil && db.opts.checkpoint.afterWindow(db.path, db.window.host.schemaChanged.Swap(false)) {
+		db.checkpoint(ctx, conn)
+	}
+	return nil
+}
+
+// checkpointPolicy says when the write side folds the WAL into the file.
 type checkpointPolicy struct {
-	every    int   // every n-th window of this process
-	walBytes int64 // or when the WAL is this large
-	windows  int   // since this process last checkpointed; guarded by DB.writes
+	every    int   // before letting go, once this many windows are pending
+	walBytes int64 // at once when the WAL is this large
+	windows  int   // committed since this process last checkpointed; guarded by DB.writes
 }
 
-// due counts a committed window and reports whether it must checkpoint:
-// always after anything but row changes (read-only opens cannot replay
-// those), else by the policy.
-func (p *checkpointPolicy) due(path string, notRowsOnly bool) bool {
+// afterWindow counts a committed window and reports whether to checkpoint
+// now: after anything but row changes (a read-only open cannot replay
+// those, and the process could die before it lets go), or once the WAL
+// reaches walBytes.
+func (p *checkpointPolicy) afterWindow(path string, notRowsOnly bool) bool {
 	p.windows++
-	wal, err := os.Stat(path + ".wal") // Stat, never Open: see the package doc
-	if !notRowsOnly && p.windows < p.every && (err != nil || wal.Size() < p.walBytes) {
+	if notRowsOnly || p.walAtLeast(path) {
+		p.windows = 0
+		return true
+	}
+	return false
+}
+
+// beforeLetGo reports whether to checkpoint before the write side lets go
+// of the file: whatever is pending when nobody waits (idle), else once
+// every windows are pending or the WAL has reached walBytes.
+func (p *checkpointPolicy) beforeLetGo(path string, idle bool) bool {
+	if p.windows == 0 || !idle && p.windows < p.every && !p.walAtLeast(path) {
 		return false
 	}
 	p.windows = 0
 	return true
+}
+
+func (p *checkpointPolicy) walAtLeast(path string) bool {
+	wal, err := os.Stat(path + ".wal") // Stat, never Open: see the package doc
+	return err == nil && wal.Size() >= p.walBytes
 }
 
 // WritePool runs fn in a write window like [DB.Write], but hands it the write
@@ -85,47 +136,70 @@ func (p *checkpointPolicy) due(path string, notRowsOnly bool) bool {
 // Whatever fn committed is checkpointed; the file is released before
 // WritePool returns.
 func (db *DB) WritePool(ctx context.Context, fn func(pool *sql.DB) error) error {
-	return db.exclusive(ctx, func() error {
-		if db.gate == nil {
-			return fn(db.write.DB)
-		}
-		db.write.SetMaxIdleConns(1) // keep the file attached across fn's calls
-		defer db.write.SetMaxIdleConns(0)
-		if err := fn(db.write.DB); err != nil {
-			return err
-		}
-		conn, err := db.write.Connx(context.WithoutCancel(ctx))
-		if err != nil {
-			// fn's work is committed; the next write window checkpoints it.
-			db.opts.logger.Warn("dbx: checkpoint after write failed", "path", db.path, "err", err)
-			return nil
-		}
-		defer conn.Close()
-		db.checkpoint(ctx, conn)
-		return nil
-	})
-}
-
-// exclusive runs fn as the only writer of this process, in arrival order,
-// with the read side drained and kept out; when fn returns, the write side
-// has let go of the file.
-func (db *DB) exclusive(ctx context.Context, fn func() error) error {
 	if err := db.writes.lock(ctx); err != nil {
 		return fmt.Errorf("dbx: write: waiting for earlier writes: %w", err)
 	}
 	defer db.writes.unlock()
 	if db.gate == nil {
-		return fn()
+		return fn(db.write.DB)
 	}
-	// Stop this process's new reads, then announce the write to other dbx
-	// processes (waiting for their writer, if any), whose readers now let
-	// go of the file while the window waits for it.
-	db.gate.startWrite()
-	defer func() {
-		db.intent.unlock()
-		db.lastWindow = time.Now()
-		db.gate.endWrite()
+	if conn := db.takeLingering(); conn != nil {
+		db.letGo(conn, false)
+	}
+	if err := db.announceWrite(ctx); err != nil {
+		db.letGo(nil, false)
+		return err
+	}
+	db.write.SetMaxIdleConns(1) // keep the file attached across fn's calls
+	defer func() { // panic or not
+		db.write.SetMaxIdleConns(0) // detaches
+		db.letGo(nil, false)
 	}()
+	err := fn(db.write.DB)
+	if err == nil {
+		var conn *sqlx.Conn
+		if conn, err = db.write.Connx(context.WithoutCancel(ctx)); err == nil {
+			db.checkpoint(ctx, conn)
+			db.opts.checkpoint.windows = 0
+			conn.Close()
+		} else {
+			// fn's work is committed; the next write window checkpoints it.
+			db.opts.logger.Warn("dbx: checkpoint after write failed", "path", db.path, "err", err)
+			db.opts.checkpoint.windows++
+			err = nil
+		}
+	}
+	return err
+}
+
+// takeWriteSide returns a write connection with the file attached
+// read-write: the lingering one, or a new one once this process's reads
+// have been stopped and drained and the write announced to other dbx
+// processes. The caller holds db.writes and ends with letGo or linger.
+func (db *DB) takeWriteSide(ctx context.Context) (*sqlx.Conn, error) {
+	if conn := db.takeLingering(); conn != nil {
+		return conn, nil
+	}
+	err := db.announceWrite(ctx)
+	var conn *sqlx.Conn
+	if err == nil {
+		if conn, err = db.write.Connx(ctx); err != nil {
+			err = fmt.Errorf("dbx: write: %w", err)
+		}
+	}
+	if err != nil {
+		db.letGo(nil, false)
+		return nil, err
+	}
+	return conn, nil
+}
+
+// announceWrite stops this process's new reads, announces the write to
+// other dbx processes (waiting for their writer, if any), whose readers now
+// let go of the file, and waits until this process's read side has let go.
+// Whatever it returns, letGo must follow.
+func (db *DB) announceWrite(ctx context.Context) error {
+	db.gate.startWrite()
 	// Back-to-back windows (a batch import, say) leave readers of every
 	// process a turn in between.
 	if pause := time.Until(db.lastWindow.Add(readersFirst)); pause > 0 {
@@ -138,14 +212,99 @@ func (db *DB) exclusive(ctx context.Context, fn func() error) error {
 	if err := db.intent.lock(ctx, db.opts.busyTimeout); err != nil {
 		return fmt.Errorf("dbx: write: %w", err)
 	}
-	if err := db.drainReads(ctx); err != nil {
-		return err
+	return db.drainReads(ctx)
+}
+
+// letGo ends the write side: it checkpoints as the policy says (idle: when
+// nobody waits), closes conn, if any, and so detaches the file, and lets
+// this process's reads and other processes' writers in. The caller holds
+// db.writes.
+func (db *DB) letGo(conn *sqlx.Conn, idle bool) {
+	if conn != nil {
+		if db.opts.checkpoint.beforeLetGo(db.path, idle) {
+			db.checkpoint(context.Background(), conn)
+		}
+		conn.Close()
 	}
-	// Runs after fn's own deferred closes, panic or not. A transaction
-	// cancelled by its context rolls back on another goroutine: wait until
-	// the write side has really let go before reads may reopen.
-	defer db.window.host.waitIdle()
-	return fn()
+	// A transaction cancelled by its context rolls back on another
+	// goroutine: wait until the write side has really let go.
+	db.window.host.waitIdle()
+	db.intent.unlock()
+	db.lastWindow = time.Now()
+	db.gate.endWrite()
+}
+
+// lingering is the write side kept between windows.
+type lingering struct {
+	conn *sqlx.Conn    // attached read-write; nil when the write side has let go
+	stop chan struct{} // closed when a window takes conn back
+}
+
+// linger keeps conn for the next window, and lets go when the file is
+// wanted or the linger ends. The caller holds db.writes.
+func (db *DB) linger(conn *sqlx.Conn) {
+	stop := make(chan struct{})
+	db.held = lingering{conn: conn, stop: stop}
+	go db.watchLinger(stop)
+}
+
+// takeLingering returns the lingering write connection, if any, and stops
+// its watcher. The caller holds db.writes.
+func (db *DB) takeLingering() *sqlx.Conn {
+	conn := db.held.conn
+	if conn != nil {
+		close(db.held.stop)
+	}
+	db.held = lingering{}
+	return conn
+}
+
+// fileWanted reports whether a reader of this process, or a reader or
+// writer of another dbx process, waits for the file.
+func (db *DB) fileWanted() bool {
+	return db.gate.readersWaiting() > 0 || db.intent.wanted()
+}
+
+// watchLinger lets go of the lingering write side when the file is wanted
+// (looking every pollMax at most) or the linger ends, unless a window takes
+// it back first (stop).
+func (db *DB) watchLinger(stop chan struct{}) {
+	end := time.NewTimer(db.opts.writeLinger)
+	defer end.Stop()
+	tick := time.NewTicker(pollMax)
+	defer tick.Stop()
+	idle := false
+	for !idle && !db.fileWanted() {
+		select {
+		case <-stop:
+			return
+		case <-end.C:
+			idle = true
+		case <-db.gate.waitingChanged():
+		case <-tick.C:
+		}
+	}
+	_ = db.writes.lock(context.Background())
+	defer db.writes.unlock()
+	select {
+	case <-stop: // a window took it first
+		return
+	default:
+	}
+	db.letGo(db.takeLingering(), idle)
+}
+
+// releaseWrites lets go of a lingering write side now, checkpointing what
+// is pending. Close calls it.
+func (db *DB) releaseWrites() {
+	if db.gate == nil {
+		return
+	}
+	_ = db.writes.lock(context.Background())
+	defer db.writes.unlock()
+	if conn := db.takeLingering(); conn != nil {
+		db.letGo(conn, true)
+	}
 }
 
 // checkpoint folds committed writes into the file. The commits are already

@@ -108,12 +108,7 @@ func (a *answerCounter) Write(b []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		var msg struct {
-			ID     json.RawMessage `json:"id"`
-			Result json.RawMessage `json:"result"`
-			Error  json.RawMessage `json:"error"`
-		}
-		if json.Unmarshal(a.line[:i], &msg) == nil && len(msg.ID) > 0 && (len(msg.Result) > 0 || len(msg.Error) > 0) {
+		if isResponse(a.line[:i]) {
 			a.p.mu.Lock()
 			a.p.responses++
 			a.p.cond.Broadcast()
@@ -122,6 +117,40 @@ func (a *answerCounter) Write(b []byte) (int, error) {
 		a.line = a.line[i+1:]
 	}
 	return n, err
+}
+
+// isResponse reports whether line is a JSON-RPC response (an id, and a
+// result or an error). It decodes only the top-level keys it needs: mcp-go
+// writes jsonrpc and id before the result, so a large result is not read.
+func isResponse(line []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return false
+	}
+	hasID, answer := false, false
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		switch key {
+		case "method":
+			return false // a request or a notification
+		case "result", "error":
+			if hasID {
+				return true
+			}
+			answer = true
+		}
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return false
+		}
+		if key == "id" {
+			hasID = string(value) != "null"
+		}
+	}
+	return hasID && answer
 }
 
 // slogWriter turns mcp-go's log.Logger lines into slog warnings.
