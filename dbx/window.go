@@ -151,7 +151,7 @@ func (db *DB) WritePool(ctx context.Context, fn func(pool *sql.DB) error) error 
 		return err
 	}
 	db.write.SetMaxIdleConns(1) // keep the file attached across fn's calls
-	defer func() { // panic or not
+	defer func() {              // panic or not
 		db.write.SetMaxIdleConns(0) // detaches
 		db.letGo(nil, false)
 	}()
