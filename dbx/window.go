@@ -151,8 +151,9 @@ func (db *DB) WritePool(ctx context.Context, fn func(pool *sql.DB) error) error 
 		return err
 	}
 	db.write.SetMaxIdleConns(1) // keep the file attached across fn's calls
-	defer func() {              // panic or not
-		db.write.SetMaxIdleConns(0) // detaches
+	// Panic or not, detach and let go.
+	defer func() {
+		db.write.SetMaxIdleConns(0)
 		db.letGo(nil, false)
 	}()
 	err := fn(db.write.DB)

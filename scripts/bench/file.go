@@ -49,7 +49,8 @@ func buildFile(ctx context.Context, path string, target, rows int64) error {
 			return err
 		}
 	}
-	db, err := dbx.Open(ctx, tmp)
+	// Every window checkpointed and let go at once: the loop sizes the file.
+	db, err := dbx.Open(ctx, tmp, dbx.WithWriteLinger(0), dbx.WithCheckpointEvery(1, 1))
 	if err != nil {
 		return err
 	}
