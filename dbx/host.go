@@ -52,6 +52,7 @@ type host struct {
 	// away after each query (as the query tool's are) does not open one on
 	// the query's path. It has run nothing else. Guarded by opening.
 	spare       *duckdb.Conn
+	attaches    int // counts attaches, so a spare opened across a detach is dropped; guarded by opening
 	makingSpare atomic.Bool
 
 	opening chan struct{} // held while attaching, detaching or counting
@@ -147,9 +148,6 @@ func (h *host) connect(ctx context.Context) (driver.Conn, error) {
 			return nil, fmt.Errorf("dbx: connect %s: %w", h.mode, err)
 		}
 	}
-	if h.mode == ReadOnly {
-		go h.makeSpare()
-	}
 	return &conn{Conn: dc, host: h}, nil
 }
 
@@ -167,24 +165,38 @@ func (h *host) newConn(ctx context.Context) (*duckdb.Conn, error) {
 	return dc, nil
 }
 
-// makeSpare opens the spare connection if the file is attached and none
-// is ready.
+// makeSpare opens the spare connection if the file is attached, none is
+// ready and the read lease still runs. It opens it without holding opening,
+// which every connect and release needs, and keeps it only if the file was
+// not detached meanwhile.
 func (h *host) makeSpare() {
 	if !h.makingSpare.CompareAndSwap(false, true) {
 		return
 	}
 	defer h.makingSpare.Store(false)
+	needed := func() bool {
+		h.mu.Lock()
+		closed := h.closed
+		h.mu.Unlock()
+		return !closed && h.attached && h.spare == nil && !h.leaseOver() && !h.writerWaiting()
+	}
 	h.opening <- struct{}{}
-	defer func() { <-h.opening }()
-	h.mu.Lock()
-	closed := h.closed
-	h.mu.Unlock()
-	if closed || !h.attached || h.spare != nil || h.writerWaiting() {
+	ok, attaches := needed(), h.attaches
+	<-h.opening
+	if !ok {
 		return
 	}
-	if dc, err := h.newConn(context.Background()); err == nil {
-		h.spare = dc
+	dc, err := h.newConn(context.Background())
+	if err != nil {
+		return
 	}
+	h.opening <- struct{}{}
+	defer func() { <-h.opening }()
+	if h.attaches != attaches || !needed() {
+		dc.Close()
+		return
+	}
+	h.spare = dc
 }
 
 // dropSpare closes the spare connection, if any (the caller holds opening).
@@ -248,6 +260,7 @@ func (h *host) acquire(ctx context.Context) (spare *duckdb.Conn, err error) {
 			return nil, err
 		}
 		h.attached = true
+		h.attaches++
 		if h.mode == ReadOnly {
 			h.watching = make(chan struct{})
 			go h.watch(h.watching)
@@ -486,6 +499,9 @@ func (c *conn) Close() error {
 	c.host.release()
 	if c.host.gate != nil {
 		c.host.gate.leaveRead()
+	}
+	if c.host.mode == ReadOnly {
+		go c.host.makeSpare() // for the next connection, off this query's path
 	}
 	return err
 }

@@ -83,20 +83,27 @@ type Querier interface {
 // *RefusedError when sql is refused, another error if the parse itself failed
 // to run (the connection or ctx failed), and nil if sql may run.
 func Check(ctx context.Context, conn Querier, sql string) error {
+	_, err := check(ctx, conn, sql)
+	return err
+}
+
+// check is Check that also returns the statement's parse tree (decoded
+// with numbers as json.Number) when sql passes.
+func check(ctx context.Context, conn Querier, sql string) (any, error) {
 	if len(sql) > MaxSQLBytes {
-		return refuse("the query is %d bytes long; at most %d are allowed", len(sql), MaxSQLBytes)
+		return nil, refuse("the query is %d bytes long; at most %d are allowed", len(sql), MaxSQLBytes)
 	}
 	if !utf8.ValidString(sql) {
-		return refuse("the query is not valid UTF-8 text")
+		return nil, refuse("the query is not valid UTF-8 text")
 	}
 	if strings.ContainsRune(sql, 0) {
 		// DuckDB and the parser stop at a NUL; refuse rather than rely on it.
-		return refuse("the query contains a NUL character; send plain SQL text")
+		return nil, refuse("the query contains a NUL character; send plain SQL text")
 	}
 	// The text is a bound parameter: json_serialize_sql only parses it.
 	var out string
 	if err := conn.QueryRowContext(ctx, "SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", sql).Scan(&out); err != nil {
-		return fmt.Errorf("sqlgate: parse: %w", err)
+		return nil, fmt.Errorf("sqlgate: parse: %w", err)
 	}
 	dec := json.NewDecoder(strings.NewReader(out))
 	dec.UseNumber()
@@ -107,26 +114,26 @@ func Check(ctx context.Context, conn Querier, sql string) error {
 		Statements   []any  `json:"statements"`
 	}
 	if err := dec.Decode(&parsed); err != nil {
-		return refuse("the query could not be analysed (%v); simplify it", err)
+		return nil, refuse("the query could not be analysed (%v); simplify it", err)
 	}
 	if parsed.Error {
 		if strings.Contains(parsed.ErrorMessage, "Only SELECT") {
-			return refuse("only a single SELECT statement is allowed; %s", describeNonSelect(sql))
+			return nil, refuse("only a single SELECT statement is allowed; %s", describeNonSelect(sql))
 		}
-		return refuse("the query is not valid SQL: %s", parsed.ErrorMessage)
+		return nil, refuse("the query is not valid SQL: %s", parsed.ErrorMessage)
 	}
 	switch len(parsed.Statements) {
 	case 0:
-		return refuse("the query is empty; send one SELECT statement")
+		return nil, refuse("the query is empty; send one SELECT statement")
 	case 1:
 	default:
-		return refuse("only a single SELECT statement is allowed; got %d statements", len(parsed.Statements))
+		return nil, refuse("only a single SELECT statement is allowed; got %d statements", len(parsed.Statements))
 	}
 	w := walker{}
 	if err := w.walk(parsed.Statements[0], false); err != nil {
-		return err
+		return nil, err
 	}
-	return nil
+	return parsed.Statements[0], nil
 }
 
 // firstWord matches the first keyword after comments and brackets; it only
