@@ -110,9 +110,10 @@ func TestWriteLingerEndsWithCheckpoint(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Probe read-only: a read-write open would checkpoint on close itself.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		ok, msg := tryOpen(t, path, false)
+		ok, msg := tryOpen(t, path, true)
 		if ok {
 			break
 		}
