@@ -52,7 +52,6 @@ type host struct {
 	// away after each query (as the query tool's are) does not open one on
 	// the query's path. It has run nothing else. Guarded by opening.
 	spare       *duckdb.Conn
-	attaches    int // counts attaches, so a spare opened across a detach is dropped; guarded by opening
 	makingSpare atomic.Bool
 
 	opening chan struct{} // held while attaching, detaching or counting
@@ -166,37 +165,25 @@ func (h *host) newConn(ctx context.Context) (*duckdb.Conn, error) {
 }
 
 // makeSpare opens the spare connection if the file is attached, none is
-// ready and the read lease still runs. It opens it without holding opening,
-// which every connect and release needs, and keeps it only if the file was
-// not detached meanwhile.
+// ready and the read lease still runs. It holds opening meanwhile, so the
+// file is not detached nor the instance closed under it; a connect that
+// comes meanwhile waits and takes the spare.
 func (h *host) makeSpare() {
 	if !h.makingSpare.CompareAndSwap(false, true) {
 		return
 	}
 	defer h.makingSpare.Store(false)
-	needed := func() bool {
-		h.mu.Lock()
-		closed := h.closed
-		h.mu.Unlock()
-		return !closed && h.attached && h.spare == nil && !h.leaseOver() && !h.writerWaiting()
-	}
-	h.opening <- struct{}{}
-	ok, attaches := needed(), h.attaches
-	<-h.opening
-	if !ok {
-		return
-	}
-	dc, err := h.newConn(context.Background())
-	if err != nil {
-		return
-	}
 	h.opening <- struct{}{}
 	defer func() { <-h.opening }()
-	if h.attaches != attaches || !needed() {
-		dc.Close()
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if closed || !h.attached || h.spare != nil || h.leaseOver() || h.writerWaiting() {
 		return
 	}
-	h.spare = dc
+	if dc, err := h.newConn(context.Background()); err == nil {
+		h.spare = dc
+	}
 }
 
 // dropSpare closes the spare connection, if any (the caller holds opening).
@@ -260,7 +247,6 @@ func (h *host) acquire(ctx context.Context) (spare *duckdb.Conn, err error) {
 			return nil, err
 		}
 		h.attached = true
-		h.attaches++
 		if h.mode == ReadOnly {
 			h.watching = make(chan struct{})
 			go h.watch(h.watching)
@@ -501,7 +487,9 @@ func (c *conn) Close() error {
 		c.host.gate.leaveRead()
 	}
 	if c.host.mode == ReadOnly {
-		go c.host.makeSpare() // for the next connection, off this query's path
+		// For the next connection: after this one's release, so that it
+		// never delays a query already running.
+		go c.host.makeSpare()
 	}
 	return err
 }

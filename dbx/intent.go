@@ -192,12 +192,8 @@ const wantByte = 1
 func (i *intent) want() {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.closed {
-		return
-	}
 	if i.wants == 0 {
-		lk := unix.Flock_t{Type: unix.F_RDLCK, Whence: 0, Start: wantByte, Len: 1}
-		_ = unix.FcntlFlock(i.probe.Fd(), unix.F_OFD_SETLK, &lk)
+		i.wantMark(unix.F_RDLCK)
 	}
 	i.wants++
 }
@@ -206,8 +202,16 @@ func (i *intent) unwant() {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.wants--
-	if i.wants == 0 && !i.closed {
-		lk := unix.Flock_t{Type: unix.F_UNLCK, Whence: 0, Start: wantByte, Len: 1}
+	if i.wants == 0 {
+		i.wantMark(unix.F_UNLCK)
+	}
+}
+
+// wantMark sets (F_RDLCK) or clears (F_UNLCK) this process's mark on
+// wantByte (the caller holds mu).
+func (i *intent) wantMark(typ int16) {
+	if !i.closed {
+		lk := unix.Flock_t{Type: typ, Start: wantByte, Len: 1}
 		_ = unix.FcntlFlock(i.probe.Fd(), unix.F_OFD_SETLK, &lk)
 	}
 }
@@ -223,7 +227,7 @@ func (i *intent) wanted() bool {
 	if i.closed {
 		return false
 	}
-	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: wantByte, Len: 1}
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Start: wantByte, Len: 1}
 	if err := unix.FcntlFlock(i.hold.Fd(), unix.F_OFD_GETLK, &lk); err != nil {
 		return false
 	}

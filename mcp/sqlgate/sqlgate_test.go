@@ -302,3 +302,35 @@ func TestConnectionDiscarded(t *testing.T) {
 		}
 	}
 }
+
+// TestEachQueryOnAFreshConnection: what one query does to its connection
+// (setseed, the only such state the gate admits) is gone for the next,
+// although the read pool keeps a connection opened ahead for it.
+func TestEachQueryOnAFreshConnection(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	conn, err := db.Read().Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seeded float64 // the first random() after setseed(0.42)
+	if _, err := conn.ExecContext(ctx, "SELECT setseed(0.42)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.GetContext(ctx, &seeded, "SELECT random()"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	for range 5 {
+		if _, err := sqlgate.Run(ctx, db.Read(), "SELECT setseed(0.42)", sqlgate.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := sqlgate.Run(ctx, db.Read(), "SELECT random()", sqlgate.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Rows[0][0]; got == seeded {
+			t.Fatalf("random() = %v, the value after the previous query's setseed: the connection was reused", got)
+		}
+	}
+}
