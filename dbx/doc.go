@@ -10,8 +10,10 @@
 // pool whose file lock is released once it has been idle for the read lease
 // (see [WithReadLease]). [DB.Write] runs a function in a short write window:
 // reads in this process wait, the read side lets go of the file, the file is
-// opened read-write, the function runs in one transaction, and the file is
-// released again before Write returns. Opening either side retries lock
+// opened read-write, and the function runs in one transaction. The write
+// side then keeps the file for a few milliseconds, for a next window (see
+// [WithWriteLinger]), unless a reader or another dbx process's writer waits
+// for it. Opening either side retries lock
 // conflicts until the busy timeout (see [WithBusyTimeout]) and then returns a
 // [*LockError] that names the process holding the file.
 //
