@@ -292,7 +292,7 @@ func (db *DB) watchLinger(stop chan struct{}) {
 		return
 	default:
 	}
-	db.letGo(db.takeLingering(), idle)
+	db.letGo(db.takeLingering(), idle && !db.fileWanted()) // a waiter does not wait for an idle checkpoint
 }
 
 // releaseWrites lets go of a lingering write side now, checkpointing what
