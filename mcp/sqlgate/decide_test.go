@@ -10,10 +10,10 @@ import (
 )
 
 // TestDecideBoundsTheQuery: the text Run executes is the caller's SQL with
-// a LIMIT appended when that is the same statement with one more outer
-// LIMIT, the subquery wrapper when not, and the SQL itself only when
-// neither parses; the bounded forms return at most maxRows+1 rows and keep
-// the caller's order.
+// a LIMIT appended when that LIMIT becomes the outermost query's, the
+// subquery wrapper when not, and the SQL itself only when neither parses;
+// the bounded forms return at most maxRows+1 rows and keep the caller's
+// order.
 func TestDecideBoundsTheQuery(t *testing.T) {
 	ctx := context.Background()
 	db, err := sql.Open("duckdb", "")
@@ -31,6 +31,8 @@ func TestDecideBoundsTheQuery(t *testing.T) {
 		{"SELECT 7 UNION ALL SELECT * FROM range(10)", "appended", -1},
 		{"SELECT * FROM range(10) -- a trailing comment", "appended", 0},
 		{"WITH r AS (SELECT * FROM range(10)) SELECT * FROM r ORDER BY 1 DESC", "appended", 9},
+		{"SELECT * FROM (SELECT * FROM range(10) LIMIT 8)", "appended", 0},
+		{"SELECT * FROM range(10) UNION ALL (SELECT * FROM range(10) LIMIT 2)", "appended", -1},
 		{"SELECT * FROM range(10) LIMIT 5", "wrapped", 0},
 		{"SELECT * FROM range(10) ORDER BY 1 DESC OFFSET 2", "wrapped", 7},
 		{"SELECT 1;", "itself", 1},

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"reflect"
 	"strconv"
 	"time"
 
@@ -91,23 +89,21 @@ func Run(ctx context.Context, pool *sqlx.DB, sql string, opts Options) (*Result,
 }
 
 // decide returns the text to run for sql, bounded to maxRows+1 rows: sql
-// with a LIMIT appended when that parses as exactly sql's statement plus an
-// outer LIMIT (most queries; DuckDB plans it faster than a subquery), else
-// sql wrapped in SELECT * FROM (…) LIMIT, else (a trailing ';', say) sql
-// itself if it passes, with a message about the caller's own SQL when it
-// does not. What runs is always what passed Check. Verdicts are cached.
+// with a LIMIT appended when that parses with the LIMIT as the last modifier
+// of the outermost query (most queries; DuckDB plans it faster than a
+// subquery), else sql wrapped in SELECT * FROM (…) LIMIT, else (a trailing
+// ';', say) sql itself if it passes, with a message about the caller's own
+// SQL when it does not. What runs is always what passed Check. One parse in
+// the common case; verdicts are cached.
 func decide(ctx context.Context, conn Querier, sql string, maxRows int) (string, error) {
 	key := verdictKey{sql: sql, maxRows: maxRows}
 	if v, ok := verdicts.get(key); ok {
 		return v.query, v.refusal
 	}
 	query := fmt.Sprintf("%s\nLIMIT %d", sql, maxRows+1)
-	limited, err := check(ctx, conn, query)
-	if err == nil {
-		var plain any
-		if plain, err = check(ctx, conn, sql); err == nil && !limitAppended(plain, limited, maxRows+1) {
-			err = errors.New("not the same statement")
-		}
+	tree, err := check(ctx, conn, query)
+	if err == nil && !outerLimit(tree, maxRows+1) {
+		err = errors.New("the LIMIT did not become the outer one")
 	}
 	if err != nil {
 		query = fmt.Sprintf("SELECT * FROM (\n%s\n) LIMIT %d", sql, maxRows+1)
@@ -123,34 +119,24 @@ func decide(ctx context.Context, conn Querier, sql string, maxRows int) (string,
 	return query, err
 }
 
-// limitAppended reports whether the parse tree limited is the tree plain
-// with one more modifier on its outermost query: LIMIT n, no OFFSET.
-func limitAppended(plain, limited any, n int) bool {
-	p, _ := plain.(map[string]any)
-	l, _ := limited.(map[string]any)
-	pNode, _ := p["node"].(map[string]any)
-	lNode, _ := l["node"].(map[string]any)
-	if pNode == nil || lNode == nil {
+// outerLimit reports whether the last modifier of the outermost query in
+// the parse tree is LIMIT n without OFFSET. For a text that is a complete
+// query followed by "\nLIMIT n" (LIMIT is a reserved word, which can only
+// start a query's limit clause), that means the LIMIT bounds the whole
+// query, as the subquery wrapper would. An OFFSET, or a LIMIT already
+// there (which does not parse twice), leaves the wrapper to do it.
+func outerLimit(tree any, n int) bool {
+	stmt, _ := tree.(map[string]any)
+	node, _ := stmt["node"].(map[string]any)
+	mods, _ := node["modifiers"].([]any)
+	if len(mods) == 0 {
 		return false
 	}
-	pMods, _ := pNode["modifiers"].([]any)
-	lMods, _ := lNode["modifiers"].([]any)
-	if len(lMods) != len(pMods)+1 {
-		return false
-	}
-	last, _ := lMods[len(lMods)-1].(map[string]any)
+	last, _ := mods[len(mods)-1].(map[string]any)
 	limit, _ := last["limit"].(map[string]any)
 	value, _ := limit["value"].(map[string]any)
-	if last["type"] != "LIMIT_MODIFIER" || last["offset"] != nil || limit["class"] != "CONSTANT" ||
-		value["value"] != json.Number(strconv.Itoa(n)) {
-		return false
-	}
-	trimmed := maps.Clone(lNode)
-	trimmed["modifiers"] = lMods[:len(pMods)]
-	rest, restPlain := maps.Clone(l), maps.Clone(p)
-	delete(rest, "node")
-	delete(restPlain, "node")
-	return reflect.DeepEqual(trimmed, pNode) && reflect.DeepEqual(rest, restPlain)
+	return last["type"] == "LIMIT_MODIFIER" && last["offset"] == nil && limit["class"] == "CONSTANT" &&
+		value["value"] == json.Number(strconv.Itoa(n))
 }
 
 // timeoutOr turns err into a timeout error if the query's own deadline
