@@ -79,6 +79,11 @@ var pointQueries = []struct {
 	}},
 }
 
+// distinctPK is the pk query with a new id on every call (bench.mjs turns
+// {n8} into scenarios 0 to 99,999 in turn): a new text each time, as a
+// model sends, so the gate parses every call.
+const distinctPK = "SELECT * FROM scenarios WHERE id = 'scn-{n8}'"
+
 var benchDBs struct {
 	sync.Mutex
 	dbs map[int]benchDB
@@ -669,7 +674,11 @@ func BenchmarkReadToolCallTS(b *testing.B) {
 			b.Fatalf("npm ci in %s: %v\n%s", e2eTSDir, err, out)
 		}
 	}
-	for _, q := range pointQueries {
+	queries := append(slices.Clone(pointQueries), struct {
+		name string
+		sql  func(benchDB) string
+	}{"pk-distinct", func(benchDB) string { return distinctPK }})
+	for _, q := range queries {
 		for _, size := range []int{largeMB, smallMB} {
 			b.Run(fmt.Sprintf("%s/%dMB", q.name, size), func(b *testing.B) {
 				d := benchDatabase(b, size)

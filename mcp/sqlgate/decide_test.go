@@ -37,7 +37,7 @@ func TestDecideBoundsTheQuery(t *testing.T) {
 		{"SELECT * FROM range(10) ORDER BY 1 DESC OFFSET 2", "wrapped", 7},
 		{"SELECT 1;", "itself", 1},
 	} {
-		query, err := decide(ctx, db, c.sql, maxRows)
+		query, err := decide(ctx, c.sql, maxRows)
 		if err != nil {
 			t.Fatalf("%s: %v", c.sql, err)
 		}

@@ -63,6 +63,13 @@ func Run(ctx context.Context, pool *sqlx.DB, sql string, opts Options) (*Result,
 	qctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
+	// The gate first: a refused query never touches the database. A LIMIT
+	// on the query keeps DuckDB from materialising a huge result
+	// (duckdb-go does not stream).
+	query, err := decide(qctx, sql, opts.MaxRows)
+	if err != nil {
+		return nil, timeoutOr(ctx, qctx, opts, err)
+	}
 	conn, err := pool.Connx(qctx)
 	if err != nil {
 		return nil, timeoutOr(ctx, qctx, opts, fmt.Errorf("sqlgate: connect: %w", err))
@@ -73,13 +80,6 @@ func Run(ctx context.Context, pool *sqlx.DB, sql string, opts Options) (*Result,
 		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		conn.Close()
 	}()
-
-	// A LIMIT around the query keeps DuckDB from materialising a huge
-	// result (duckdb-go does not stream).
-	query, err := decide(qctx, conn, sql, opts.MaxRows)
-	if err != nil {
-		return nil, timeoutOr(ctx, qctx, opts, err)
-	}
 	res, err := fetch(qctx, conn, query, opts)
 	if err != nil {
 		return nil, timeoutOr(ctx, qctx, opts, err)
@@ -95,23 +95,23 @@ func Run(ctx context.Context, pool *sqlx.DB, sql string, opts Options) (*Result,
 // ';', say) sql itself if it passes, with a message about the caller's own
 // SQL when it does not. What runs is always what passed Check. One parse in
 // the common case; verdicts are cached.
-func decide(ctx context.Context, conn Querier, sql string, maxRows int) (string, error) {
+func decide(ctx context.Context, sql string, maxRows int) (string, error) {
 	key := verdictKey{sql: sql, maxRows: maxRows}
 	if v, ok := verdicts.get(key); ok {
 		return v.query, v.refusal
 	}
 	query := fmt.Sprintf("%s\nLIMIT %d", sql, maxRows+1)
-	tree, err := check(ctx, conn, query)
+	tree, err := check(ctx, query)
 	if err == nil && !outerLimit(tree, maxRows+1) {
 		err = errors.New("the LIMIT did not become the outer one")
 	}
 	if err != nil {
 		query = fmt.Sprintf("SELECT * FROM (\n%s\n) LIMIT %d", sql, maxRows+1)
-		err = Check(ctx, conn, query)
+		err = Check(ctx, query)
 	}
 	if err != nil {
 		query = sql
-		err = Check(ctx, conn, sql)
+		err = Check(ctx, sql)
 	}
 	if err == nil || IsRefused(err) {
 		verdicts.put(verdict{key: key, query: query, refusal: err})

@@ -45,7 +45,9 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"runtime"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/healthsim/healthsim-go/dbx"
@@ -70,26 +72,56 @@ func refuse(format string, args ...any) error {
 	return &RefusedError{Reason: fmt.Sprintf(format, args...)}
 }
 
-// Querier runs a query on a DuckDB connection: *sql.Conn, *sqlx.Conn,
-// *sql.DB and *sqlx.DB all do.
-type Querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 // Check decides, without executing sql, whether it is safe to run on the read
 // pool: exactly one SELECT (set operations, CTEs, VALUES, SHOW, DESCRIBE and
 // SUMMARIZE included) that calls no denied function, names no catalog other
 // than "db", reads no file and builds no huge constant. It returns a
 // *RefusedError when sql is refused, another error if the parse itself failed
-// to run (the connection or ctx failed), and nil if sql may run.
-func Check(ctx context.Context, conn Querier, sql string) error {
-	_, err := check(ctx, conn, sql)
+// to run (ctx ended), and nil if sql may run.
+func Check(ctx context.Context, sql string) error {
+	_, err := check(ctx, sql)
 	return err
+}
+
+// parser is the DuckDB instance Check parses with: in memory, attached to
+// nothing, one thread, external access off (json_serialize_sql only
+// parses, but nothing else is needed). Its prepared statement saves the
+// ~0.15 ms of binding that a fresh SELECT json_serialize_sql(?) costs, most
+// of a parse.
+var parser struct {
+	once sync.Once
+	stmt *sql.Stmt
+	err  error
+}
+
+// serialize returns json_serialize_sql of text.
+func serialize(ctx context.Context, text string) (string, error) {
+	parser.once.Do(func() {
+		db, err := sql.Open("duckdb", "")
+		if err == nil {
+			for _, set := range []string{"SET threads = 1", "SET enable_external_access = false", "SET lock_configuration = true"} {
+				if _, err = db.Exec(set); err != nil {
+					break
+				}
+			}
+		}
+		if err == nil {
+			db.SetMaxIdleConns(runtime.NumCPU()) // keep the statement prepared on each
+			parser.stmt, err = db.Prepare("SELECT json_serialize_sql(?::VARCHAR)::VARCHAR")
+		}
+		parser.err = err
+	})
+	if parser.err != nil {
+		return "", parser.err
+	}
+	var out string
+	err := parser.stmt.QueryRowContext(ctx, text).Scan(&out)
+	return out, err
 }
 
 // check is Check that also returns the statement's parse tree (decoded
 // with numbers as json.Number) when sql passes.
-func check(ctx context.Context, conn Querier, sql string) (any, error) {
+func check(ctx context.Context, sql string) (any, error) {
 	if len(sql) > MaxSQLBytes {
 		return nil, refuse("the query is %d bytes long; at most %d are allowed", len(sql), MaxSQLBytes)
 	}
@@ -101,8 +133,8 @@ func check(ctx context.Context, conn Querier, sql string) (any, error) {
 		return nil, refuse("the query contains a NUL character; send plain SQL text")
 	}
 	// The text is a bound parameter: json_serialize_sql only parses it.
-	var out string
-	if err := conn.QueryRowContext(ctx, "SELECT json_serialize_sql(?::VARCHAR)::VARCHAR", sql).Scan(&out); err != nil {
+	out, err := serialize(ctx, sql)
+	if err != nil {
 		return nil, fmt.Errorf("sqlgate: parse: %w", err)
 	}
 	dec := json.NewDecoder(strings.NewReader(out))

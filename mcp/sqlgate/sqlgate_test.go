@@ -165,7 +165,7 @@ func TestEngineAloneIsNotEnough(t *testing.T) {
 	if _, err := conn.ExecContext(ctx, "CREATE TEMP TABLE scratch AS SELECT 1"); err != nil {
 		t.Skipf("the engine now refuses temp tables: %v", err)
 	}
-	if err := sqlgate.Check(ctx, conn, "CREATE TEMP TABLE scratch2 AS SELECT 1"); !sqlgate.IsRefused(err) {
+	if err := sqlgate.Check(ctx, "CREATE TEMP TABLE scratch2 AS SELECT 1"); !sqlgate.IsRefused(err) {
 		t.Fatalf("Check let a temp table through: %v", err)
 	}
 }

@@ -7,7 +7,9 @@
 //
 // It warms up, times N calls with process.hrtime.bigint, and prints one JSON
 // line: {"calls", "p50_ms", "p99_ms", "mean_ms", "calls_per_s"}. Without SQL
-// it queries the patient with the greatest id.
+// it queries the patient with the greatest id. In SQL, {n8} becomes a
+// different 8-digit number on every call (0 to 99999 in turn), so that
+// every call sends a new text, as a model's queries are.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 
@@ -40,19 +42,22 @@ if (!sql) {
   const found = await query("SELECT max(id) AS id FROM patients");
   sql = `SELECT * FROM patients WHERE id = '${found.rows[0][0]}'`;
 }
-const first = await query(sql);
+let call = 0;
+const next = () => sql.replaceAll("{n8}", String(call++ % 100000).padStart(8, "0"));
+const first = await query(next());
 if (first.row_count !== 1) {
   throw new Error(`${sql}: ${first.row_count} rows, want 1`);
 }
 for (let i = 0; i < warmUp; i++) {
-  await query(sql);
+  await query(next());
 }
 
 const times = new Float64Array(n); // milliseconds
 const start = process.hrtime.bigint();
 for (let i = 0; i < n; i++) {
+  const text = next();
   const t0 = process.hrtime.bigint();
-  await query(sql);
+  await query(text);
   times[i] = Number(process.hrtime.bigint() - t0) / 1e6;
 }
 const totalMs = Number(process.hrtime.bigint() - start) / 1e6;
