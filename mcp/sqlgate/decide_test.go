@@ -35,7 +35,9 @@ func TestDecideBoundsTheQuery(t *testing.T) {
 		{"SELECT * FROM range(10) UNION ALL (SELECT * FROM range(10) LIMIT 2)", "appended", -1},
 		{"SELECT * FROM range(10) LIMIT 5", "wrapped", 0},
 		{"SELECT * FROM range(10) ORDER BY 1 DESC OFFSET 2", "wrapped", 7},
-		{"SELECT 1;", "itself", 1},
+		{"SELECT * FROM range(10);", "appended", 0},
+		{"SELECT * FROM range(10) ;\n", "appended", 0},
+		{"SELECT 1; -- a comment after the semicolon", "itself", 1},
 	} {
 		query, err := decide(ctx, c.sql, maxRows)
 		if err != nil {
@@ -43,7 +45,7 @@ func TestDecideBoundsTheQuery(t *testing.T) {
 		}
 		form := "itself"
 		switch {
-		case query == c.sql+"\nLIMIT 4":
+		case query == strings.TrimRight(c.sql, "; \n")+"\nLIMIT 4":
 			form = "appended"
 		case strings.HasPrefix(query, "SELECT * FROM (\n") && strings.HasSuffix(query, "\n) LIMIT 4"):
 			form = "wrapped"

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -91,22 +92,23 @@ func Run(ctx context.Context, pool *sqlx.DB, sql string, opts Options) (*Result,
 // decide returns the text to run for sql, bounded to maxRows+1 rows: sql
 // with a LIMIT appended when that parses with the LIMIT as the last modifier
 // of the outermost query (most queries; DuckDB plans it faster than a
-// subquery), else sql wrapped in SELECT * FROM (…) LIMIT, else (a trailing
-// ';', say) sql itself if it passes, with a message about the caller's own
-// SQL when it does not. What runs is always what passed Check. One parse in
+// subquery), else sql wrapped in SELECT * FROM (…) LIMIT (both without
+// trailing semicolons), else (a comment after a ';', say) sql itself if it
+// passes, with a message about the caller's own SQL when it does not. What runs is always what passed Check. One parse in
 // the common case; verdicts are cached.
 func decide(ctx context.Context, sql string, maxRows int) (string, error) {
 	key := verdictKey{sql: sql, maxRows: maxRows}
 	if v, ok := verdicts.get(key); ok {
 		return v.query, v.refusal
 	}
-	query := fmt.Sprintf("%s\nLIMIT %d", sql, maxRows+1)
+	body := strings.TrimRight(sql, "; \t\r\n") // "SELECT …;" is bounded too
+	query := fmt.Sprintf("%s\nLIMIT %d", body, maxRows+1)
 	tree, err := check(ctx, query)
 	if err == nil && !outerLimit(tree, maxRows+1) {
 		err = errors.New("the LIMIT did not become the outer one")
 	}
 	if err != nil {
-		query = fmt.Sprintf("SELECT * FROM (\n%s\n) LIMIT %d", sql, maxRows+1)
+		query = fmt.Sprintf("SELECT * FROM (\n%s\n) LIMIT %d", body, maxRows+1)
 		err = Check(ctx, query)
 	}
 	if err != nil {
