@@ -56,6 +56,12 @@ type benchDB struct {
 // scenarioName returns the name of an existing scenario.
 func (d benchDB) scenarioName() string { return fmt.Sprintf("bench-%08d", d.scenarios/2) }
 
+// pointQuery is a read benchmark's query, by name, for a generated database.
+type pointQuery struct {
+	name string
+	sql  func(benchDB) string
+}
+
 // pointQueries are the point queries the read benchmarks run, by name.
 //
 // patient is every column of one patient by id: the query of the issue.
@@ -67,10 +73,7 @@ func (d benchDB) scenarioName() string { return fmt.Sprintf("bench-%08d", d.scen
 // pk is every column of one scenario by primary key, an index lookup: about
 // 0.35 ms on a raw pool, what the raw pool cost in the design notes'
 // harness (0.30–0.38 ms), so its server numbers compare with that table.
-var pointQueries = []struct {
-	name string
-	sql  func(benchDB) string
-}{
+var pointQueries = []pointQuery{
 	{"patient", func(d benchDB) string {
 		return fmt.Sprintf("SELECT * FROM patients WHERE id = 'P%09d'", d.scenarios*patientsPerScenario/2)
 	}},
@@ -674,10 +677,7 @@ func BenchmarkReadToolCallTS(b *testing.B) {
 			b.Fatalf("npm ci in %s: %v\n%s", e2eTSDir, err, out)
 		}
 	}
-	queries := append(slices.Clone(pointQueries), struct {
-		name string
-		sql  func(benchDB) string
-	}{"pk-distinct", func(benchDB) string { return distinctPK }})
+	queries := append(slices.Clone(pointQueries), pointQuery{"pk-distinct", func(benchDB) string { return distinctPK }})
 	for _, q := range queries {
 		for _, size := range []int{largeMB, smallMB} {
 			b.Run(fmt.Sprintf("%s/%dMB", q.name, size), func(b *testing.B) {
