@@ -346,6 +346,20 @@ func serverBinary(b *testing.B) string {
 	return bin
 }
 
+// keptOpenBinary builds testdata/keptopen once per run: the reference
+// server of BenchmarkReadToolCallTS.
+var keptOpenBinary = sync.OnceValues(func() (string, error) {
+	dir, err := benchDir()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "bin", "keptopen")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/keptopen").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
 // startServer runs `healthsim serve --db path` and connects the Go SDK
 // client to it over stdio. The server stops when the benchmark ends.
 func startServer(b *testing.B, path string) *sdk.ClientSession {
@@ -661,7 +675,10 @@ const e2eTSDir = "testdata/e2e-ts"
 // the design notes: the TypeScript SDK client over stdio, one client,
 // sequential healthsim_query calls with a point query. bench.mjs times b.N
 // calls itself; the reported ns/op is its mean call time, without the
-// start of node and the server.
+// start of node and the server. Each query runs against healthsim serve
+// and, under keptopen/, against testdata/keptopen: the same call on a
+// kept-open pool with none of healthsim's safety, as DESIGN §5's servers
+// answer it, measured in the same run.
 func BenchmarkReadToolCallTS(b *testing.B) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -678,35 +695,49 @@ func BenchmarkReadToolCallTS(b *testing.B) {
 		}
 	}
 	queries := append(slices.Clone(pointQueries), pointQuery{"pk-distinct", func(benchDB) string { return distinctPK }})
-	for _, q := range queries {
-		for _, size := range []int{largeMB, smallMB} {
-			b.Run(fmt.Sprintf("%s/%dMB", q.name, size), func(b *testing.B) {
-				d := benchDatabase(b, size)
-				cmd := exec.Command(node, filepath.Join(e2eTSDir, "bench.mjs"), serverBinary(b), d.path, fmt.Sprint(b.N), q.sql(d))
-				var stderr bytes.Buffer
-				cmd.Stderr = &stderr
-				out, err := cmd.Output()
-				if err != nil {
-					b.Fatalf("bench.mjs: %v\n%s", err, stderr.String())
-				}
-				var res struct {
-					Calls     int     `json:"calls"`
-					P50ms     float64 `json:"p50_ms"`
-					P99ms     float64 `json:"p99_ms"`
-					MeanMS    float64 `json:"mean_ms"`
-					CallsPerS float64 `json:"calls_per_s"`
-				}
-				line := lastLine(out)
-				if err := json.Unmarshal(line, &res); err != nil || res.Calls != b.N {
-					b.Fatalf("bench.mjs printed %q (%v), want a JSON line with %d calls\n%s", line, err, b.N, stderr.String())
-				}
-				b.ReportMetric(res.MeanMS*1e6, "ns/op")
-				b.ReportMetric(res.P50ms*1e3, "p50-µs")
-				b.ReportMetric(res.P99ms*1e3, "p99-µs")
-				b.ReportMetric(res.CallsPerS, "calls/s")
-			})
+	for _, server := range []struct {
+		prefix string
+		binary func() (string, error)
+	}{{"", benchBinary}, {"keptopen/", keptOpenBinary}} {
+		for _, q := range queries {
+			for _, size := range []int{largeMB, smallMB} {
+				b.Run(fmt.Sprintf("%s%s/%dMB", server.prefix, q.name, size), func(b *testing.B) {
+					bin, err := server.binary()
+					if err != nil {
+						b.Fatal(err)
+					}
+					benchTS(b, node, bin, benchDatabase(b, size), q)
+				})
+			}
 		}
 	}
+}
+
+// benchTS runs bench.mjs against the server binary bin and reports its
+// figures.
+func benchTS(b *testing.B, node, bin string, d benchDB, q pointQuery) {
+	cmd := exec.Command(node, filepath.Join(e2eTSDir, "bench.mjs"), bin, d.path, fmt.Sprint(b.N), q.sql(d))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		b.Fatalf("bench.mjs: %v\n%s", err, stderr.String())
+	}
+	var res struct {
+		Calls     int     `json:"calls"`
+		P50ms     float64 `json:"p50_ms"`
+		P99ms     float64 `json:"p99_ms"`
+		MeanMS    float64 `json:"mean_ms"`
+		CallsPerS float64 `json:"calls_per_s"`
+	}
+	line := lastLine(out)
+	if err := json.Unmarshal(line, &res); err != nil || res.Calls != b.N {
+		b.Fatalf("bench.mjs printed %q (%v), want a JSON line with %d calls\n%s", line, err, b.N, stderr.String())
+	}
+	b.ReportMetric(res.MeanMS*1e6, "ns/op")
+	b.ReportMetric(res.P50ms*1e3, "p50-µs")
+	b.ReportMetric(res.P99ms*1e3, "p99-µs")
+	b.ReportMetric(res.CallsPerS, "calls/s")
 }
 
 // lastLine returns the last non-empty line of out.
