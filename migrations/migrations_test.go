@@ -380,3 +380,107 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+// 00007 stores every column of scenarios uncompressed, rows that come later
+// included, and keeps its rows, columns and indexes; its Down gives the
+// columns back to DuckDB's choice of compression.
+func TestScenariosUncompressed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.duckdb")
+	ctx := context.Background()
+	open := func() *dbx.DB {
+		db, err := dbx.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}
+	// compressions lists the compression of scenarios' data segments on
+	// disk, after closing db (which checkpoints what it wrote).
+	compressions := func(db *dbx.DB) []string {
+		t.Helper()
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		pool, err := dbx.OpenReadOnly(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pool.Close()
+		var cs []string
+		if err := sqlx.NewDb(pool, "duckdb").SelectContext(ctx, &cs, `SELECT DISTINCT column_name || ' ' || compression FROM pragma_storage_info('scenarios')
+			WHERE persistent AND segment_type <> 'VALIDITY' ORDER BY 1`); err != nil {
+			t.Fatal(err)
+		}
+		if len(cs) == 0 {
+			t.Fatal("scenarios has no segment on disk")
+		}
+		return cs
+	}
+	insert := func(db *dbx.DB, from int) {
+		t.Helper()
+		err := db.Write(ctx, func(tx *sqlx.Tx) error {
+			_, err := tx.Exec(`INSERT INTO scenarios (id, name, description, metadata)
+				SELECT 'scn-' || i, 'name-' || i, 'a scenario like the others, number ' || (i % 7), '{"n": ' || (i % 3) || '}'
+				FROM range(?, ? + 3000) r(i)`, from, from)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	uncompressed := []string{"created_at Uncompressed", "description Uncompressed", "id Uncompressed",
+		"metadata Uncompressed", "name Uncompressed", "updated_at Uncompressed"}
+
+	db := open()
+	if err := migrateTo(t, db, 6); err != nil {
+		t.Fatal(err)
+	}
+	insert(db, 0)
+	before := compressions(db)
+	if equal(before, uncompressed) {
+		t.Fatalf("at version 6 the columns are already uncompressed: %v", before)
+	}
+	t.Logf("at version 6: %v", before)
+	db = open()
+	rules, indexes := columnRules(t, db), keys(t, db)
+	var rows []string
+	if err := db.Read().Select(&rows, `SELECT (s)::VARCHAR FROM scenarios s ORDER BY rowid`); err != nil {
+		t.Fatal(err)
+	}
+	if err := migrateTo(t, db, 7); err != nil {
+		t.Fatal(err)
+	}
+	insert(db, 3000) // rows saved after the migration
+	if got := compressions(db); !equal(got, uncompressed) {
+		t.Fatalf("after 00007: %v, want %v", got, uncompressed)
+	}
+	db = open()
+	defer func() { db.Close() }()
+	if got := columnRules(t, db); !equal(got, rules) {
+		t.Fatalf("columns after 00007:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(rules, "\n"))
+	}
+	if got := keys(t, db); !equal(got, indexes) {
+		t.Fatalf("indexes after 00007: %v, want %v", got, indexes)
+	}
+	var after []string
+	if err := db.Read().Select(&after, `SELECT (s)::VARCHAR FROM scenarios s ORDER BY rowid LIMIT 3000`); err != nil {
+		t.Fatal(err)
+	}
+	if !equal(after, rows) {
+		t.Fatal("00007 changed the rows of scenarios or their order")
+	}
+	var id string
+	if err := db.Read().Get(&id, `SELECT id FROM scenarios WHERE name = 'name-4500'`); err != nil || id != "scn-4500" {
+		t.Fatalf("lookup by name after 00007: %q, %v", id, err)
+	}
+	if err := migrateTo(t, db, 6); err != nil {
+		t.Fatal(err)
+	}
+	if got := compressions(db); equal(got, uncompressed) {
+		t.Fatalf("after down to 6 the columns are still all uncompressed: %v", got)
+	}
+	db = open()
+	if got := keys(t, db); !equal(got, indexes) {
+		t.Fatalf("indexes after down: %v, want %v", got, indexes)
+	}
+}
