@@ -695,12 +695,14 @@ func BenchmarkReadToolCallTS(b *testing.B) {
 		}
 	}
 	queries := append(slices.Clone(pointQueries), pointQuery{"pk-distinct", func(benchDB) string { return distinctPK }})
-	for _, server := range []struct {
-		prefix string
-		binary func() (string, error)
-	}{{"", benchBinary}, {"keptopen/", keptOpenBinary}} {
-		for _, q := range queries {
-			for _, size := range []int{largeMB, smallMB} {
+	// Each query and size runs on both servers one after the other, so
+	// that the two see about the same machine load.
+	for _, q := range queries {
+		for _, size := range []int{largeMB, smallMB} {
+			for _, server := range []struct {
+				prefix string
+				binary func() (string, error)
+			}{{"", benchBinary}, {"keptopen/", keptOpenBinary}} {
 				b.Run(fmt.Sprintf("%s%s/%dMB", server.prefix, q.name, size), func(b *testing.B) {
 					bin, err := server.binary()
 					if err != nil {
