@@ -353,12 +353,52 @@ var keptOpenBinary = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "bin", "keptopen")
+	return buildKeptOpen(filepath.Join(dir, "bin"))
+})
+
+// buildKeptOpen builds testdata/keptopen into dir.
+func buildKeptOpen(dir string) (string, error) {
+	bin := filepath.Join(dir, "keptopen")
 	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/keptopen").CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
 	return bin, nil
-})
+}
+
+// TestKeptOpenAnswers: the benchmarks' reference server really runs the
+// query and returns its rows in healthsim_query's shape, so that its
+// times are those of a working server.
+func TestKeptOpenAnswers(t *testing.T) {
+	bin, err := buildKeptOpen(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "k.duckdb")
+	pool, err := sql.Open("duckdb", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(`CREATE TABLE t AS SELECT i AS id, 'row ' || i AS label FROM range(1000) r(i)`); err != nil {
+		t.Fatal(err)
+	}
+	pool.Close()
+	client := sdk.NewClient(&sdk.Implementation{Name: "keptopen-test", Version: "1"}, nil)
+	cmd := exec.Command(bin, "serve", "--db", path)
+	session, err := client.Connect(context.Background(), &sdk.CommandTransport{Command: cmd}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close()
+	res, err := session.CallTool(context.Background(), &sdk.CallToolParams{Name: "healthsim_query",
+		Arguments: map[string]any{"sql": "SELECT label FROM t WHERE id = 742"}})
+	if err != nil || res.IsError {
+		t.Fatalf("healthsim_query: %v %+v", err, res)
+	}
+	got, _ := json.Marshal(res.StructuredContent)
+	if want := `{"columns":["label"],"row_count":1,"rows":[["row 742"]]}`; string(got) != want {
+		t.Fatalf("structured content %s, want %s", got, want)
+	}
+}
 
 // startServer runs `healthsim serve --db path` and connects the Go SDK
 // client to it over stdio. The server stops when the benchmark ends.
