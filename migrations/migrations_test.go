@@ -428,8 +428,17 @@ func TestScenariosUncompressed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	uncompressed := []string{"created_at Uncompressed", "description Uncompressed", "id Uncompressed",
-		"metadata Uncompressed", "name Uncompressed", "updated_at Uncompressed"}
+	// decodeFree reports whether every segment is stored uncompressed or
+	// as a constant (which DuckDB still picks for a run of equal values
+	// once the file is reopened): none needs decoding to fetch a row.
+	decodeFree := func(cs []string) bool {
+		for _, c := range cs {
+			if !strings.HasSuffix(c, " Uncompressed") && !strings.HasSuffix(c, " Constant") {
+				return false
+			}
+		}
+		return true
+	}
 
 	db := open()
 	if err := migrateTo(t, db, 6); err != nil {
@@ -437,7 +446,7 @@ func TestScenariosUncompressed(t *testing.T) {
 	}
 	insert(db, 0)
 	before := compressions(db)
-	if equal(before, uncompressed) {
+	if decodeFree(before) {
 		t.Fatalf("at version 6 the columns are already uncompressed: %v", before)
 	}
 	t.Logf("at version 6: %v", before)
@@ -451,8 +460,13 @@ func TestScenariosUncompressed(t *testing.T) {
 		t.Fatal(err)
 	}
 	insert(db, 3000) // rows saved after the migration
-	if got := compressions(db); !equal(got, uncompressed) {
-		t.Fatalf("after 00007: %v, want %v", got, uncompressed)
+	if got := compressions(db); !decodeFree(got) {
+		t.Fatalf("after 00007: %v, want every column uncompressed", got)
+	}
+	db = open()
+	insert(db, 6000) // and after the file was reopened
+	if got := compressions(db); !decodeFree(got) {
+		t.Fatalf("after 00007 and a reopen: %v, want every column uncompressed", got)
 	}
 	db = open()
 	defer func() { db.Close() }()
@@ -476,7 +490,7 @@ func TestScenariosUncompressed(t *testing.T) {
 	if err := migrateTo(t, db, 6); err != nil {
 		t.Fatal(err)
 	}
-	if got := compressions(db); equal(got, uncompressed) {
+	if got := compressions(db); decodeFree(got) {
 		t.Fatalf("after down to 6 the columns are still all uncompressed: %v", got)
 	}
 	db = open()
