@@ -3,7 +3,6 @@ package dbx
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -13,70 +12,86 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/healthsim/healthsim-go/internal/process"
 )
 
-// IntentSuffix names the sidecar file next to the database (PATH + suffix)
-// through which dbx processes give writers priority over readers.
-const IntentSuffix = ".dbx-lock"
+// IntentSuffix and WaitSuffix name the sidecar files next to the database
+// (PATH + suffix) through which dbx processes give writers priority over
+// readers. They hold no data; removing them while nobody has the database
+// open is harmless.
+const (
+	IntentSuffix = ".dbx-lock"
+	WaitSuffix   = ".dbx-wait"
+)
+
+// Sidecars returns the paths of the sidecar files of the database at path.
+func Sidecars(path string) []string {
+	return []string{path + IntentSuffix, path + WaitSuffix}
+}
 
 // errWriterActive is the cause in a LockError when another dbx process kept
 // its write intent for the whole busy timeout.
 var errWriterActive = errors.New("another dbx process is writing")
 
 // intent is the cross-process half of writer preference among dbx
-// processes. A writer holds an exclusive flock on the sidecar file from
+// processes. A writer holds an exclusive lock on the intent sidecar from
 // before it opens the database read-write until it has let go of it, and
 // writes its PID there. Readers probe for that lock before they attach the
 // file, when a pooled connection is reused and, while attached, every few
 // milliseconds; they finish what is in flight, let go of the file, and
 // open no new connection until the writer is done. Without it, a process
 // that reads continuously would keep every other process from writing.
+// Processes that wait for the file hold a shared lock on the wait sidecar,
+// which tells a writer that keeps the file between windows (see
+// [WithWriteLinger]) to let go.
 //
-// The lock is a flock on the sidecar, never a lock or a descriptor on the
-// database file (closing any descriptor of the database would drop this
-// process's DuckDB lock). flock dies with its process, so a crashed writer
-// cannot leave the protocol stuck. Processes that do not use dbx ignore the
-// sidecar; they still meet the busy timeout and a LockError naming them.
+// The locks are whole-file locks on the sidecars that belong to an open
+// file (see tryLockFile; flock on Unix, LockFileEx on Windows), never a
+// lock or a descriptor on the database file (on Unix, closing any
+// descriptor of the database would drop this process's DuckDB lock). They
+// die with their process, so a crashed writer cannot leave the protocol
+// stuck. Processes that do not use dbx ignore the sidecars; they still
+// meet the busy timeout and a LockError naming them.
 type intent struct {
-	path string
-	// probe and hold are separate open file descriptions of the sidecar:
-	// flocks on them conflict with each other, so this process's readers
-	// see its own writer like any other.
+	path string // the database
+	// probe and hold are two opens of the intent sidecar, mark and peek
+	// two of the wait sidecar: locks on two opens of a file conflict with
+	// each other, so this process's readers see its own writer like any
+	// other.
 	mu     sync.Mutex // serialises probes, and every use against close
 	probe  *os.File
 	hold   *os.File
+	mark   *os.File
+	peek   *os.File
 	closed bool
-	shares int // readers of this process holding the shared lock on probe
-	wants  int // waiters of this process holding the want mark on probe
+	shares int  // readers of this process holding the shared lock on probe
+	wants  int  // waiters of this process
+	marked bool // mark holds its shared lock (wants > 0, unless a peek was in the way)
 	// mine is set while this process holds the intent. A reader of this
 	// process that is already counted by its gate must not wait for it:
 	// that write waits for the reader to finish.
 	mine atomic.Bool
 }
 
-// openIntent opens (creating if needed) the sidecar of the database at
-// dbPath. It returns nil, and the protocol is off for this process, when the
-// sidecar can be neither created nor opened (a read-only folder, say).
+// openIntent opens (creating if needed) the sidecars of the database at
+// dbPath. It returns nil, and the protocol is off for this process, when
+// they can be neither created nor opened (a read-only folder, say).
 func openIntent(dbPath string) *intent {
-	path := dbPath + IntentSuffix
-	open := func() (*os.File, error) {
+	var files []*os.File
+	for _, path := range []string{dbPath + IntentSuffix, dbPath + IntentSuffix, dbPath + WaitSuffix, dbPath + WaitSuffix} {
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 		if err != nil {
-			f, err = os.Open(path) // flock works on a read-only descriptor too
+			f, err = os.Open(path) // a read-only open can be locked too
 		}
-		return f, err
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil
+		}
+		files = append(files, f)
 	}
-	probe, err := open()
-	if err != nil {
-		return nil
-	}
-	hold, err := open()
-	if err != nil {
-		probe.Close()
-		return nil
-	}
-	return &intent{path: path, probe: probe, hold: hold}
+	return &intent{path: dbPath, probe: files[0], hold: files[1], mark: files[2], peek: files[3]}
 }
 
 // writerActive reports whether a dbx process (this one included) holds the
@@ -106,8 +121,10 @@ func (i *intent) share() bool {
 	if i.closed {
 		return false
 	}
-	if i.shares == 0 && unix.Flock(int(i.probe.Fd()), unix.LOCK_SH|unix.LOCK_NB) != nil {
-		return false
+	if i.shares == 0 {
+		if ok, _ := tryLockFile(i.probe, false); !ok {
+			return false
+		}
 	}
 	i.shares++
 	return true
@@ -118,7 +135,7 @@ func (i *intent) unshare() {
 	defer i.mu.Unlock()
 	i.shares--
 	if i.shares == 0 && !i.closed {
-		_ = unix.Flock(int(i.probe.Fd()), unix.LOCK_UN)
+		_ = unlockFile(i.probe)
 	}
 }
 
@@ -155,7 +172,11 @@ func (i *intent) lock(ctx context.Context, timeout time.Duration) error {
 	err := i.poll(ctx, ReadWrite, timeout, func() bool {
 		i.mu.Lock()
 		defer i.mu.Unlock()
-		return !i.closed && unix.Flock(int(i.hold.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil
+		if i.closed {
+			return false
+		}
+		ok, _ := tryLockFile(i.hold, true)
+		return ok
 	})
 	if err != nil {
 		return err
@@ -177,42 +198,35 @@ func (i *intent) unlock() {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if !i.closed {
-		_ = unix.Flock(int(i.hold.Fd()), unix.LOCK_UN)
+		_ = unlockFile(i.hold)
 	}
 }
-
-// wantByte is the byte of the sidecar on which dbx processes that wait for
-// the file hold a shared OFD record lock (independent of the flocks), so
-// that a writer keeping the file between windows (see [WithWriteLinger])
-// sees someone waits and lets go.
-const wantByte = 1
 
 // want marks that this process waits for the file; every want must be
 // matched by an unwant.
 func (i *intent) want() {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.wants == 0 {
-		i.wantMark(unix.F_RDLCK)
-	}
 	i.wants++
+	i.markLocked()
+}
+
+// markLocked takes the shared lock on the wait sidecar if this process
+// waits and does not hold it yet: a writer peeking at that moment makes the
+// try fail, and poll tries again at its next look (the caller holds mu).
+func (i *intent) markLocked() {
+	if i.wants > 0 && !i.marked && !i.closed {
+		i.marked, _ = tryLockFile(i.mark, false)
+	}
 }
 
 func (i *intent) unwant() {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.wants--
-	if i.wants == 0 {
-		i.wantMark(unix.F_UNLCK)
-	}
-}
-
-// wantMark sets (F_RDLCK) or clears (F_UNLCK) this process's mark on
-// wantByte (the caller holds mu).
-func (i *intent) wantMark(typ int16) {
-	if !i.closed {
-		lk := unix.Flock_t{Type: typ, Start: wantByte, Len: 1}
-		_ = unix.FcntlFlock(i.probe.Fd(), unix.F_OFD_SETLK, &lk)
+	if i.wants == 0 && i.marked && !i.closed {
+		_ = unlockFile(i.mark)
+		i.marked = false
 	}
 }
 
@@ -227,11 +241,14 @@ func (i *intent) wanted() bool {
 	if i.closed {
 		return false
 	}
-	lk := unix.Flock_t{Type: unix.F_WRLCK, Start: wantByte, Len: 1}
-	if err := unix.FcntlFlock(i.hold.Fd(), unix.F_OFD_GETLK, &lk); err != nil {
+	free, err := tryLockFile(i.peek, true)
+	if err != nil {
 		return false
 	}
-	return lk.Type != unix.F_UNLCK
+	if free {
+		_ = unlockFile(i.peek)
+	}
+	return !free
 }
 
 // pollMax is the longest pause between two looks at the sidecar: readers
@@ -264,6 +281,9 @@ func (i *intent) poll(ctx context.Context, mode Mode, timeout time.Duration, don
 			return i.lockError(mode, time.Since(start), ctx.Err())
 		}
 		backoff = min(2*backoff, pollMax)
+		i.mu.Lock()
+		i.markLocked()
+		i.mu.Unlock()
 		if done() {
 			return nil
 		}
@@ -271,16 +291,16 @@ func (i *intent) poll(ctx context.Context, mode Mode, timeout time.Duration, don
 }
 
 func (i *intent) lockError(mode Mode, waited time.Duration, cause error) *LockError {
-	pid, exe := IntentHolder(strings.TrimSuffix(i.path, IntentSuffix))
-	return &LockError{Path: strings.TrimSuffix(i.path, IntentSuffix), Mode: mode, PID: pid, Exe: exe,
+	pid, exe := i.recordedHolder()
+	return &LockError{Path: i.path, Mode: mode, PID: pid, Exe: exe,
 		Holder: ReadWrite, Waited: waited, Err: errWriterActive, Cause: cause}
 }
 
-// IntentHolder returns the PID and executable name of the dbx process that
-// last took the write intent of the database at dbPath (it may have
-// finished since), or 0 and "" if none is recorded.
-func IntentHolder(dbPath string) (pid int, exe string) {
-	b, err := os.ReadFile(dbPath + IntentSuffix)
+// recordedHolder returns the PID and executable name of the dbx process
+// that last took the write intent (it may have finished since), or 0 and
+// "" if none is recorded.
+func (i *intent) recordedHolder() (pid int, exe string) {
+	b, err := os.ReadFile(i.path + IntentSuffix)
 	if err != nil {
 		return 0, ""
 	}
@@ -288,10 +308,29 @@ func IntentHolder(dbPath string) (pid int, exe string) {
 	if err != nil {
 		return 0, ""
 	}
-	if target, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil {
-		exe = filepath.Base(target)
+	return pid, filepath.Base(process.Exe(pid))
+}
+
+// IntentHolder returns the PID and executable name of the dbx process that
+// holds the write intent of the database at dbPath now (writing, or waiting
+// for the file to write), and held = false if none does. exe is "" where
+// the system does not name the process. It only opens the sidecar, never
+// the database, so any process may call it.
+func IntentHolder(dbPath string) (pid int, exe string, held bool) {
+	f, err := os.Open(dbPath + IntentSuffix)
+	if err != nil {
+		return 0, "", false
 	}
-	return pid, exe
+	defer f.Close()
+	if free, err := tryLockFile(f, false); err != nil || free {
+		if free {
+			_ = unlockFile(f)
+		}
+		return 0, "", false
+	}
+	i := intent{path: dbPath}
+	pid, exe = i.recordedHolder()
+	return pid, exe, true
 }
 
 func (i *intent) close() {
@@ -302,7 +341,8 @@ func (i *intent) close() {
 	defer i.mu.Unlock()
 	if !i.closed {
 		i.closed = true
-		i.probe.Close()
-		i.hold.Close()
+		for _, f := range []*os.File{i.probe, i.hold, i.mark, i.peek} {
+			f.Close()
+		}
 	}
 }

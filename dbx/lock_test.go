@@ -126,9 +126,30 @@ func TestWriteLingerEndsWithCheckpoint(t *testing.T) {
 	}
 }
 
+// leaseForProbes is a read lease long enough for a second process to start
+// and probe the file within it, even on a loaded machine under -race.
+const leaseForProbes = 3 * time.Second
+
+// waitWritable waits until a second process can open path read-write and
+// returns how long that took, failing the test after a minute.
+func waitWritable(t *testing.T, path string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		ok, msg := tryOpen(t, path, false)
+		if ok {
+			return time.Since(start)
+		}
+		if time.Since(start) > time.Minute {
+			t.Fatalf("the file is still held a minute later: %s", msg)
+		}
+	}
+}
+
 func TestReadLeaseReleasesFile(t *testing.T) {
 	path := newFile(t)
-	db := open(t, path, dbx.WithReadLease(200*time.Millisecond))
+	db := open(t, path, dbx.WithReadLease(leaseForProbes))
+	lastRead := time.Now() // at most: the lease runs from the read's end
 	if got := count(t, db); got != 0 {
 		t.Fatal(got)
 	}
@@ -140,10 +161,10 @@ func TestReadLeaseReleasesFile(t *testing.T) {
 	if ok, msg := tryOpen(t, path, true); !ok {
 		t.Fatalf("another process cannot read while the read pool is active: %s", msg)
 	}
-	// ... and after lease + database/sql's cleaner tick it lets go, DB still open.
-	time.Sleep(200*time.Millisecond + 1500*time.Millisecond)
-	if ok, msg := tryOpen(t, path, false); !ok {
-		t.Fatalf("after the lease another process cannot open read-write: %s", msg)
+	// ... and once the lease is over it lets go, DB still open.
+	waitWritable(t, path)
+	if held := time.Since(lastRead); held < leaseForProbes {
+		t.Fatalf("the read pool let go after %v, before its %v lease", held, leaseForProbes)
 	}
 	if got := count(t, db); got != 0 {
 		t.Fatalf("count after reopen = %d", got)
@@ -366,12 +387,13 @@ func TestOpenReadOnly(t *testing.T) {
 	}
 	db.Close()
 
-	ro, err := dbx.OpenReadOnly(path, dbx.WithReadLease(100*time.Millisecond))
+	ro, err := dbx.OpenReadOnly(path, dbx.WithReadLease(leaseForProbes))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ro.Close()
 	roX := sqlx.NewDb(ro, "duckdb")
+	lastRead := time.Now() // at most: the lease runs from the last statement's end
 	var sum int
 	if err := roX.Get(&sum, "SELECT sum(x) FROM t"); err != nil || sum != 3 {
 		t.Fatalf("sum = %d, err = %v", sum, err)
@@ -382,9 +404,9 @@ func TestOpenReadOnly(t *testing.T) {
 	if ok, _ := tryOpen(t, path, false); ok {
 		t.Fatal("file writable by others while the read-only pool is active")
 	}
-	time.Sleep(100*time.Millisecond + 1500*time.Millisecond)
-	if ok, msg := tryOpen(t, path, false); !ok {
-		t.Fatalf("read-only pool did not let go when idle: %s", msg)
+	waitWritable(t, path)
+	if held := time.Since(lastRead); held < leaseForProbes {
+		t.Fatalf("the read-only pool let go after %v, before its %v lease", held, leaseForProbes)
 	}
 	if _, err := dbx.OpenReadOnly(path + ".missing"); err == nil {
 		t.Fatal("OpenReadOnly of a missing file succeeded")

@@ -33,6 +33,9 @@ import (
 //	dbx-both: both at once in one process (a server whose client reads
 //	  without pause and saves now and then), then print
 //	  "reads N writes N errors M".
+//	lock-sh, lock-ex: hold a shared or exclusive lock on the intent
+//	  sidecar until stdin closes (or the process is killed).
+//	wait: mark that it waits for the file until stdin closes.
 func TestMain(m *testing.M) {
 	proctest.Main(m, map[string]proctest.Helper{
 		"try-ro":             tryHelper(true),
@@ -45,6 +48,9 @@ func TestMain(m *testing.M) {
 		"sum-ro":             sumReadOnly,
 		"dbx-count":          dbxOnce(false),
 		"dbx-insert":         dbxOnce(true),
+		"lock-sh":            lockHelper(false),
+		"lock-ex":            lockHelper(true),
+		"wait":               waitHelper,
 	})
 }
 

@@ -7,12 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/cli"
 	"github.com/healthsim/healthsim-go/internal/proctest"
 	"github.com/healthsim/healthsim-go/migrations"
 	"github.com/jmoiron/sqlx"
@@ -168,12 +170,20 @@ func TestBadArguments(t *testing.T) {
 }
 
 func TestDefaultDatabaseLocation(t *testing.T) {
-	dataHome := t.TempDir()
-	t.Setenv("HEALTHSIM_DB_PATH", "")
-	t.Setenv("XDG_DATA_HOME", dataHome)
+	home := t.TempDir()
+	for _, k := range []string{"HOME", "USERPROFILE"} {
+		t.Setenv(k, home)
+	}
+	for _, k := range []string{"XDG_DATA_HOME", "LOCALAPPDATA", "HEALTHSIM_DB_PATH"} {
+		t.Setenv(k, "")
+	}
 	mustRun(t, "migrate", "up")
-	if _, err := os.Stat(filepath.Join(dataHome, "healthsim", "healthsim.duckdb")); err != nil {
+	want, err := cli.DefaultPath(runtime.GOOS, os.Getenv, os.UserHomeDir)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(want); err != nil || !strings.HasPrefix(want, home) {
+		t.Fatalf("no database at this system's default %s under the home folder: %v", want, err)
 	}
 	env := filepath.Join(t.TempDir(), "env.duckdb")
 	t.Setenv("HEALTHSIM_DB_PATH", env)

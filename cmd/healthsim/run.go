@@ -15,7 +15,7 @@ import (
 // errUsage reports bad arguments after the usage text has been printed.
 var errUsage = cli.ErrUsage
 
-const usage = `healthsim shares one HealthSim DuckDB file between many processes.
+var usage = `healthsim shares one HealthSim DuckDB file between many processes.
 
 Usage: healthsim COMMAND [flags]
 
@@ -28,7 +28,7 @@ Commands:
   reference VERB load-sample, import TABLE FILE.csv, status: population reference data
 
 Every command takes --db PATH (default: $HEALTHSIM_DB_PATH, else
-$XDG_DATA_HOME/healthsim/healthsim.duckdb) and --busy-timeout DURATION.
+` + cli.DefaultPathHelp + `) and --busy-timeout DURATION.
 `
 
 // Run runs the healthsim command line args (without the program name).

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,12 +17,51 @@ import (
 	"github.com/healthsim/healthsim-go/internal/cli"
 )
 
+func TestDefaultPath(t *testing.T) {
+	env := map[string]string{"XDG_DATA_HOME": "/data", "LOCALAPPDATA": `C:\Users\ann\AppData\Local`}
+	noEnv := map[string]string{}
+	for _, tc := range []struct {
+		goos string
+		env  map[string]string
+		home string
+		want string
+	}{
+		{"linux", env, "/home/ann", "/data/healthsim/healthsim.duckdb"},
+		{"linux", noEnv, "/home/ann", "/home/ann/.local/share/healthsim/healthsim.duckdb"},
+		{"freebsd", noEnv, "/home/ann", "/home/ann/.local/share/healthsim/healthsim.duckdb"},
+		{"darwin", env, "/Users/ann", "/Users/ann/Library/Application Support/healthsim/healthsim.duckdb"},
+		{"windows", env, `C:\Users\ann`, `C:\Users\ann\AppData\Local\healthsim\healthsim.duckdb`},
+		{"windows", noEnv, `C:\Users\bob`, `C:\Users\bob\AppData\Local\healthsim\healthsim.duckdb`},
+	} {
+		got, err := cli.DefaultPath(tc.goos, func(k string) string { return tc.env[k] }, func() (string, error) { return tc.home, nil })
+		want := tc.want
+		if tc.goos != "windows" {
+			want = filepath.FromSlash(want) // joined with this system's separator
+		}
+		if err != nil || got != want {
+			t.Errorf("%s %v: %q, %v; want %q", tc.goos, tc.env, got, err, want)
+		}
+	}
+	noHome := func() (string, error) { return "", errors.New("no home") }
+	if _, err := cli.DefaultPath("darwin", func(string) string { return "" }, noHome); err == nil {
+		t.Error("darwin without a home folder: no error")
+	}
+}
+
 func TestResolvePath(t *testing.T) {
-	dataHome := t.TempDir()
-	t.Setenv("XDG_DATA_HOME", dataHome)
-	t.Setenv(cli.EnvDBPath, "")
+	home := t.TempDir()
+	for _, k := range []string{"HOME", "USERPROFILE"} {
+		t.Setenv(k, home)
+	}
+	for _, k := range []string{"XDG_DATA_HOME", "LOCALAPPDATA", cli.EnvDBPath} {
+		t.Setenv(k, "")
+	}
+	want, err := cli.DefaultPath(runtime.GOOS, os.Getenv, os.UserHomeDir)
+	if err != nil || !strings.HasPrefix(want, home) {
+		t.Fatalf("this system's default %q (%v) is not under the home folder %q", want, err, home)
+	}
 	got, err := cli.ResolvePath("")
-	if want := filepath.Join(dataHome, "healthsim", "healthsim.duckdb"); err != nil || got != want {
+	if err != nil || got != want {
 		t.Fatalf("default: %q, %v; want %q", got, err, want)
 	}
 	if info, err := os.Stat(filepath.Dir(got)); err != nil || !info.IsDir() {

@@ -5,6 +5,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -12,6 +13,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
@@ -34,32 +37,35 @@ type DB struct {
 
 // Register defines --db and --busy-timeout on fs.
 func (d *DB) Register(fs *flag.FlagSet) {
-	fs.StringVar(&d.Path, "db", "", "database file (default $"+EnvDBPath+", else $XDG_DATA_HOME/healthsim/healthsim.duckdb)")
+	fs.StringVar(&d.Path, "db", "", "database file (default $"+EnvDBPath+", else "+DefaultPathHelp+")")
 	fs.DurationVar(&d.BusyTimeout, "busy-timeout", DefaultBusyTimeout, "how long to wait while another process holds the file")
 }
 
 // Resolve returns the database path; see [ResolvePath].
 func (d *DB) Resolve() (string, error) { return ResolvePath(d.Path) }
 
-// ResolvePath returns the database path: flagPath if set, else
-// $HEALTHSIM_DB_PATH, else $XDG_DATA_HOME/healthsim/healthsim.duckdb
-// (XDG_DATA_HOME defaulting to ~/.local/share). The folder of a local file
-// is created when needed.
-func ResolvePath(flagPath string) (string, error) {
-	path := flagPath
-	if path == "" {
-		path = os.Getenv(EnvDBPath)
+// DefaultPathHelp says where the database is when neither --db nor
+// $HEALTHSIM_DB_PATH is set, on this system (see [DefaultPath]).
+var DefaultPathHelp = func() string {
+	switch runtime.GOOS {
+	case "darwin":
+		return "~/Library/Application Support/healthsim/healthsim.duckdb"
+	case "windows":
+		return `%LOCALAPPDATA%\healthsim\healthsim.duckdb`
 	}
+	return "$XDG_DATA_HOME/healthsim/healthsim.duckdb"
+}()
+
+// ResolvePath returns the database path: flagPath if set, else
+// $HEALTHSIM_DB_PATH, else [DefaultPath]. The folder of a local file is
+// created when needed.
+func ResolvePath(flagPath string) (string, error) {
+	path := cmp.Or(flagPath, os.Getenv(EnvDBPath))
 	if path == "" {
-		dataHome := os.Getenv("XDG_DATA_HOME")
-		if dataHome == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return "", fmt.Errorf("no --db given and no home folder: %w", err)
-			}
-			dataHome = filepath.Join(home, ".local", "share")
+		var err error
+		if path, err = DefaultPath(runtime.GOOS, os.Getenv, os.UserHomeDir); err != nil {
+			return "", err
 		}
-		path = filepath.Join(dataHome, "healthsim", "healthsim.duckdb")
 	}
 	if dbx.IsLocalFile(path) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -67,6 +73,53 @@ func ResolvePath(flagPath string) (string, error) {
 		}
 	}
 	return path, nil
+}
+
+// DefaultPath returns where the per-user database lives on system goos,
+// after each system's convention for application data:
+// ~/Library/Application Support/healthsim/ on macOS,
+// %LOCALAPPDATA%\healthsim\ on Windows, and $XDG_DATA_HOME/healthsim/
+// (XDG_DATA_HOME defaulting to ~/.local/share) elsewhere. The file is
+// healthsim.duckdb.
+func DefaultPath(goos string, getenv func(string) string, home func() (string, error)) (string, error) {
+	join := filepath.Join
+	if goos == "windows" {
+		join = windowsJoin
+	}
+	var dir string
+	switch goos {
+	case "darwin":
+		h, err := home()
+		if err != nil {
+			return "", fmt.Errorf("no --db given and no home folder: %w", err)
+		}
+		dir = join(h, "Library", "Application Support")
+	case "windows":
+		dir = getenv("LOCALAPPDATA")
+		if dir == "" {
+			h, err := home()
+			if err != nil {
+				return "", fmt.Errorf("no --db given, no %%LOCALAPPDATA%% and no home folder: %w", err)
+			}
+			dir = join(h, "AppData", "Local")
+		}
+	default:
+		dir = getenv("XDG_DATA_HOME")
+		if dir == "" {
+			h, err := home()
+			if err != nil {
+				return "", fmt.Errorf("no --db given and no home folder: %w", err)
+			}
+			dir = join(h, ".local", "share")
+		}
+	}
+	return join(dir, "healthsim", "healthsim.duckdb"), nil
+}
+
+// windowsJoin joins path elements with backslashes, so that DefaultPath
+// gives Windows paths on any system (its tests run everywhere).
+func windowsJoin(elem ...string) string {
+	return strings.Join(elem, `\`)
 }
 
 // Open opens the database with the flags' busy timeout, creating the file

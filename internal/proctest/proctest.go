@@ -152,3 +152,13 @@ func (p *Process) Stop() {
 		p.cmd.Wait()
 	})
 }
+
+// Kill kills the helper without warning (SIGKILL on Unix, TerminateProcess
+// on Windows) and waits until it is gone, so whatever it held is released.
+func (p *Process) Kill() {
+	p.once.Do(func() {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+		p.stdin.Close()
+	})
+}

@@ -1,67 +1,33 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/latency"
-	"golang.org/x/sys/unix"
 )
 
 // holdsIntent reports whether process pid holds the dbx write intent of
-// the database at db: an exclusive flock on the sidecar, as /proc/locks
-// (what `healthsim locks` reads) shows it.
-func holdsIntent(t *testing.T, db string, pid int) bool {
-	t.Helper()
-	info, err := os.Stat(db + dbx.IntentSuffix)
-	if err != nil {
-		return false
-	}
-	st := info.Sys().(*syscall.Stat_t)
-	f, err := os.Open("/proc/locks")
-	if err != nil {
-		t.Fatalf("this test reads /proc/locks (Linux): %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; "->" marks waiters.
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 || fields[1] != "FLOCK" || fields[3] != "WRITE" || fields[4] != strconv.Itoa(pid) {
-			continue
-		}
-		dev := strings.Split(fields[5], ":")
-		if len(dev) != 3 {
-			continue
-		}
-		major, _ := strconv.ParseUint(dev[0], 16, 32)
-		minor, _ := strconv.ParseUint(dev[1], 16, 32)
-		inode, _ := strconv.ParseUint(dev[2], 10, 64)
-		if inode == st.Ino && major == uint64(unix.Major(st.Dev)) && minor == uint64(unix.Minor(st.Dev)) {
-			return true
-		}
-	}
-	return false
+// the database at db, as `healthsim locks` tells it.
+func holdsIntent(db string, pid int) bool {
+	holder, _, held := dbx.IntentHolder(db)
+	return held && holder == pid
 }
 
 // waitHolding waits up to timeout until pid holds the write intent (and
 // has written its PID into the sidecar, as dbx does right after taking
 // it), or until done is closed.
-func waitHolding(t *testing.T, db string, pid int, timeout time.Duration, done <-chan struct{}) bool {
+func waitHolding(db string, pid int, timeout time.Duration, done <-chan struct{}) bool {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		if holder, _ := dbx.IntentHolder(db); holder == pid && holdsIntent(t, db, pid) {
+		if holdsIntent(db, pid) {
 			return true
 		}
 		select {
@@ -143,18 +109,18 @@ func TestKillNineDuringWrites(t *testing.T) {
 		if k%2 == 0 {
 			// Anywhere around the write: before it, in the window, after.
 			time.Sleep(time.Duration(rng.Int64N(int64(40 * time.Millisecond))))
-		} else if waitHolding(t, db, pid, 10*time.Second, saved) {
+		} else if waitHolding(db, pid, 10*time.Second, saved) {
 			// Inside the window: attaching, inserting, committing, checkpointing.
 			time.Sleep(time.Duration(rng.Int64N(int64(10 * time.Millisecond))))
 		}
-		holding := holdsIntent(t, db, pid)
+		holding := holdsIntent(db, pid)
 		v.kill()
 		<-saved
 		if holding {
 			killedHolding++
 		}
 		// flock dies with its process.
-		if holdsIntent(t, db, pid) {
+		if holdsIntent(db, pid) {
 			t.Fatalf("kill %d: the dead server %d still holds the write intent", k, pid)
 		}
 		if n := others[0].st.errorCount() + others[1].st.errorCount(); n > 0 {

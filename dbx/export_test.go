@@ -1,0 +1,33 @@
+package dbx
+
+import "os"
+
+// Test hooks for the sidecar primitives and protocol (export_test.go is
+// compiled into this package's tests only).
+
+// TryLockFile and UnlockFile are the OS lock primitives.
+var (
+	TryLockFile = tryLockFile
+	UnlockFile  = unlockFile
+)
+
+// WaitFor marks, as a waiting dbx process does, that this process waits
+// for the database at dbPath, until the returned function is called.
+func WaitFor(dbPath string) (done func()) {
+	i := openIntent(dbPath)
+	i.want()
+	return func() { i.unwant(); i.close() }
+}
+
+// FileWanted reports whether a process waits for the database at dbPath,
+// as a lingering writer sees it.
+func FileWanted(dbPath string) bool {
+	i := openIntent(dbPath)
+	defer i.close()
+	return i.wanted()
+}
+
+// OpenSidecar opens the intent sidecar of dbPath, creating it.
+func OpenSidecar(dbPath string) (*os.File, error) {
+	return os.OpenFile(dbPath+IntentSuffix, os.O_RDWR|os.O_CREATE, 0o644)
+}

@@ -1,0 +1,5 @@
+//go:build !linux && !darwin && !windows
+
+package process
+
+func exe(int) string { return "" }
