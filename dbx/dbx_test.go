@@ -2,10 +2,12 @@ package dbx_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -517,5 +519,71 @@ func TestCheckpointPolicy(t *testing.T) {
 	}
 	if err := dbx.WithCheckpointEvery(0, 1)(nil); err == nil {
 		t.Fatal("WithCheckpointEvery(0, 1) accepted")
+	}
+}
+
+// TestReplaceFile: a replacement built in the window takes the file's
+// place, reads see it, and a build that fails (or leaves commits in a
+// WAL) changes nothing and leaves no file behind.
+func TestReplaceFile(t *testing.T) {
+	path := newFile(t)
+	db := open(t, path)
+	ctx := context.Background()
+	if err := insert(ctx, db, 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	copyPlus := func(extra int, leaveWAL bool) func(*sql.DB, string) error {
+		return func(pool *sql.DB, newPath string) error {
+			conn, err := pool.Conn(ctx)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			stmts := []string{
+				fmt.Sprintf("ATTACH '%s' AS next", newPath),
+				"COPY FROM DATABASE " + dbx.Catalog + " TO next",
+				fmt.Sprintf("INSERT INTO next.t VALUES (%d)", extra),
+			}
+			if !leaveWAL {
+				stmts = append(stmts, "CHECKPOINT next")
+			}
+			stmts = append(stmts, "DETACH next")
+			for _, stmt := range stmts {
+				if _, err := conn.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("%s: %w", stmt, err)
+				}
+			}
+			return nil
+		}
+	}
+	if err := db.ReplaceFile(ctx, copyPlus(3, false)); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, db); got != 3 {
+		t.Fatalf("after the replacement: %d rows, want 3", got)
+	}
+	failing := errors.New("the copy does not match")
+	for name, build := range map[string]func(*sql.DB, string) error{
+		"build fails": func(pool *sql.DB, newPath string) error {
+			if err := copyPlus(4, false)(pool, newPath); err != nil {
+				return err
+			}
+			return failing
+		},
+		"WAL left": copyPlus(4, true),
+	} {
+		err := db.ReplaceFile(ctx, build)
+		if err == nil || !strings.Contains(err.Error(), "unchanged") {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := count(t, db); got != 3 {
+			t.Fatalf("%s: %d rows, want the 3 of before", name, got)
+		}
+		if _, err := os.Stat(path + dbx.ReplaceSuffix); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s: the new file was left behind (%v)", name, err)
+		}
+	}
+	if err := insert(ctx, db, 5); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -37,3 +37,7 @@ func tryLockFile(f *os.File, exclusive bool) (bool, error) {
 func unlockFile(f *os.File) error {
 	return unix.Flock(int(f.Fd()), unix.LOCK_UN)
 }
+
+// renameRefused reports whether os.Rename failed because a process has
+// the file open: never on Unix, where an open file can be replaced.
+func renameRefused(error) bool { return false }

@@ -37,3 +37,10 @@ func unlockFile(f *os.File) error {
 	ol := lockRegion
 	return windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, &ol)
 }
+
+// renameRefused reports whether os.Rename failed because a process has
+// the file open (DuckDB opens it without FILE_SHARE_DELETE).
+func renameRefused(err error) bool {
+	return errors.Is(err, windows.ERROR_SHARING_VIOLATION) || errors.Is(err, windows.ERROR_ACCESS_DENIED) ||
+		errors.Is(err, windows.ERROR_LOCK_VIOLATION)
+}

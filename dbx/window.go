@@ -136,6 +136,82 @@ func (p *checkpointPolicy) walAtLeast(path string) bool {
 // Whatever fn committed is checkpointed; the file is released before
 // WritePool returns.
 func (db *DB) WritePool(ctx context.Context, fn func(pool *sql.DB) error) error {
+	return db.writePool(ctx, fn, nil)
+}
+
+// ReplaceSuffix names the file ([DB.ReplaceFile]) that is built next to the
+// database (PATH + suffix) to replace it.
+const ReplaceSuffix = ".replace"
+
+// ReplaceFile replaces the database file with a new one, in one write
+// window: build gets the write pool (as with [DB.WritePool]) and the path
+// of a new file next to the database, which it fills (with ATTACH and COPY
+// FROM DATABASE, say) and leaves detached and checkpointed. Once build
+// returns nil and the write side has let go of the database, and before
+// any dbx process may open it again, the new file is renamed over the
+// database. If anything fails the database is unchanged and the new file
+// is removed.
+//
+// Windows cannot replace a file that a process has open: there, while a
+// process that does not use dbx has the database open, ReplaceFile retries
+// for the busy timeout and then fails with a [*LockError]. On Linux and
+// macOS such a process keeps reading the old file until it reopens.
+func (db *DB) ReplaceFile(ctx context.Context, build func(pool *sql.DB, newPath string) error) error {
+	if db.gate == nil {
+		return fmt.Errorf("dbx: replace %s: not a local file", db.path)
+	}
+	newPath := db.path + ReplaceSuffix
+	removeNew := func() {
+		os.Remove(newPath)
+		os.Remove(newPath + ".wal")
+	}
+	removeNew() // left by an interrupted earlier run
+	err := db.writePool(ctx, func(pool *sql.DB) error { return build(pool, newPath) },
+		func() error { return db.replaceWith(ctx, newPath) })
+	if err != nil {
+		removeNew()
+		return fmt.Errorf("dbx: replace %s (unchanged): %w", db.path, err)
+	}
+	return nil
+}
+
+// replaceWith renames newPath over the database, which no process of this
+// one has open (see ReplaceFile), retrying while the system refuses
+// because another process has it open.
+func (db *DB) replaceWith(ctx context.Context, newPath string) error {
+	for _, wal := range []string{newPath + ".wal", db.path + ".wal"} {
+		if info, err := os.Stat(wal); err == nil && info.Size() > 0 {
+			return fmt.Errorf("%s holds commits not yet checkpointed", wal)
+		}
+	}
+	start := time.Now()
+	backoff := time.Millisecond
+	for {
+		err := os.Rename(newPath, db.path)
+		if err == nil {
+			os.Remove(db.path + ".wal") // empty: the old file's
+			return nil
+		}
+		waited := time.Since(start)
+		if !renameRefused(err) || waited >= db.opts.busyTimeout {
+			if renameRefused(err) {
+				return &LockError{Path: db.path, Mode: ReadWrite, Err: err, Waited: waited}
+			}
+			return err
+		}
+		select {
+		case <-time.After(min(backoff, db.opts.busyTimeout-waited)):
+		case <-ctx.Done():
+			return &LockError{Path: db.path, Mode: ReadWrite, Err: err, Waited: time.Since(start), Cause: ctx.Err()}
+		}
+		backoff = min(2*backoff, 50*time.Millisecond)
+	}
+}
+
+// writePool runs fn with the write pool in a write window and, if it
+// succeeds, afterRelease (if not nil) once the write side has let go of the
+// file but before any dbx process may open it again.
+func (db *DB) writePool(ctx context.Context, fn func(pool *sql.DB) error, afterRelease func() error) error {
 	if err := db.writes.lock(ctx); err != nil {
 		return fmt.Errorf("dbx: write: waiting for earlier writes: %w", err)
 	}
@@ -156,21 +232,28 @@ func (db *DB) WritePool(ctx context.Context, fn func(pool *sql.DB) error) error 
 		db.write.SetMaxIdleConns(0)
 		db.letGo(nil, false)
 	}()
-	err := fn(db.write.DB)
-	if err == nil {
-		var conn *sqlx.Conn
-		if conn, err = db.write.Connx(context.WithoutCancel(ctx)); err == nil {
-			db.checkpoint(ctx, conn)
-			db.opts.checkpoint.windows = 0
-			conn.Close()
-		} else {
-			// fn's work is committed; the next write window checkpoints it.
-			db.opts.logger.Warn("dbx: checkpoint after write failed", "path", db.path, "err", err)
-			db.opts.checkpoint.windows++
-			err = nil
-		}
+	if err := fn(db.write.DB); err != nil {
+		return err
 	}
-	return err
+	conn, err := db.write.Connx(context.WithoutCancel(ctx))
+	if err != nil {
+		if afterRelease != nil {
+			return fmt.Errorf("dbx: checkpoint: %w", err)
+		}
+		// fn's work is committed; the next write window checkpoints it.
+		db.opts.logger.Warn("dbx: checkpoint after write failed", "path", db.path, "err", err)
+		db.opts.checkpoint.windows++
+		return nil
+	}
+	db.checkpoint(ctx, conn)
+	db.opts.checkpoint.windows = 0
+	conn.Close()
+	if afterRelease == nil {
+		return nil
+	}
+	db.write.SetMaxIdleConns(0)
+	db.window.host.waitIdle()
+	return afterRelease()
 }
 
 // takeWriteSide returns a write connection with the file attached

@@ -200,8 +200,10 @@ func buildBenchDatabase(b *testing.B, path string, target int64) {
 	if err := os.Rename(tmp, path); err != nil {
 		b.Fatal(err)
 	}
-	if err := os.Remove(tmp + dbx.IntentSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
-		b.Fatal(err)
+	for _, f := range dbx.Sidecars(tmp) {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			b.Fatal(err)
+		}
 	}
 }
 

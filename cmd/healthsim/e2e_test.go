@@ -21,11 +21,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/healthsim/healthsim-go/internal/process"
 	"github.com/healthsim/healthsim-go/internal/proctest"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -142,6 +142,7 @@ func e2eStart(t *testing.T, env []string, stdin io.Reader, stdout io.Writer, arg
 	s.cmd = exec.Command(builtBinary(t), append([]string{"serve"}, args...)...)
 	s.cmd.Env = append(os.Environ(), env...)
 	s.cmd.Stdin, s.cmd.Stdout, s.cmd.Stderr = stdin, stdout, s.log
+	process.NewGroup(s.cmd) // for stop's Ctrl-Break on Windows
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -185,16 +186,16 @@ func (s *e2eServer) wait(t *testing.T, timeout time.Duration) int {
 	}
 }
 
-// stop sends SIGTERM and checks that the server exits with status 0 within
-// a few seconds.
+// stop interrupts the server (SIGTERM, or Ctrl-Break on Windows) and
+// checks that it exits with status 0 within a few seconds.
 func (s *e2eServer) stop(t *testing.T) time.Duration {
 	t.Helper()
 	start := time.Now()
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := process.Interrupt(s.cmd.Process); err != nil {
 		t.Fatal(err)
 	}
 	if code := s.wait(t, 8*time.Second); code != 0 {
-		t.Fatalf("healthsim serve exited %d after SIGTERM; its log:\n%s", code, s.log)
+		t.Fatalf("healthsim serve exited %d when interrupted; its log:\n%s", code, s.log)
 	}
 	return time.Since(start)
 }

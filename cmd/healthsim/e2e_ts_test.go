@@ -18,39 +18,48 @@ import (
 const e2eTSProject = "testdata/e2e-ts"
 
 var (
-	e2eNPMOnce sync.Once
-	e2eNPMErr  error
+	npmMu        sync.Mutex
+	npmInstalled = map[string]error{} // Node project folder: its `npm ci` result
 )
 
-// e2eNode returns the node executable, installing the client's
-// dependencies with `npm ci` first when node_modules is missing. Without
-// Node and npm the test fails: the TypeScript client is part of the suite.
+// npmProject makes sure the Node project in dir has its dependencies,
+// running `npm ci` (from the committed package-lock.json) once when marker,
+// a file under dir/node_modules, is missing. Without npm the test fails:
+// the Node tools are part of the suite.
+func npmProject(t *testing.T, dir, marker string) {
+	t.Helper()
+	npmMu.Lock()
+	defer npmMu.Unlock()
+	err, done := npmInstalled[dir]
+	if !done {
+		if _, err = os.Stat(filepath.Join(dir, "node_modules", marker)); err != nil {
+			var npm string
+			if npm, err = exec.LookPath("npm"); err == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
+				cmd.Dir = dir
+				if out, cerr := cmd.CombinedOutput(); cerr != nil {
+					err = &npmError{cerr, out}
+				}
+			}
+		}
+		npmInstalled[dir] = err
+	}
+	if err != nil {
+		t.Fatalf("cannot install the dependencies of %s with `npm ci` (needs npm and the npm registry, or run it once by hand): %v", dir, err)
+	}
+}
+
+// e2eNode returns the node executable, with the TypeScript client's
+// dependencies installed.
 func e2eNode(t *testing.T) string {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatalf("node is not installed (%v): the end-to-end tests run the official TypeScript MCP SDK; install Node.js 20 or later with npm", err)
 	}
-	e2eNPMOnce.Do(func() {
-		if _, err := os.Stat(filepath.Join(e2eTSProject, "node_modules", "@modelcontextprotocol", "sdk", "package.json")); err == nil {
-			return
-		}
-		npm, err := exec.LookPath("npm")
-		if err != nil {
-			e2eNPMErr = err
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
-		cmd.Dir = e2eTSProject
-		if out, err := cmd.CombinedOutput(); err != nil {
-			e2eNPMErr = &npmError{err, out}
-		}
-	})
-	if e2eNPMErr != nil {
-		t.Fatalf("cannot install the TypeScript client's dependencies in %s with `npm ci` (needs npm and the npm registry, or run it once by hand): %v", e2eTSProject, e2eNPMErr)
-	}
+	npmProject(t, e2eTSProject, filepath.Join("@modelcontextprotocol", "sdk", "package.json"))
 	return node
 }
 
@@ -61,7 +70,8 @@ type npmError struct {
 
 func (e *npmError) Error() string { return e.err.Error() + "\n" + string(e.out) }
 
-// e2eRunTS runs client.mjs with args and returns its result line.
+// e2eRunTS runs client.mjs with args, checks its result line and returns
+// it.
 func e2eRunTS(t *testing.T, env []string, args ...string) map[string]any {
 	t.Helper()
 	node := e2eNode(t)

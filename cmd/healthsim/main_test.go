@@ -288,7 +288,7 @@ func TestStorageUpgrade(t *testing.T) {
 	if after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
 		t.Fatal("failed upgrade changed the file")
 	}
-	if _, err := os.Stat(path + ".upgrade"); err == nil {
+	if _, err := os.Stat(path + dbx.ReplaceSuffix); err == nil {
 		t.Fatal("failed upgrade left its copy behind")
 	}
 
@@ -313,7 +313,10 @@ var (
 	buildErr  error
 )
 
-// builtBinary builds cmd/healthsim once per test run.
+// testVersion is the version builtBinary stamps, as release builds do.
+const testVersion = "v0.0.0-test"
+
+// builtBinary builds cmd/healthsim once per test run, with testVersion.
 func builtBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -323,7 +326,10 @@ func builtBinary(t *testing.T) string {
 			return
 		}
 		binary = filepath.Join(dir, "healthsim")
-		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+		if runtime.GOOS == "windows" {
+			binary += ".exe"
+		}
+		out, err := exec.Command("go", "build", "-ldflags", "-X main.version="+testVersion, "-o", binary, ".").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}

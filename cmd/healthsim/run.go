@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
 
 	"github.com/healthsim/healthsim-go/internal/cli"
@@ -24,6 +25,7 @@ Commands:
   query "SQL"    run one read-only SELECT and print the rows
   migrate VERB   apply or inspect schema migrations (healthsim migrate -h)
   locks          show which processes hold the database file
+  version        print the version (also --version)
   storage VERB   info: format, size and tables; upgrade: rewrite in the fast format
   reference VERB load-sample, import TABLE FILE.csv, status: population reference data
 
@@ -51,6 +53,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return (&StorageCommand{env: env}).Run(ctx, args[1:])
 	case "reference":
 		return (&ReferenceCommand{env: env}).Run(ctx, args[1:])
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "healthsim %s (%s/%s, %s)\n", buildVersion(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

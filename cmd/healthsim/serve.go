@@ -168,9 +168,17 @@ func envOr(key, fallback string) string {
 	return fallback
 }
 
-// buildVersion is the module version the binary was built from, else
-// "dev" with the commit when the build recorded one.
+// version is set by release builds:
+// go build -ldflags "-X main.version=v1.2.3" ./cmd/healthsim
+var version string
+
+// buildVersion is the version release builds stamp, else the module
+// version the binary was built from, else "dev" with the commit when the
+// build recorded one.
 func buildVersion() string {
+	if version != "" {
+		return version
+	}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "dev"

@@ -85,11 +85,11 @@ func (c *StorageCommand) info(ctx context.Context, db *dbx.DB) error {
 	return nil
 }
 
-// upgrade copies the database into a new file in NewFormat and renames it
-// over the original, all inside one write window: holding the write lock
-// proves nobody else has the file open, and keeps it so until the rename.
-// Row counts are compared before the rename; on any failure the original is
-// untouched and the copy is removed.
+// upgrade copies the database into a new file in NewFormat and puts it in
+// place of the original (dbx.DB.ReplaceFile), all in one write window, so
+// no dbx process writes meanwhile. Row counts are compared before the
+// copy replaces the original; on any failure the original is untouched
+// and the copy is removed.
 func (c *StorageCommand) upgrade(ctx context.Context, db *dbx.DB) error {
 	format, err := storageFormat(ctx, db)
 	if err != nil {
@@ -99,10 +99,7 @@ func (c *StorageCommand) upgrade(ctx context.Context, db *dbx.DB) error {
 		fmt.Fprintf(c.stdout, "%s is already in storage format %s; nothing to do.\n", db.Path(), format)
 		return nil
 	}
-	tmp := db.Path() + ".upgrade"
-	removeCopy := func() { os.Remove(tmp); os.Remove(tmp + ".wal") }
-	removeCopy()
-	err = db.WritePool(ctx, func(pool *sql.DB) error {
+	err = db.ReplaceFile(ctx, func(pool *sql.DB, newPath string) error {
 		conn, err := pool.Conn(ctx)
 		if err != nil {
 			return err
@@ -110,7 +107,7 @@ func (c *StorageCommand) upgrade(ctx context.Context, db *dbx.DB) error {
 		defer conn.Close()
 		steps := []string{
 			"CHECKPOINT " + dbx.Catalog,
-			fmt.Sprintf("ATTACH %s AS upgraded (STORAGE_VERSION '%s')", sqlString(tmp), NewFormat),
+			fmt.Sprintf("ATTACH %s AS upgraded (STORAGE_VERSION '%s')", sqlString(newPath), NewFormat),
 			"COPY FROM DATABASE " + dbx.Catalog + " TO upgraded",
 		}
 		for _, stmt := range steps {
@@ -135,10 +132,9 @@ func (c *StorageCommand) upgrade(ctx context.Context, db *dbx.DB) error {
 		}
 		fmt.Fprintf(c.stdout, "copied %s with %s rows; replacing the original\n",
 			plural(len(after), "table"), strconv.FormatInt(total(after), 10))
-		return os.Rename(tmp, db.Path())
+		return nil
 	})
 	if err != nil {
-		removeCopy()
 		return fmt.Errorf("storage upgrade failed; %s is unchanged: %w", db.Path(), err)
 	}
 	format, err = storageFormat(ctx, db)

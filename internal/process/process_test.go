@@ -1,9 +1,14 @@
 package process_test
 
 import (
+	"bufio"
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/healthsim/healthsim-go/internal/process"
@@ -27,5 +32,45 @@ func TestExe(t *testing.T) {
 	}
 	if got := process.Exe(cmd.Process.Pid); got != "" {
 		t.Errorf("Exe(exited PID %d) = %q, want \"\"", cmd.Process.Pid, got)
+	}
+}
+
+// TestMain runs the helper of TestInterrupt when asked to: it waits for
+// the signals healthsim's commands stop on, as they do, and says so.
+func TestMain(m *testing.M) {
+	if os.Getenv("PROCESS_TEST_WAIT_SIGNAL") == "" {
+		os.Exit(m.Run())
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Println("ready")
+	<-ctx.Done()
+	fmt.Println("stopped")
+}
+
+// TestInterrupt: a child in its own group stops cleanly when interrupted.
+func TestInterrupt(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "PROCESS_TEST_WAIT_SIGNAL=1")
+	process.NewGroup(cmd)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(out)
+	if !lines.Scan() || lines.Text() != "ready" {
+		t.Fatalf("child: %q, want ready", lines.Text())
+	}
+	if err := process.Interrupt(cmd.Process); err != nil {
+		t.Fatal(err)
+	}
+	if !lines.Scan() || lines.Text() != "stopped" {
+		t.Fatalf("child: %q, want stopped", lines.Text())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child did not exit cleanly: %v", err)
 	}
 }

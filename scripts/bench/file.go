@@ -44,7 +44,7 @@ func benchFile(ctx context.Context, dir string, sizeMB int, log io.Writer) (stri
 // the storage format dbx writes) and renames it once it reaches target.
 func buildFile(ctx context.Context, path string, target, rows int64) error {
 	tmp := path + ".partial"
-	for _, f := range []string{tmp, tmp + ".wal", tmp + dbx.IntentSuffix} { // an interrupted earlier build
+	for _, f := range append([]string{tmp, tmp + ".wal"}, dbx.Sidecars(tmp)...) { // an interrupted earlier build
 		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
@@ -102,7 +102,9 @@ func buildFile(ctx context.Context, path string, target, rows int64) error {
 	if err := db.Close(); err != nil {
 		return err
 	}
-	os.Remove(tmp + dbx.IntentSuffix)
+	for _, f := range dbx.Sidecars(tmp) {
+		os.Remove(f)
+	}
 	if _, err := os.Stat(tmp + ".wal"); err == nil { // pending commits go with the file
 		if err := os.Rename(tmp+".wal", path+".wal"); err != nil {
 			return err

@@ -120,5 +120,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // protected lists the database's own files, which the export must never
 // write nor open.
 func protected(db *dbx.DB) []string {
-	return []string{db.Path(), db.Path() + ".wal", db.Path() + dbx.IntentSuffix}
+	return append([]string{db.Path(), db.Path() + ".wal"}, dbx.Sidecars(db.Path())...)
 }

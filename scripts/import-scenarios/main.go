@@ -101,7 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		path, store = db.Path(), scenario.New(db)
 	}
-	protect := []string{path, path + ".wal", path + dbx.IntentSuffix}
+	protect := append([]string{path, path + ".wal"}, dbx.Sidecars(path)...)
 	reader := archive.NewReader(protect...)
 	defer reader.Close()
 

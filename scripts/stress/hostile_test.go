@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -201,7 +200,7 @@ func TestHostileSQLOverStdio(t *testing.T) {
 	t.Logf("slowest answer: %s", slowest.Round(time.Millisecond))
 
 	// The server is alive and answers, and nothing changed.
-	if srv.cmd.ProcessState != nil || syscall.Kill(srv.PID(), 0) != nil {
+	if srv.cmd.ProcessState != nil {
 		t.Fatalf("the server died; its log:\n%s", srv.log)
 	}
 	res, err := srv.call(ctx, "healthsim_query", map[string]any{"sql": "SELECT name FROM scenarios"})

@@ -7,9 +7,9 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/healthsim/healthsim-go/internal/process"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -30,7 +30,7 @@ func startServer(ctx context.Context, binary, db string, args ...string) (*serve
 	cmd := exec.Command(binary, append([]string{"serve", "--db", db, "--transport", "stdio"}, args...)...)
 	cmd.Env = serverEnv()
 	cmd.Stderr = log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	process.NewGroup(cmd)
 	client := sdk.NewClient(&sdk.Implementation{Name: "healthsim-stress", Version: "1"}, nil)
 	cs, err := client.Connect(ctx, &sdk.CommandTransport{Command: cmd, TerminateDuration: 5 * time.Second}, nil)
 	if err != nil {
@@ -66,13 +66,14 @@ func (s *server) call(ctx context.Context, tool string, args any) (*sdk.CallTool
 	return s.session.CallTool(ctx, &sdk.CallToolParams{Name: tool, Arguments: args})
 }
 
-// terminate sends SIGTERM, waits for the process to exit and returns an
-// error unless it exited with status 0.
+// terminate asks the server to stop (SIGTERM, or Ctrl-Break on Windows),
+// waits for the process to exit and returns an error unless it exited
+// with status 0.
 func (s *server) terminate() error {
-	sigErr := s.cmd.Process.Signal(syscall.SIGTERM) // fails if it already exited
-	s.session.Close()                               // closes stdin and waits (SIGKILL after 10 s)
+	sigErr := process.Interrupt(s.cmd.Process) // fails if it already exited
+	s.session.Close()                          // closes stdin and waits (killed after 5 s)
 	if st := s.cmd.ProcessState; st == nil || st.ExitCode() != 0 || sigErr != nil {
-		return fmt.Errorf("healthsim serve (PID %d) did not exit cleanly after SIGTERM (%v, %v); its log:\n%s", s.PID(), st, sigErr, s.log)
+		return fmt.Errorf("healthsim serve (PID %d) did not exit cleanly when interrupted (%v, %v); its log:\n%s", s.PID(), st, sigErr, s.log)
 	}
 	return nil
 }

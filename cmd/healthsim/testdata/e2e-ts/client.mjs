@@ -4,6 +4,8 @@
 //   node client.mjs stdio BINARY DBPATH   starts BINARY serve --db DBPATH
 //   node client.mjs http URL              connects to a running server
 //                                         (HEALTHSIM_MCP_TOKEN, if set, is sent as a bearer token)
+//   node client.mjs command JSON          starts {"command", "args", "env"} as a
+//                                         host does from an MCP Bundle's mcp_config
 //
 // It lists the tools, then saves a scenario, lists, loads, summarises,
 // queries and deletes it, checking every result (the SDK also checks each
@@ -131,13 +133,17 @@ async function main() {
       command: rest[0], args: ["serve", "--db", rest[1]], env: { ...process.env }, stderr: "pipe",
     });
     transport.stderr?.on("data", chunk => { serverLog = (serverLog + chunk).slice(-8192); });
+  } else if (mode === "command" && rest.length === 1) {
+    const { command, args = [], env = {} } = JSON.parse(rest[0]);
+    transport = new StdioClientTransport({ command, args, env: { ...process.env, ...env }, stderr: "pipe" });
+    transport.stderr?.on("data", chunk => { serverLog = (serverLog + chunk).slice(-8192); });
   } else if (mode === "http" && rest.length === 1) {
     const token = process.env.HEALTHSIM_MCP_TOKEN;
     transport = new StreamableHTTPClientTransport(new URL(rest[0]), {
       requestInit: token ? { headers: { Authorization: `Bearer ${token}` } } : undefined,
     });
   } else {
-    console.error("usage: node client.mjs stdio BINARY DBPATH | http URL");
+    console.error("usage: node client.mjs stdio BINARY DBPATH | http URL | command JSON");
     process.exit(2);
   }
 

@@ -1,0 +1,12 @@
+//go:build !unix && !windows
+
+package process
+
+import (
+	"os"
+	"os/exec"
+)
+
+func newGroup(*exec.Cmd) {}
+
+func interrupt(p *os.Process) error { return p.Signal(os.Interrupt) }
