@@ -23,6 +23,9 @@
 // while the host stays open, which makes switching modes cheap.
 //
 // Never open the database file with os.Open (or anything that closes a file
-// descriptor of it) in a process that uses dbx: closing any descriptor of a
-// file drops all of the process's locks on it.
+// descriptor of it) in a process that uses dbx: on Linux and macOS, closing
+// any descriptor of a file drops all of the process's locks on it.
+//
+// dbx keeps the same promises on Linux, macOS and Windows, whose file
+// locks differ; docs/platforms.md in the repository says how.
 package dbx

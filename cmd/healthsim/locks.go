@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/cli"
@@ -68,7 +67,7 @@ func (c *LocksCommand) Run(ctx context.Context, args []string) error {
 	// it has let go of the file.
 	sidecar := path + dbx.IntentSuffix
 	if pid, exe, held := dbx.IntentHolder(path); held {
-		fmt.Fprintf(c.stdout, "Write intent (%s): PID %d %s is writing or waiting to write; dbx readers let go of the file meanwhile.\n", sidecar, pid, filepath.Base(exe))
+		fmt.Fprintf(c.stdout, "Write intent (%s): PID %d %s is writing or waiting to write; dbx readers let go of the file meanwhile.\n", sidecar, pid, exe)
 	} else {
 		fmt.Fprintf(c.stdout, "Write intent (%s): no dbx process is writing or waiting to write.\n", sidecar)
 	}

@@ -378,3 +378,16 @@ func exitCode(err error) int {
 	}
 	return 0
 }
+
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"--version", "version"} {
+		out := mustRun(t, arg)
+		if want := fmt.Sprintf("healthsim %s (%s/%s, ", buildVersion(), runtime.GOOS, runtime.GOARCH); !strings.HasPrefix(out, want) {
+			t.Errorf("healthsim %s: %q, want it to start with %q", arg, out, want)
+		}
+	}
+	out, err := exec.Command(builtBinary(t), "--version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "healthsim "+testVersion+" ") {
+		t.Errorf("stamped binary --version: %q, %v; want version %s", out, err, testVersion)
+	}
+}
