@@ -266,7 +266,9 @@ func (h *host) release() {
 	h.mu.Lock()
 	last, closed := h.refs == 1, h.closed
 	h.mu.Unlock()
-	h.setRefs(-1)
+	// Counted down once the file is detached, so that waitIdle returns
+	// only when this host no longer holds it.
+	defer h.setRefs(-1)
 	if !last {
 		return
 	}
@@ -338,7 +340,8 @@ func (h *host) setRefs(delta int) {
 	h.mu.Unlock()
 }
 
-// waitIdle returns once the host has no connection, and so no file lock.
+// waitIdle returns once the host has no connection: a write host has then
+// detached the file (a read host may keep it for its lease).
 func (h *host) waitIdle() {
 	for {
 		h.mu.Lock()

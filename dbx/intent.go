@@ -17,8 +17,8 @@ import (
 
 // IntentSuffix and WaitSuffix name the sidecar files next to the database
 // (PATH + suffix) through which dbx processes give writers priority over
-// readers. They hold no data; removing them while nobody has the database
-// open is harmless.
+// readers. They hold only the last writer's PID; removing them while no
+// dbx process has the database open is harmless.
 const (
 	IntentSuffix = ".dbx-lock"
 	WaitSuffix   = ".dbx-wait"
