@@ -8,18 +8,24 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/jmoiron/sqlx"
 )
 
+// ErrClosed is returned by [DB.Write], [DB.WritePool], [DB.ReplaceFile]
+// and [DB.RawConn] after [DB.Close], at once.
+var ErrClosed = errors.New("dbx: database is closed")
+
 // DB is a DuckDB database shared with other processes: a read pool that
 // lets go of the file when idle, and write windows. It is safe for
 // concurrent use. Close it when done.
 type DB struct {
-	path string
-	opts options
+	path   string
+	opts   options
+	closed atomic.Bool
 
 	read     *sqlx.DB
 	readHost *host    // the read pool's connector; nil when the DSN is not a local file
@@ -129,13 +135,21 @@ func (db *DB) Path() string { return db.path }
 // the write waits for it and fails after the busy timeout.
 func (db *DB) Read() *sqlx.DB { return db.read }
 
-// Close lets go of a lingering write side (checkpointing what is pending)
-// and closes both pools. The file stays locked until every connection
-// taken from Read has been returned.
+// Close waits for the running write window, if any, lets go of a
+// lingering write side (checkpointing what is pending), closes both pools,
+// and waits until every connection taken from Read has been returned: then
+// this process holds no lock on the file or its sidecars. Write,
+// WritePool, ReplaceFile and RawConn fail with [ErrClosed] afterwards,
+// reads with database/sql's "sql: database is closed". Close is idempotent.
 func (db *DB) Close() error {
-	db.releaseWrites()
+	if !db.closed.CompareAndSwap(false, true) {
+		return nil
+	}
 	if db.write == db.read {
 		return db.read.Close()
 	}
-	return errors.Join(db.read.Close(), db.write.Close())
+	db.releaseWrites()
+	err := errors.Join(db.read.Close(), db.write.Close())
+	db.readHost.waitIdle()
+	return err
 }

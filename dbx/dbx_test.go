@@ -587,3 +587,82 @@ func TestReplaceFile(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWriteFnEndsTransaction: a function that commits or rolls back the
+// window's transaction itself gets an error that says so and what became
+// of its rows, distinct from a failed statement's.
+func TestWriteFnEndsTransaction(t *testing.T) {
+	db := open(t, newFile(t))
+	ctx := context.Background()
+	for _, tc := range []struct {
+		end  func(*sqlx.Tx) error
+		says string
+		rows int
+	}{
+		{(*sqlx.Tx).Commit, "it committed: its rows are written", 1},
+		{(*sqlx.Tx).Rollback, "it rolled back: nothing was written", 1},
+	} {
+		err := db.Write(ctx, func(tx *sqlx.Tx) error {
+			tx.MustExec("INSERT INTO t VALUES (1)")
+			return tc.end(tx)
+		})
+		if err == nil || !strings.Contains(err.Error(), tc.says) || !errors.Is(err, sql.ErrTxDone) {
+			t.Fatalf("Write: %v; want an error saying %q", err, tc.says)
+		}
+		if got := count(t, db); got != tc.rows {
+			t.Fatalf("after %q: %d rows, want %d", tc.says, got, tc.rows)
+		}
+	}
+	err := db.Write(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.Exec("INSERT INTO missing VALUES (1)")
+		return err
+	})
+	if err == nil || strings.Contains(err.Error(), "ended the window's transaction") {
+		t.Fatalf("a failed statement: %v", err)
+	}
+	if err := insert(ctx, db, 2); err != nil {
+		t.Fatalf("a window after those: %v", err)
+	}
+}
+
+// TestClose: Close is idempotent, and afterwards writes fail at once with
+// ErrClosed (never a lock error naming this process), reads fail at once,
+// and another process can write the file.
+func TestClose(t *testing.T) {
+	path := newFile(t)
+	db, err := dbx.Open(context.Background(), path, dbx.WithBusyTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := insert(ctx, db, 1); err != nil { // the write side lingers
+		t.Fatal(err)
+	}
+	count(t, db) // the read side holds the file for its lease
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if ok, msg := tryOpen(t, path, false); !ok {
+		t.Fatalf("after Close another process cannot write: %s", msg)
+	}
+	start := time.Now()
+	for name, err := range map[string]error{
+		"Write":       db.Write(ctx, func(*sqlx.Tx) error { return nil }),
+		"WritePool":   db.WritePool(ctx, func(*sql.DB) error { return nil }),
+		"ReplaceFile": db.ReplaceFile(ctx, func(*sql.DB, string) error { return nil }),
+		"RawConn":     db.RawConn(nil, func(*duckdb.Conn) error { return nil }),
+	} {
+		if !errors.Is(err, dbx.ErrClosed) || errors.Is(err, dbx.ErrLocked) {
+			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
+		}
+	}
+	if _, err := db.Read().ExecContext(ctx, "SELECT 1"); err == nil {
+		t.Error("a read after Close succeeded")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("calls after Close took %v; they must fail at once", took)
+	}
+}

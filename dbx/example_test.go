@@ -24,7 +24,8 @@ func ExampleOpen() {
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
 
-	// The file is created on first use; nothing is locked until a read or write.
+	// Open creates the file (in one write window) if it does not exist;
+	// after that nothing is locked until the next read or write.
 	db, err := dbx.Open(ctx, filepath.Join(dir, "app.duckdb"))
 	if err != nil {
 		log.Fatal(err)
@@ -44,8 +45,9 @@ func ExampleDB_Write() {
 	}
 	defer db.Close()
 
-	// One transaction; the file is writable by other processes again as soon
-	// as Write returns.
+	// One transaction. The write side keeps the file for the write linger
+	// (10 ms by default) in case another window follows, and lets go at
+	// once when a reader or another dbx process waits for it.
 	err = db.Write(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, "CREATE TABLE notes (id INTEGER, body TEXT)"); err != nil {
 			return err
@@ -66,10 +68,13 @@ func ExampleDB_Read() {
 		log.Fatal(err)
 	}
 	defer db.Close()
-	db.Write(ctx, func(tx *sqlx.Tx) error {
+	err = db.Write(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, "CREATE TABLE notes AS SELECT 1 AS id, 'hello' AS body")
 		return err
 	})
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	// Read is an ordinary *sqlx.DB; it keeps the file open only while used
 	// and for the read lease after.
@@ -90,11 +95,16 @@ func ExampleOpenReadOnly() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	db.Write(ctx, func(tx *sqlx.Tx) error {
+	err = db.Write(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, "CREATE TABLE notes AS SELECT range AS id FROM range(3)")
 		return err
 	})
-	db.Close()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		log.Fatal(err)
+	}
 
 	// Any database/sql program (a notebook, a report) can read without
 	// keeping writers out for longer than its read lease.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 )
@@ -19,8 +20,6 @@ import (
 // Catalog is the name under which dbx attaches the database file. Every
 // connection starts with USE Catalog, so unqualified names refer to the file.
 const Catalog = "db"
-
-var errClosed = errors.New("dbx: database is closed")
 
 // host is the driver.Connector behind a dbx pool: an in-memory DuckDB
 // instance that attaches the file when its first connection opens and
@@ -65,6 +64,9 @@ type host struct {
 	// schemaChanged is set when a write host's connection runs anything
 	// but row changes, or may have (see rowsOnly).
 	schemaChanged atomic.Bool
+	// txEnd is how a write host's last transaction ended: "", "committed"
+	// or "rolled back" (see recordedTx).
+	txEnd atomic.Value
 
 	mu      sync.Mutex // guards refs, closed and changed
 	refs    int        // open connections
@@ -235,7 +237,7 @@ func (h *host) acquire(ctx context.Context) (spare *duckdb.Conn, err error) {
 	closed, first := h.closed, h.refs == 0
 	h.mu.Unlock()
 	if closed {
-		return nil, errClosed
+		return nil, ErrClosed
 	}
 	h.lastUse.Store(time.Now().UnixNano()) // a new connection is about to be used
 	if h.linger != nil {
@@ -464,9 +466,8 @@ func rowsOnly(query string) bool {
 	if i := strings.Index(q, ";"); i >= 0 && strings.TrimSpace(q[i+1:]) != "" {
 		return false // several statements (or a ';' in a string: checkpointing is only slower)
 	}
-	word, _, _ := strings.Cut(q, " ")
-	word = strings.ToUpper(strings.TrimRight(word, "\n\t("))
-	switch word {
+	word := q[:len(q)-len(strings.TrimLeftFunc(q, unicode.IsLetter))]
+	switch strings.ToUpper(word) {
 	case "SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "VALUES", "FROM":
 		return true
 	}
@@ -475,7 +476,33 @@ func rowsOnly(query string) bool {
 
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	c.host.lastUse.Store(time.Now().UnixNano())
-	return c.Conn.BeginTx(ctx, opts)
+	tx, err := c.Conn.BeginTx(ctx, opts)
+	if err != nil || c.host.mode != ReadWrite {
+		return tx, err
+	}
+	c.host.txEnd.Store("")
+	return &recordedTx{Tx: tx, end: &c.host.txEnd}, nil
+}
+
+// recordedTx is a write host's transaction; it records how it ended, so
+// that Write can tell what a function that ended its own transaction did.
+type recordedTx struct {
+	driver.Tx
+	end *atomic.Value // "committed" or "rolled back" once ended
+}
+
+func (t *recordedTx) Commit() error {
+	err := t.Tx.Commit()
+	if err == nil {
+		t.end.Store("committed")
+	}
+	return err
+}
+
+func (t *recordedTx) Rollback() error {
+	err := t.Tx.Rollback()
+	t.end.Store("rolled back")
+	return err
 }
 
 // Close closes the connection and releases the file if it was the host's last.

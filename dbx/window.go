@@ -41,8 +41,8 @@ type window struct {
 // whole busy timeout, and with an error if read connections of this process
 // stay in use that long (a Rows, Tx or Conn from [DB.Read] held across Write).
 func (db *DB) Write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	if err := db.writes.lock(ctx); err != nil {
-		return fmt.Errorf("dbx: write: waiting for earlier writes: %w", err)
+	if err := db.lockWrites(ctx); err != nil {
+		return err
 	}
 	defer db.writes.unlock()
 	if db.gate == nil {
@@ -71,6 +71,22 @@ func (db *DB) Write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	return err
 }
 
+// lockWrites takes the write FIFO, in arrival order, unless db is closed
+// (before or while waiting).
+func (db *DB) lockWrites(ctx context.Context) error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	if err := db.writes.lock(ctx); err != nil {
+		return fmt.Errorf("dbx: write: waiting for earlier writes: %w", err)
+	}
+	if db.closed.Load() {
+		db.writes.unlock()
+		return ErrClosed
+	}
+	return nil
+}
+
 // runWindow runs fn in a transaction on conn, commits, and checkpoints if
 // the window changed more than rows or the WAL has grown past the policy's
 // size.
@@ -84,7 +100,7 @@ func (db *DB) runWindow(ctx context.Context, conn *sqlx.Conn, fn func(tx *sqlx.T
 	}
 	db.window.set(tx, conn)
 	defer db.window.set(nil, nil)
-	if err := commitOrRollback(tx, fn); err != nil {
+	if err := commitOrRollback(tx, fn, db.window.host); err != nil {
 		return err
 	}
 	if db.gate != nil && db.opts.checkpoint.afterWindow(db.path, db.window.host.schemaChanged.Swap(false)) {
@@ -157,6 +173,9 @@ const ReplaceSuffix = ".replace"
 // for the busy timeout and then fails with a [*LockError]. On Linux and
 // macOS such a process keeps reading the old file until it reopens.
 func (db *DB) ReplaceFile(ctx context.Context, build func(pool *sql.DB, newPath string) error) error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
 	if db.gate == nil {
 		return fmt.Errorf("dbx: replace %s: not a local file", db.path)
 	}
@@ -212,8 +231,8 @@ func (db *DB) replaceWith(ctx context.Context, newPath string) error {
 // succeeds, afterRelease (if not nil) once the write side has let go of the
 // file but before any dbx process may open it again.
 func (db *DB) writePool(ctx context.Context, fn func(pool *sql.DB) error, afterRelease func() error) error {
-	if err := db.writes.lock(ctx); err != nil {
-		return fmt.Errorf("dbx: write: waiting for earlier writes: %w", err)
+	if err := db.lockWrites(ctx); err != nil {
+		return err
 	}
 	defer db.writes.unlock()
 	if db.gate == nil {
@@ -424,8 +443,9 @@ func (db *DB) drainReads(ctx context.Context) error {
 }
 
 // commitOrRollback runs fn in tx, then commits, or rolls back if fn
-// returns an error or panics (the panic goes on after the rollback).
-func commitOrRollback(tx *sqlx.Tx, fn func(*sqlx.Tx) error) (err error) {
+// returns an error or panics (the panic goes on after the rollback). h, the
+// write host (nil if none), tells how a transaction fn ended itself.
+func commitOrRollback(tx *sqlx.Tx, fn func(*sqlx.Tx) error, h *host) (err error) {
 	committed := false
 	defer func() {
 		if !committed {
@@ -440,7 +460,9 @@ func commitOrRollback(tx *sqlx.Tx, fn func(*sqlx.Tx) error) (err error) {
 	// DuckDB aborts a transaction on any failed statement and then turns
 	// COMMIT into a silent rollback: probe first so that a failure fn
 	// ignored is not reported as success.
-	if _, err := tx.Exec("SELECT 1"); err != nil {
+	if _, err := tx.Exec("SELECT 1"); errors.Is(err, sql.ErrTxDone) {
+		return errTxEndedByFn(h)
+	} else if err != nil {
 		return fmt.Errorf("dbx: write: nothing was written: a statement in the window failed earlier: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -448,6 +470,23 @@ func commitOrRollback(tx *sqlx.Tx, fn func(*sqlx.Tx) error) (err error) {
 	}
 	committed = true
 	return nil
+}
+
+// errTxEndedByFn reports that the window's function committed or rolled
+// back its transaction itself, and what that did to its rows.
+func errTxEndedByFn(h *host) error {
+	var end any
+	if h != nil {
+		end = h.txEnd.Load()
+	}
+	what := "its rows are written if it committed, not if it rolled back"
+	switch end {
+	case "committed":
+		what = "it committed: its rows are written"
+	case "rolled back":
+		what = "it rolled back: nothing was written"
+	}
+	return fmt.Errorf("dbx: write: the function ended the window's transaction itself (%s); return nil to commit or an error to roll back instead: %w", what, sql.ErrTxDone)
 }
 
 func (w *window) set(tx *sqlx.Tx, conn *sqlx.Conn) {
@@ -461,6 +500,9 @@ func (w *window) set(tx *sqlx.Tx, conn *sqlx.Conn) {
 // such as the Appender (catalog [Catalog]). Rows appended join tx. It fails
 // if tx is not the transaction of a running write window of db.
 func (db *DB) RawConn(tx *sqlx.Tx, f func(*duckdb.Conn) error) error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
 	if db.window.host != nil {
 		db.window.host.schemaChanged.Store(true) // unknown statements: checkpoint
 	}
