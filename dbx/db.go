@@ -96,7 +96,6 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	db.readHost = readHost
 	db.read.SetMaxOpenConns(o.readConns)
 	db.read.SetMaxIdleConns(o.readConns)
-	db.read.SetConnMaxIdleTime(o.readLease)
 	readHost.letGo = db.releaseIdleReads
 	db.write = sqlx.NewDb(sql.OpenDB(writeHost), "duckdb")
 	db.write.SetMaxOpenConns(1)

@@ -24,10 +24,10 @@ const Catalog = "db"
 // host is the driver.Connector behind a dbx pool: an in-memory DuckDB
 // instance that attaches the file when its first connection opens and
 // detaches it (releasing the file lock) when its last connection closes —
-// for a read host, once the last query is a read lease old, so that a pool
-// whose connections are discarded after each query (as the query tool's
-// are) does not pay an attach per query. Attaching retries lock conflicts
-// with jittered backoff for the busy timeout.
+// for a read host, once the last query is a read lease old (see watch), so
+// that a pool whose connections are discarded after each query (as the
+// query tool's are) does not pay an attach per query. Attaching retries
+// lock conflicts with jittered backoff for the busy timeout.
 type host struct {
 	path string
 	mode Mode
@@ -40,7 +40,6 @@ type host struct {
 	// the pool close its idle connections; it is set once the pool exists.
 	intent   *intent
 	letGo    func()
-	draining atomic.Bool
 	watching chan struct{} // closed to stop the watcher of an attached read host
 
 	duck  *duckdb.Connector
@@ -55,11 +54,8 @@ type host struct {
 
 	opening chan struct{} // held while attaching, detaching or counting
 
-	// Guarded by opening: whether the file is attached, and the timer that
-	// detaches it once idle for the lease.
-	attached bool
-	linger   *time.Timer
-	lease    time.Duration // read host: keep the file this long after the last query; 0: detach at once
+	attached bool          // guarded by opening
+	lease    time.Duration // read host: keep the file this long after the last query
 	lastUse  atomic.Int64  // unix nanoseconds of the last statement on any connection
 	// schemaChanged is set when a write host's connection runs anything
 	// but row changes, or may have (see rowsOnly).
@@ -240,10 +236,6 @@ func (h *host) acquire(ctx context.Context) (spare *duckdb.Conn, err error) {
 		return nil, ErrClosed
 	}
 	h.lastUse.Store(time.Now().UnixNano()) // a new connection is about to be used
-	if h.linger != nil {
-		h.linger.Stop()
-		h.linger = nil
-	}
 	if first && !h.attached {
 		if err := h.attach(ctx); err != nil {
 			return nil, err
@@ -260,8 +252,8 @@ func (h *host) acquire(ctx context.Context) (spare *duckdb.Conn, err error) {
 }
 
 // release uncounts a connection. After the last one, a read host keeps the
-// file attached until its last query is a lease old, unless a writer waits;
-// other hosts detach at once.
+// file attached until its last query is a lease old (its watcher detaches
+// it then), unless a writer waits; other hosts detach at once.
 func (h *host) release() {
 	h.opening <- struct{}{}
 	defer func() { <-h.opening }()
@@ -279,9 +271,7 @@ func (h *host) release() {
 		h.shutdown()
 		return
 	}
-	left := h.lease - time.Since(time.Unix(0, h.lastUse.Load()))
-	if h.mode == ReadOnly && left > 0 && !h.writerWaiting() {
-		h.linger = time.AfterFunc(left, h.detachIdle)
+	if h.mode == ReadOnly && !h.leaseOver() && !h.writerWaiting() {
 		return
 	}
 	h.detach()
@@ -307,10 +297,6 @@ func (h *host) detachIdle() {
 
 // detach lets go of the file (the caller holds opening).
 func (h *host) detach() {
-	if h.linger != nil {
-		h.linger.Stop()
-		h.linger = nil
-	}
 	if !h.attached {
 		return
 	}
@@ -324,10 +310,6 @@ func (h *host) detach() {
 }
 
 func (h *host) stopWatching() {
-	if h.linger != nil {
-		h.linger.Stop()
-		h.linger = nil
-	}
 	if h.watching != nil {
 		close(h.watching)
 		h.watching = nil
@@ -524,29 +506,26 @@ func (c *conn) Close() error {
 	return err
 }
 
-// IsValid implements driver.Validator: while a write waits, database/sql
-// closes a returned connection instead of pooling it or handing it to a
-// waiting reader, so the read side drains even under constant load. (A
-// connection already handed over is not refused in ResetSession: database/sql
-// would pass that ErrBadConn to the caller when the pool is full; it finishes
-// one more query and is closed when returned.)
+// IsValid implements driver.Validator: while a writer of this or another
+// dbx process waits or writes, database/sql closes a returned connection
+// instead of pooling it or handing it to a waiting reader, so the read side
+// drains even under constant load. (A connection already handed over is not
+// refused in ResetSession: database/sql would pass that ErrBadConn to the
+// caller when the pool is full; it finishes one more query and is closed
+// when returned.) It only answers; the watcher closes idle connections.
 func (c *conn) IsValid() bool {
-	if c.host.gate != nil && c.host.gate.writeWaiting() {
-		return false
-	}
-	if c.host.intent.writerActive() {
-		c.host.yield()
-		return false
-	}
-	return true
+	return !c.host.writerWaiting()
 }
 
 // watchEvery is how often an attached read host looks for a writer of
-// another dbx process and for the end of its read lease, so that even an
-// idle pool lets go of the file at once.
+// another dbx process and for the end of its read lease: the read lease,
+// and the wait of another process's writer for this one's idle
+// connections, end within it.
 const watchEvery = 5 * time.Millisecond
 
-// watch yields to writers until stop is closed (when the file is detached).
+// watch lets go of the file for a writer, or once the lease is over, until
+// stop is closed (when the file is detached). It is the read host's only
+// background goroutine while attached.
 func (h *host) watch(stop <-chan struct{}) {
 	t := time.NewTicker(watchEvery)
 	defer t.Stop()
@@ -563,25 +542,19 @@ func (h *host) watch(stop <-chan struct{}) {
 }
 
 // leaseOver reports whether the last query on a read host is a read lease
-// old: then its idle connections close and the file is let go now, not at
-// database/sql's next cleaner tick (up to a second later).
+// old.
 func (h *host) leaseOver() bool {
-	return h.mode == ReadOnly && h.lease > 0 && time.Since(time.Unix(0, h.lastUse.Load())) >= h.lease
+	return h.mode == ReadOnly && time.Since(time.Unix(0, h.lastUse.Load())) >= h.lease
 }
 
-// yield has the pool close its idle connections, so that the file is
-// detached as soon as the connections in use are returned (IsValid refuses
-// them meanwhile). It runs letGo on its own goroutine: database/sql may be
-// inside its own locks when it calls IsValid.
+// yield has the pool close its idle connections, and detaches the file if
+// none is in use (IsValid refuses those in use when they come back, and
+// the last one's release detaches).
 func (h *host) yield() {
-	if h.letGo == nil || !h.draining.CompareAndSwap(false, true) {
-		return
-	}
-	go func() {
-		defer h.draining.Store(false)
+	if h.letGo != nil {
 		h.letGo()
-		h.detachIdle()
-	}()
+	}
+	h.detachIdle()
 }
 
 // DuckDBConn returns the duckdb-go connection behind driverConn, the value

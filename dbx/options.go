@@ -53,9 +53,9 @@ func WithBusyTimeout(d time.Duration) Option {
 }
 
 // WithReadLease sets how long an idle read pool keeps the file open (and so
-// its shared lock held) after the last read. database/sql closes idle
-// connections once a second at most, so the lock goes between d and d+1s
-// after the last read. Default 1s.
+// its shared lock held) after the last read: the lock goes within a few
+// milliseconds of d after the last statement. A writer of this or another
+// dbx process does not wait for it. Default 1s.
 func WithReadLease(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 {

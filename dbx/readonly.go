@@ -43,7 +43,6 @@ func OpenReadOnly(path string, opts ...Option) (*sql.DB, error) {
 	pool := sql.OpenDB(h)
 	pool.SetMaxOpenConns(o.readConns)
 	pool.SetMaxIdleConns(o.readConns)
-	pool.SetConnMaxIdleTime(o.readLease)
 	h.letGo = func() { pool.SetMaxIdleConns(0); pool.SetMaxIdleConns(o.readConns) }
 	return pool, nil
 }
