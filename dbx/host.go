@@ -45,13 +45,6 @@ type host struct {
 	duck  *duckdb.Connector
 	admin *duckdb.Conn // runs ATTACH and DETACH
 
-	// spare is a read host's next connection, opened ahead (USE done) while
-	// the file is attached, so that a pool whose connections are thrown
-	// away after each query (as the query tool's are) does not open one on
-	// the query's path. It has run nothing else. Guarded by opening.
-	spare       *duckdb.Conn
-	makingSpare atomic.Bool
-
 	opening chan struct{} // held while attaching, detaching or counting
 
 	attached bool          // guarded by opening
@@ -133,17 +126,15 @@ func (h *host) connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	spare, err := h.acquire(ctx)
+	err = h.acquire(ctx)
 	attached()
 	if err != nil {
 		return nil, err
 	}
-	dc := spare
-	if dc == nil {
-		if dc, err = h.newConn(ctx); err != nil {
-			h.release()
-			return nil, fmt.Errorf("dbx: connect %s: %w", h.mode, err)
-		}
+	dc, err := h.newConn(ctx)
+	if err != nil {
+		h.release()
+		return nil, fmt.Errorf("dbx: connect %s: %w", h.mode, err)
 	}
 	return &conn{Conn: dc, host: h}, nil
 }
@@ -160,36 +151,6 @@ func (h *host) newConn(ctx context.Context) (*duckdb.Conn, error) {
 		return nil, err
 	}
 	return dc, nil
-}
-
-// makeSpare opens the spare connection if the file is attached, none is
-// ready and the read lease still runs. It holds opening meanwhile, so the
-// file is not detached nor the instance closed under it; a connect that
-// comes meanwhile waits and takes the spare.
-func (h *host) makeSpare() {
-	if !h.makingSpare.CompareAndSwap(false, true) {
-		return
-	}
-	defer h.makingSpare.Store(false)
-	h.opening <- struct{}{}
-	defer func() { <-h.opening }()
-	h.mu.Lock()
-	closed := h.closed
-	h.mu.Unlock()
-	if closed || !h.attached || h.spare != nil || h.leaseOver() || h.writerWaiting() {
-		return
-	}
-	if dc, err := h.newConn(context.Background()); err == nil {
-		h.spare = dc
-	}
-}
-
-// dropSpare closes the spare connection, if any (the caller holds opening).
-func (h *host) dropSpare() {
-	if h.spare != nil {
-		h.spare.Close()
-		h.spare = nil
-	}
 }
 
 // Driver returns the duckdb-go driver.
@@ -214,31 +175,29 @@ func (h *host) Close() error {
 }
 
 func (h *host) shutdown() {
-	h.dropSpare()
 	h.admin.Close()
 	h.duck.Close()
 	h.intent.close()
 }
 
-// acquire counts a new connection, attaching the file if it is the first,
-// and hands over the spare connection, if one is ready.
-func (h *host) acquire(ctx context.Context) (spare *duckdb.Conn, err error) {
+// acquire counts a new connection, attaching the file if it is the first.
+func (h *host) acquire(ctx context.Context) error {
 	select {
 	case h.opening <- struct{}{}:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 	defer func() { <-h.opening }()
 	h.mu.Lock()
 	closed, first := h.closed, h.refs == 0
 	h.mu.Unlock()
 	if closed {
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	h.lastUse.Store(time.Now().UnixNano()) // a new connection is about to be used
 	if first && !h.attached {
 		if err := h.attach(ctx); err != nil {
-			return nil, err
+			return err
 		}
 		h.attached = true
 		if h.mode == ReadOnly {
@@ -247,8 +206,7 @@ func (h *host) acquire(ctx context.Context) (spare *duckdb.Conn, err error) {
 		}
 	}
 	h.setRefs(+1)
-	spare, h.spare = h.spare, nil
-	return spare, nil
+	return nil
 }
 
 // release uncounts a connection. After the last one, a read host keeps the
@@ -301,7 +259,6 @@ func (h *host) detach() {
 		return
 	}
 	h.stopWatching()
-	h.dropSpare()
 	if _, err := h.admin.ExecContext(context.Background(), "DETACH "+Catalog, nil); err != nil {
 		h.log.Error("dbx: detach failed; the file may stay locked", "path", h.path, "mode", h.mode, "err", err)
 	}
@@ -497,11 +454,6 @@ func (c *conn) Close() error {
 	c.host.release()
 	if c.host.gate != nil {
 		c.host.gate.leaveRead()
-	}
-	if c.host.mode == ReadOnly {
-		// For the next connection: after this one's release, so that it
-		// never delays a query already running.
-		go c.host.makeSpare()
 	}
 	return err
 }
