@@ -27,5 +27,6 @@
 // any descriptor of a file drops all of the process's locks on it.
 //
 // dbx keeps the same promises on Linux, macOS and Windows, whose file
-// locks differ; docs/platforms.md in the repository says how.
+// locks differ; docs/platforms.md in the repository says how, and
+// docs/dbx.md gives the states, invariants, lock order and timers.
 package dbx
