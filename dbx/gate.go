@@ -8,8 +8,9 @@ import (
 // gate keeps reads and the write window of one process apart: while a
 // write waits or runs, no read connection opens, and the write starts only
 // once every read connection has closed (so the read side has detached the
-// file; two instances of one process must never hold it at once, because
-// fcntl locks do not conflict within a process).
+// file). The file must never be attached twice in one process: on Linux and
+// macOS nothing else would stop it (fcntl locks do not conflict within a
+// process), and on Windows the second open would fail.
 type gate struct {
 	mu      sync.Mutex
 	readers int  // read connections open or opening
