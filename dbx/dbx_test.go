@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -159,11 +160,9 @@ func TestWriteRollsBack(t *testing.T) {
 	if got := count(t, db); got != 0 {
 		t.Fatalf("count = %d after failed writes, want 0", got)
 	}
-	// No lock is held: with reads idle past the lease, another process writes.
-	time.Sleep(2500 * time.Millisecond)
-	if ok, msg := tryOpen(t, path, false); !ok {
-		t.Fatalf("another process cannot open the file read-write: %s", msg)
-	}
+	// No lock is left behind: once the reads' lease is over, another
+	// process writes.
+	waitWritable(t, path)
 }
 
 // DuckDB turns COMMIT after a failed statement into a silent rollback;
@@ -183,8 +182,11 @@ func TestWriteWithIgnoredFailure(t *testing.T) {
 	}
 }
 
+// TestReadsInFlightDuringWrite: a write waits for the rows a read has
+// open, which see the file as it was, and goes on once they close.
 func TestReadsInFlightDuringWrite(t *testing.T) {
-	db := open(t, newFile(t))
+	path := newFile(t)
+	db := open(t, path)
 	ctx := context.Background()
 	if err := insert(ctx, db, 1, 2, 3); err != nil {
 		t.Fatal(err)
@@ -195,7 +197,19 @@ func TestReadsInFlightDuringWrite(t *testing.T) {
 	}
 	written := make(chan error, 1)
 	go func() { written <- insert(ctx, db, 4) }()
-	time.Sleep(50 * time.Millisecond) // the write is now waiting for the rows
+	// The write has announced itself (it holds the write intent) and now
+	// waits for the rows: it must not finish while they are open.
+	for {
+		if pid, _, held := dbx.IntentHolder(path); held && pid == os.Getpid() {
+			break
+		}
+		runtime.Gosched()
+	}
+	select {
+	case err := <-written:
+		t.Fatalf("the write finished (%v) while a read had rows open", err)
+	case <-time.After(100 * time.Millisecond): // a loaded machine can only hide a failure
+	}
 	var got []int
 	for rows.Next() {
 		var x int
