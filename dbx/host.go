@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"sync"
@@ -309,42 +308,32 @@ func (h *host) attach(ctx context.Context) error {
 	if len(opts) > 0 {
 		stmt += " (" + strings.Join(opts, ", ") + ")"
 	}
-	start := time.Now()
-	backoff := time.Millisecond
 	var conflict error // the last lock conflict, if any
-	for attempt := 1; ; attempt++ {
+	attempts := 0
+	waited, err := retryBusy(ctx, h.busy, time.Millisecond, 10*time.Millisecond, func() (bool, error) {
+		attempts++
 		_, err := h.admin.ExecContext(ctx, stmt, nil)
-		if err == nil {
-			if attempt > 1 {
-				h.log.Info("dbx: file lock acquired after waiting", "path", h.path, "mode", h.mode, "waited", time.Since(start), "attempts", attempt)
+		if err != nil && isLockConflict(err) {
+			if conflict == nil {
+				h.log.Info("dbx: file is locked, retrying", "path", h.path, "mode", h.mode, "err", err)
 			}
-			return nil
+			conflict = err
+			return true, nil
 		}
-		if ctx.Err() != nil && !isLockConflict(err) {
-			if conflict != nil { // the context ended an attempt while the file was held
-				return newLockError(h.path, h.mode, conflict, time.Since(start), ctx.Err())
-			}
-			return fmt.Errorf("dbx: open %s %s: %w", h.path, h.mode, ctx.Err())
+		return false, err
+	})
+	switch {
+	case err == nil:
+		if attempts > 1 {
+			h.log.Info("dbx: file lock acquired after waiting", "path", h.path, "mode", h.mode, "waited", waited, "attempts", attempts)
 		}
-		if !isLockConflict(err) {
-			return fmt.Errorf("dbx: open %s %s: %w", h.path, h.mode, err)
-		}
-		conflict = err
-		waited := time.Since(start)
-		if attempt == 1 {
-			h.log.Info("dbx: file is locked, retrying", "path", h.path, "mode", h.mode, "err", err)
-		}
-		if waited >= h.busy {
-			return newLockError(h.path, h.mode, err, waited, nil)
-		}
-		sleep := min(backoff/2+rand.N(backoff), h.busy-waited)
-		backoff = min(2*backoff, 10*time.Millisecond)
-		select {
-		case <-time.After(sleep):
-		case <-ctx.Done():
-			return newLockError(h.path, h.mode, err, time.Since(start), ctx.Err())
-		}
+		return nil
+	case conflict != nil && (errors.Is(err, errBusy) || ctx.Err() != nil):
+		return newLockError(h.path, h.mode, conflict, waited, ctx.Err())
+	case ctx.Err() != nil:
+		return fmt.Errorf("dbx: open %s %s: %w", h.path, h.mode, ctx.Err())
 	}
+	return fmt.Errorf("dbx: open %s %s: %w", h.path, h.mode, err)
 }
 
 // quote renders s as an SQL string literal.

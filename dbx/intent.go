@@ -3,7 +3,6 @@ package dbx
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -261,33 +260,24 @@ const pollMax = time.Millisecond
 const readersFirst = 1500 * time.Microsecond
 
 // poll calls done until it returns true, backing off from 0.5 ms to
-// pollMax, for timeout at most.
+// pollMax, for timeout at most; it marks that this process waits
+// meanwhile.
 func (i *intent) poll(ctx context.Context, mode Mode, timeout time.Duration, done func() bool) error {
 	if i == nil || done() {
 		return nil
 	}
 	i.want()
 	defer i.unwant()
-	start := time.Now()
-	backoff := 500 * time.Microsecond
-	for {
-		waited := time.Since(start)
-		if waited >= timeout {
-			return i.lockError(mode, waited, nil)
-		}
-		select {
-		case <-time.After(min(backoff/2+rand.N(backoff/2), timeout-waited)):
-		case <-ctx.Done():
-			return i.lockError(mode, time.Since(start), ctx.Err())
-		}
-		backoff = min(2*backoff, pollMax)
+	waited, err := retryBusy(ctx, timeout, 500*time.Microsecond, pollMax, func() (bool, error) {
 		i.mu.Lock()
 		i.markLocked()
 		i.mu.Unlock()
-		if done() {
-			return nil
-		}
+		return !done(), nil
+	})
+	if err != nil {
+		return i.lockError(mode, waited, ctx.Err())
 	}
+	return nil
 }
 
 func (i *intent) lockError(mode Mode, waited time.Duration, cause error) *LockError {

@@ -203,28 +203,23 @@ func (db *DB) replaceWith(ctx context.Context, newPath string) error {
 			return fmt.Errorf("%s holds commits not yet checkpointed", wal)
 		}
 	}
-	start := time.Now()
-	backoff := time.Millisecond
-	for {
+	var refused error // the last refusal, if any
+	waited, err := retryBusy(ctx, db.opts.busyTimeout, time.Millisecond, 50*time.Millisecond, func() (bool, error) {
 		err := os.Rename(newPath, db.path)
-		if err == nil {
-			os.Remove(db.path + ".wal") // empty: the old file's
-			return nil
+		if renameRefused(err) {
+			refused = err
+			return true, nil
 		}
-		waited := time.Since(start)
-		if !renameRefused(err) || waited >= db.opts.busyTimeout {
-			if renameRefused(err) {
-				return &LockError{Path: db.path, Mode: ReadWrite, Err: err, Waited: waited}
-			}
-			return err
-		}
-		select {
-		case <-time.After(min(backoff, db.opts.busyTimeout-waited)):
-		case <-ctx.Done():
-			return &LockError{Path: db.path, Mode: ReadWrite, Err: err, Waited: time.Since(start), Cause: ctx.Err()}
-		}
-		backoff = min(2*backoff, 50*time.Millisecond)
+		return false, err
+	})
+	if err == nil {
+		os.Remove(db.path + ".wal") // empty: the old file's
+		return nil
 	}
+	if refused != nil && (errors.Is(err, errBusy) || ctx.Err() != nil) {
+		return &LockError{Path: db.path, Mode: ReadWrite, Err: refused, Waited: waited, Cause: ctx.Err()}
+	}
+	return err
 }
 
 // writePool runs fn with the write pool in a write window and, if it
