@@ -719,8 +719,8 @@ const e2eTSDir = "testdata/e2e-ts"
 // calls itself; the reported ns/op is its mean call time, without the
 // start of node and the server. Each query runs against healthsim serve
 // and, under keptopen/, against testdata/keptopen: the same call on a
-// kept-open pool with none of healthsim's safety, as DESIGN §5's servers
-// answer it, measured in the same run.
+// kept-open pool with none of healthsim's safety, as the Go DuckDB MCP
+// servers users pick today answer it, measured in the same run.
 func BenchmarkReadToolCallTS(b *testing.B) {
 	node, err := exec.LookPath("node")
 	if err != nil {

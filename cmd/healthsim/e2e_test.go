@@ -30,7 +30,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// e2eToolNames are the eight tools of DESIGN §4; e2eReadTools the six that only read.
+// e2eToolNames are the server's eight tools; e2eReadTools the six that only read.
 var (
 	e2eToolNames = []string{
 		"healthsim_delete_scenario", "healthsim_get_summary", "healthsim_list_scenarios",

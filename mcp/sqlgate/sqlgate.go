@@ -4,7 +4,8 @@
 // The read pool's engine settings (read-only attach, external access off,
 // configuration locked) do not suffice on their own: COPY … TO the database's
 // own file, file logging, DETACH/ATTACH READ_WRITE on the host, query('…'),
-// temp objects and PRAGMAs all get through them (DESIGN §2). [Check] is the
+// temp objects and PRAGMAs all get through them (sqlgate_test.go shows
+// each). [Check] is the
 // gate in front: it parses the text with DuckDB's json_serialize_sql, which
 // never executes anything, and admits exactly one SELECT that calls no
 // function on the deny list and names no catalog but the database's.

@@ -148,7 +148,7 @@ func TestHostileSQLRefused(t *testing.T) {
 	}
 }
 
-// Without the gate these statements do damage on the read pool (DESIGN §2):
+// Without the gate these statements do damage on the read pool:
 // this guards the premise of the package, so a DuckDB upgrade that changes
 // it is noticed.
 func TestEngineAloneIsNotEnough(t *testing.T) {

@@ -1,6 +1,7 @@
 // Command keptopen is the benchmarks' reference point for healthsim_query:
 // an MCP server over stdio whose healthsim_query runs the SQL as given on a
-// kept-open duckdb-go read-only pool, as the Go servers of DESIGN §5 do. It
+// kept-open duckdb-go read-only pool, as the Go DuckDB MCP servers users
+// pick today (duckdb-mcp, gateway) do. It
 // has none of healthsim's safety: no gate, no fresh connection per query,
 // no row or size bound, no JSON-safe values, and it holds the file for its
 // whole life. BenchmarkReadToolCallTS runs it in the same harness and the
