@@ -13,6 +13,7 @@ import (
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/jmoiron/sqlx"
+	"golang.org/x/sync/semaphore"
 )
 
 // ErrClosed is returned by [DB.Write], [DB.WritePool], [DB.ReplaceFile]
@@ -31,11 +32,11 @@ type DB struct {
 	readHost *host    // the read pool's connector; nil when the DSN is not a local file
 	write    *sqlx.DB // the write pool; == read when the DSN is not a local file
 
-	gate       *gate     // nil when the DSN is not a local file
-	intent     *intent   // the sidecar shared with other dbx processes; nil if off
-	writes     fifo      // queues Write calls in arrival order
-	lastWindow time.Time // when the write side last let go; guarded by writes
-	held       lingering // the write side between windows; guarded by writes
+	gate       *gate               // nil when the DSN is not a local file
+	intent     *intent             // the sidecar shared with other dbx processes; nil if off
+	writes     *semaphore.Weighted // of 1: queues write windows in arrival order
+	lastWindow time.Time           // when the write side last let go; guarded by writes
+	held       lingering           // the write side between windows; guarded by writes
 	window     window
 }
 
@@ -78,7 +79,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("dbx: open %s: %w", abs, err)
 	}
-	db := &DB{path: abs, opts: o, gate: newGate(), intent: openIntent(abs)}
+	db := &DB{path: abs, opts: o, gate: newGate(), intent: openIntent(abs), writes: semaphore.NewWeighted(1)}
 	if db.intent == nil {
 		o.logger.Warn("dbx: cannot open the sidecar lock file; writers of other dbx processes may wait while this one reads", "path", abs+IntentSuffix)
 	}
@@ -120,7 +121,7 @@ func openShared(dsn string, o options) (*DB, error) {
 	}
 	pool := sqlx.NewDb(sql.OpenDB(connector), "duckdb")
 	pool.SetMaxOpenConns(o.readConns)
-	return &DB{path: dsn, opts: o, read: pool, write: pool}, nil
+	return &DB{path: dsn, opts: o, read: pool, write: pool, writes: semaphore.NewWeighted(1)}, nil
 }
 
 // Path returns the absolute path of the database file, or the DSN if it is

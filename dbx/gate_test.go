@@ -8,46 +8,6 @@ import (
 	"time"
 )
 
-// TestFIFOOrder: waiters get the lock in the order they came, and one
-// whose context ends leaves the queue without holding up the others.
-func TestFIFOOrder(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var f fifo
-		ctx := context.Background()
-		if err := f.lock(ctx); err != nil {
-			t.Fatal(err)
-		}
-		var order []int
-		done := make(chan struct{})
-		for i := range 3 {
-			go func() {
-				if err := f.lock(ctx); err != nil {
-					t.Error(err)
-				}
-				order = append(order, i)
-				f.unlock()
-				done <- struct{}{}
-			}()
-			synctest.Wait() // i is queued before i+1 comes
-		}
-		gaveUp, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		if err := f.lock(gaveUp); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("lock with an ending context: %v", err)
-		}
-		f.unlock()
-		for range 3 {
-			<-done
-		}
-		if len(order) != 3 || order[0] != 0 || order[1] != 1 || order[2] != 2 {
-			t.Fatalf("order %v, want [0 1 2]", order)
-		}
-		if err := f.lock(ctx); err != nil { // free again
-			t.Fatal(err)
-		}
-	})
-}
-
 // TestGate: reads wait while a write waits or runs and go on after it;
 // the write waits for the reads in flight; a read that waits past its
 // context's end gives up.

@@ -44,7 +44,7 @@ func (db *DB) Write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	if err := db.lockWrites(ctx); err != nil {
 		return err
 	}
-	defer db.writes.unlock()
+	defer db.writes.Release(1)
 	if db.gate == nil {
 		conn, err := db.write.Connx(ctx)
 		if err != nil {
@@ -71,17 +71,17 @@ func (db *DB) Write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	return err
 }
 
-// lockWrites takes the write FIFO, in arrival order, unless db is closed
+// lockWrites takes the write queue, in arrival order, unless db is closed
 // (before or while waiting).
 func (db *DB) lockWrites(ctx context.Context) error {
 	if db.closed.Load() {
 		return ErrClosed
 	}
-	if err := db.writes.lock(ctx); err != nil {
+	if err := db.writes.Acquire(ctx, 1); err != nil {
 		return fmt.Errorf("dbx: write: waiting for earlier writes: %w", err)
 	}
 	if db.closed.Load() {
-		db.writes.unlock()
+		db.writes.Release(1)
 		return ErrClosed
 	}
 	return nil
@@ -229,7 +229,7 @@ func (db *DB) writePool(ctx context.Context, fn func(pool *sql.DB) error, afterR
 	if err := db.lockWrites(ctx); err != nil {
 		return err
 	}
-	defer db.writes.unlock()
+	defer db.writes.Release(1)
 	if db.gate == nil {
 		return fn(db.write.DB)
 	}
@@ -382,8 +382,8 @@ func (db *DB) watchLinger(stop chan struct{}) {
 		case <-tick.C:
 		}
 	}
-	_ = db.writes.lock(context.Background())
-	defer db.writes.unlock()
+	_ = db.writes.Acquire(context.Background(), 1)
+	defer db.writes.Release(1)
 	select {
 	case <-stop: // a window took it first
 		return
@@ -398,8 +398,8 @@ func (db *DB) releaseWrites() {
 	if db.gate == nil {
 		return
 	}
-	_ = db.writes.lock(context.Background())
-	defer db.writes.unlock()
+	_ = db.writes.Acquire(context.Background(), 1)
+	defer db.writes.Release(1)
 	if conn := db.takeLingering(); conn != nil {
 		db.letGo(conn, true)
 	}
