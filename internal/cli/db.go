@@ -86,32 +86,29 @@ func DefaultPath(goos string, getenv func(string) string, home func() (string, e
 	if goos == "windows" {
 		join = windowsJoin
 	}
-	var dir string
-	switch goos {
-	case "darwin":
+	// dataDir is $env if set, else the folder under the home folder.
+	dataDir := func(env string, underHome ...string) (string, error) {
+		if dir := getenv(env); env != "" && dir != "" {
+			return dir, nil
+		}
 		h, err := home()
 		if err != nil {
 			return "", fmt.Errorf("no --db given and no home folder: %w", err)
 		}
-		dir = join(h, "Library", "Application Support")
+		return join(append([]string{h}, underHome...)...), nil
+	}
+	var dir string
+	var err error
+	switch goos {
+	case "darwin":
+		dir, err = dataDir("", "Library", "Application Support")
 	case "windows":
-		dir = getenv("LOCALAPPDATA")
-		if dir == "" {
-			h, err := home()
-			if err != nil {
-				return "", fmt.Errorf("no --db given, no %%LOCALAPPDATA%% and no home folder: %w", err)
-			}
-			dir = join(h, "AppData", "Local")
-		}
+		dir, err = dataDir("LOCALAPPDATA", "AppData", "Local")
 	default:
-		dir = getenv("XDG_DATA_HOME")
-		if dir == "" {
-			h, err := home()
-			if err != nil {
-				return "", fmt.Errorf("no --db given and no home folder: %w", err)
-			}
-			dir = join(h, ".local", "share")
-		}
+		dir, err = dataDir("XDG_DATA_HOME", ".local", "share")
+	}
+	if err != nil {
+		return "", err
 	}
 	return join(dir, "healthsim", "healthsim.duckdb"), nil
 }
