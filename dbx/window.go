@@ -364,23 +364,11 @@ func (db *DB) fileWanted() bool {
 }
 
 // watchLinger lets go of the lingering write side when the file is wanted
-// (looking every pollMax at most) or the linger ends, unless a window takes
-// it back first (stop).
+// or the linger ends, unless a window takes it back first (stop).
 func (db *DB) watchLinger(stop chan struct{}) {
-	end := time.NewTimer(db.opts.writeLinger)
-	defer end.Stop()
-	tick := time.NewTicker(pollMax)
-	defer tick.Stop()
-	idle := false
-	for !idle && !db.fileWanted() {
-		select {
-		case <-stop:
-			return
-		case <-end.C:
-			idle = true
-		case <-db.gate.waitingChanged():
-		case <-tick.C:
-		}
+	idle, taken := awaitLingerEnd(stop, db.opts.writeLinger, db.fileWanted, db.gate.waitingChanged)
+	if taken {
+		return
 	}
 	_ = db.writes.Acquire(context.Background(), 1)
 	defer db.writes.Release(1)
@@ -390,6 +378,27 @@ func (db *DB) watchLinger(stop chan struct{}) {
 	default:
 	}
 	db.letGo(db.takeLingering(), idle && !db.fileWanted()) // a waiter does not wait for an idle checkpoint
+}
+
+// awaitLingerEnd waits until the linger ends (idle), someone wants the
+// file (looking every pollMax, and at every change of the gate), or stop
+// is closed (taken).
+func awaitLingerEnd(stop <-chan struct{}, linger time.Duration, wanted func() bool, changed func() <-chan struct{}) (idle, taken bool) {
+	end := time.NewTimer(linger)
+	defer end.Stop()
+	tick := time.NewTicker(pollMax)
+	defer tick.Stop()
+	for !wanted() {
+		select {
+		case <-stop:
+			return false, true
+		case <-end.C:
+			return true, false
+		case <-changed():
+		case <-tick.C:
+		}
+	}
+	return false, false
 }
 
 // releaseWrites lets go of a lingering write side now, checkpointing what
