@@ -70,9 +70,10 @@ type pointQuery struct {
 // the FSST-compressed ones (addresses, phone numbers) slowly: about 3 ms on
 // a raw pool on the 1.1 GB file.
 //
-// pk is every column of one scenario by primary key, an index lookup: about
-// 0.35 ms on a raw pool, what the raw pool cost in the design notes'
-// harness (0.30–0.38 ms), so its server numbers compare with that table.
+// pk is every column of one scenario by id, an index lookup on the
+// scenarios id index (migration 00006; scenarios has had no primary key
+// since 00005): about 0.22 ms on a kept-open raw pool on the 1.1 GB file
+// (BenchmarkRawPoolPointQuery/pk, docs/benchmarks.md).
 var pointQueries = []pointQuery{
 	{"patient", func(d benchDB) string {
 		return fmt.Sprintf("SELECT * FROM patients WHERE id = 'P%09d'", d.scenarios*patientsPerScenario/2)
