@@ -26,7 +26,7 @@ type Holder struct {
 }
 
 func (c *LocksCommand) Run(ctx context.Context, args []string) error {
-	fs := c.newFlagSet("locks", "locks [--db PATH]")
+	fs := cli.NewFlagSet("locks", "healthsim locks [--db PATH]", c.stderr)
 	c.db.Register(fs)
 	pos, err := parse(fs, args)
 	if err != nil {

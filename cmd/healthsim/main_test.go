@@ -255,6 +255,7 @@ func TestLocks(t *testing.T) {
 	if line := writer.Line(t); line != "wrote" {
 		t.Fatalf("writer: %s", line)
 	}
+	writer.Stop() // it lets go of the file as it exits (Close)
 	if out := mustRun(t, "locks", "--db", db); !strings.Contains(out, "no dbx process is writing") {
 		t.Fatalf("locks after the write:\n%s", out)
 	}

@@ -34,7 +34,7 @@ type MigrateCommand struct {
 }
 
 func (c *MigrateCommand) Run(ctx context.Context, args []string) error {
-	fs := c.newFlagSet("migrate", migrateSynopsis)
+	fs := cli.NewFlagSet("migrate", "healthsim "+migrateSynopsis, c.stderr)
 	c.db.Register(fs)
 	fs.StringVar(&c.dir, "dir", "migrations/sql", "folder for create")
 	pos, err := parse(fs, args)

@@ -30,7 +30,7 @@ type QueryCommand struct {
 }
 
 func (c *QueryCommand) Run(ctx context.Context, args []string) error {
-	fs := c.newFlagSet("query", querySynopsis)
+	fs := cli.NewFlagSet("query", "healthsim "+querySynopsis, c.stderr)
 	c.db.Register(fs)
 	fs.BoolVar(&c.asJSON, "json", false, "print the result as JSON (columns, rows, truncated)")
 	fs.BoolVar(&c.asCSV, "csv", false, "print the result as CSV with a header line")
@@ -72,7 +72,7 @@ func (c *QueryCommand) Run(ctx context.Context, args []string) error {
 		err = writeTable(c, res)
 	}
 	if err == nil && res.Truncated {
-		fmt.Fprintf(c.stderr, "healthsim: showing the first %s: %s\n", plural(res.RowCount, "row"), res.TruncatedReason)
+		fmt.Fprintf(c.stderr, "healthsim: showing the first %s: %s\n", cli.Plural(res.RowCount, "row"), res.TruncatedReason)
 	}
 	return err
 }
@@ -119,7 +119,7 @@ func writeTable(c *QueryCommand, res *sqlgate.Result) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(c.stdout, "(%s)\n", plural(res.RowCount, "row"))
+	_, err := fmt.Fprintf(c.stdout, "(%s)\n", cli.Plural(res.RowCount, "row"))
 	return err
 }
 

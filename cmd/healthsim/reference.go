@@ -43,7 +43,7 @@ type ReferenceCommand struct {
 }
 
 func (c *ReferenceCommand) Run(ctx context.Context, args []string) error {
-	fs := c.newFlagSet("reference", referenceSynopsis)
+	fs := cli.NewFlagSet("reference", "healthsim "+referenceSynopsis, c.stderr)
 	c.db.Register(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -117,7 +117,7 @@ func (c *ReferenceCommand) loadSample(ctx context.Context, db *dbx.DB) error {
 	}
 	var parts []string
 	for _, t := range reference.Tables() {
-		parts = append(parts, fmt.Sprintf("%s %s", t, plural(counts[t], "row")))
+		parts = append(parts, fmt.Sprintf("%s %s", t, cli.Plural(counts[t], "row")))
 	}
 	fmt.Fprintf(c.stdout, "loaded the sample: %s.\n", strings.Join(parts, ", "))
 	fmt.Fprintln(c.stdout, "Its values are synthetic, not real CDC/ADI data; import the real files with `healthsim reference import TABLE FILE.csv`.")
@@ -160,7 +160,7 @@ func (c *ReferenceCommand) importFile(ctx context.Context, db *dbx.DB, table str
 		return fmt.Errorf("import %s into %s failed; nothing was changed: %w", f.Name(), table, err)
 	}
 	fmt.Fprintf(c.stdout, "imported %s from %s into population.%s in %s.\n",
-		plural(n, "row"), f.Name(), table, time.Since(start).Round(time.Millisecond))
+		cli.Plural(n, "row"), f.Name(), table, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

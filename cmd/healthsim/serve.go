@@ -43,7 +43,7 @@ type ServeCommand struct {
 }
 
 func (c *ServeCommand) Run(ctx context.Context, args []string) error {
-	fs := c.newFlagSet("serve", serveSynopsis)
+	fs := cli.NewFlagSet("serve", "healthsim "+serveSynopsis, c.stderr)
 	c.db.Register(fs)
 	fs.StringVar(&c.transport, "transport", os.Getenv("MCP_TRANSPORT"), "stdio or http (default $MCP_TRANSPORT, else stdio; --http implies http)")
 	fs.StringVar(&c.httpAddr, "http", os.Getenv("HEALTHSIM_HTTP_ADDR"), "serve streamable HTTP on this address, e.g. 127.0.0.1:8765 or :8765 (loopback)")

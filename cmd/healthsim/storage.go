@@ -30,7 +30,7 @@ type StorageCommand struct {
 }
 
 func (c *StorageCommand) Run(ctx context.Context, args []string) error {
-	fs := c.newFlagSet("storage", storageSynopsis)
+	fs := cli.NewFlagSet("storage", "healthsim "+storageSynopsis, c.stderr)
 	c.db.Register(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -131,7 +131,7 @@ func (c *StorageCommand) upgrade(ctx context.Context, db *dbx.DB) error {
 			return err
 		}
 		fmt.Fprintf(c.stdout, "copied %s with %s rows; replacing the original\n",
-			plural(len(after), "table"), strconv.FormatInt(total(after), 10))
+			cli.Plural(len(after), "table"), strconv.FormatInt(total(after), 10))
 		return nil
 	})
 	if err != nil {
