@@ -16,27 +16,6 @@
 // on a network address.
 package main
 
-import (
-	"context"
-	"errors"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-)
+import "github.com/healthsim/healthsim-go/internal/cli"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	switch {
-	case err == nil:
-	case errors.Is(err, errUsage):
-		os.Exit(2) // the usage message is already printed
-	case errors.Is(err, errFailed):
-		os.Exit(1) // the summary says what failed
-	default:
-		fmt.Fprintln(os.Stderr, "stress:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("stress", run) }

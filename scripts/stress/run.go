@@ -3,22 +3,19 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/healthsim/healthsim-go/internal/cli"
 )
 
-var (
-	// errUsage reports bad flags after the usage text has been printed.
-	errUsage = errors.New("usage")
-	// errFailed reports a run whose summary (already printed) shows errors
-	// or lost writes.
-	errFailed = errors.New("the run had errors or lost writes")
-)
+// errFailed reports a run whose summary (already printed) shows errors or
+// lost writes.
+var errFailed = errors.New("the run had errors or lost writes")
 
 // maxDuration bounds --duration: the command is a test, not a service.
 const maxDuration = 10 * time.Minute
@@ -35,26 +32,20 @@ type config struct {
 	queryTimeout time.Duration
 }
 
-const synopsis = `Usage: go run ./scripts/stress [flags]
+const synopsis = `go run ./scripts/stress [flags]
 
 Starts --processes "healthsim serve" processes (stdio) on one database file,
 each driven by its own MCP client that reads without pause and saves a
 scenario of --entities entities every --save-every, for --duration. Then
-stops them (SIGTERM), reads the file back and prints a summary. Exit status
-1 if any call failed or any acknowledged save is missing or incomplete.
-
-Flags:
-`
+interrupts them, reads the file back and prints a summary. Exit status 1
+if any call failed or any acknowledged save is missing or incomplete.`
 
 // run runs the stress command with args (without the program name),
 // printing the summary to stdout and progress to stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := parseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
 	if err != nil {
-		return err
+		return cli.HelpOK(err)
 	}
 	cleanup, err := cfg.prepare(ctx, stderr)
 	defer cleanup()
@@ -76,12 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var cfg config
-	fs := flag.NewFlagSet("stress", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, synopsis)
-		fs.PrintDefaults()
-	}
+	fs := cli.NewFlagSet("stress", synopsis, stderr)
 	fs.IntVar(&cfg.processes, "processes", 3, "healthsim serve processes on the file, each with its own client (1-32)")
 	fs.DurationVar(&cfg.duration, "duration", 20*time.Second, "how long the load runs (at most 10m)")
 	fs.DurationVar(&cfg.saveEvery, "save-every", 100*time.Millisecond, "each client saves a scenario this often")
@@ -90,20 +76,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.binary, "binary", "", "healthsim binary (default: go build ./cmd/healthsim into a temporary folder)")
 	fs.DurationVar(&cfg.busyTimeout, "busy-timeout", 5*time.Second, "the servers' --busy-timeout")
 	fs.DurationVar(&cfg.queryTimeout, "query-timeout", 5*time.Second, "the servers' --query-timeout")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return cfg, err
-		}
-		return cfg, errUsage
+	if err := cli.Parse(fs, args); err != nil {
+		return cfg, err
 	}
 	bad := func(format string, a ...any) (config, error) {
-		fmt.Fprintf(stderr, "stress: "+format+"\n\n", a...)
-		fs.Usage()
-		return cfg, errUsage
+		return cfg, cli.UsageError(fs, format, a...)
 	}
 	switch {
-	case fs.NArg() > 0:
-		return bad("no arguments expected, got %q", fs.Args())
 	case cfg.processes < 1 || cfg.processes > 32:
 		return bad("--processes must be from 1 to 32, got %d", cfg.processes)
 	case cfg.duration <= 0 || cfg.duration > maxDuration:

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/healthsim/healthsim-go/internal/cli"
 	"github.com/healthsim/healthsim-go/internal/latency"
 )
 
@@ -131,7 +132,7 @@ func TestFlags(t *testing.T) {
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), args, &stdout, &stderr)
-		if !errors.Is(err, errUsage) {
+		if !errors.Is(err, cli.ErrUsage) {
 			t.Errorf("%v: %v, want a usage error", args, err)
 		}
 		if !strings.Contains(stderr.String(), "Usage: go run ./scripts/stress") {
