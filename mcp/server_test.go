@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/proctest"
@@ -490,6 +491,36 @@ func TestArgumentErrors(t *testing.T) {
 	if n := e.count("SELECT count(*) FROM scenario_entities"); n != 5 {
 		t.Fatalf("%d entities after bad calls, want 5", n)
 	}
+}
+
+// TestArgumentMessages: the validator's refusals say the rule from the
+// schema, whole: the range and default, the length, the kinds of values,
+// with what was given, cut on a character boundary.
+func TestArgumentMessages(t *testing.T) {
+	e := newEnv(t, mcp.Options{})
+	for _, c := range []struct {
+		tool string
+		args map[string]any
+		want string
+	}{
+		{"healthsim_list_scenarios", map[string]any{"limit": 0}, "limit must be a whole number from 1 to 200 (default 50); got 0"},
+		{"healthsim_list_scenarios", map[string]any{"limit": 2.5}, "limit must be a whole number from 1 to 200 (default 50); got 2.5"},
+		{"healthsim_list_scenarios", map[string]any{"limit": nil, "tag": nil, "page": 1}, "page is not an argument of this tool (it takes limit, search, tag)"},
+		{"healthsim_load_scenario", map[string]any{"name_or_id": ""}, "name_or_id must be a string of at least 1 character"},
+		{"healthsim_load_scenario", map[string]any{"name_or_id": nil}, "name_or_id is required"},
+		{"healthsim_query_reference", map[string]any{"table": "x"}, "table must be one of places_county, places_tract, svi_county, svi_tract, adi_blockgroup"},
+		{"healthsim_save_scenario", map[string]any{"name": strings.Repeat("é", 201), "entities": map[string]any{"patients": patients(1)}},
+			"name must be a string of 1 to 200 characters; got the string \"" + strings.Repeat("é", 40) + "…\""},
+		{"healthsim_save_scenario", map[string]any{"name": "n", "entities": map[string]any{"patients": []any{"p1"}}},
+			"entities must be an object of at least 1 entry whose values are arrays of objects"},
+	} {
+		msg := e.fails(c.tool, c.args)
+		if !strings.Contains(msg, c.want) || !utf8.ValidString(msg) {
+			t.Errorf("%s %v:\n got %q\nwant it to contain %q", c.tool, c.args, msg, c.want)
+		}
+	}
+	// null for an optional argument means "not given".
+	e.ok("healthsim_list_scenarios", map[string]any{"limit": nil, "tag": nil}, nil)
 }
 
 func TestNotFound(t *testing.T) {
