@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -10,7 +11,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
@@ -176,31 +179,65 @@ type lockedWriter struct {
 
 func (w lockedWriter) Write(p []byte) (int, error) { w.ch <- string(p); return len(p), nil }
 
+// syncBuffer is a bytes.Buffer safe for the progress bar's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
 func TestProgress(t *testing.T) {
-	// Short work prints nothing.
-	quiet := lockedWriter{make(chan string, 10)}
-	p := cli.StartProgress(quiet, "prog", 10, "scenarios")
-	p.Add(10)
-	p.Stop()
-	if len(quiet.ch) != 0 || p.Lines() != 0 {
-		t.Fatalf("short work printed %d lines", len(quiet.ch))
-	}
-	// Long work prints a line per interval, also while nothing advances.
-	w := lockedWriter{make(chan string, 100)}
-	p = cli.StartProgressEvery(w, "prog", 10, "scenarios", 20*time.Millisecond)
-	p.Add(3)
-	p.Note("write window 2")
-	if line := <-w.ch; !strings.HasPrefix(line, "prog: 3/10 scenarios, ") || !strings.HasSuffix(line, " (write window 2)\n") {
-		t.Fatalf("progress line %q", line)
-	}
-	<-w.ch
-	p.Stop()
-	p.Stop() // twice is fine
-	n := p.Lines()
-	time.Sleep(50 * time.Millisecond)
-	if p.Lines() != n {
-		t.Fatal("lines after Stop")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		// Short work shows nothing.
+		var quiet syncBuffer
+		p := cli.StartProgress(&quiet, "prog", 10, "scenarios")
+		time.Sleep(500 * time.Millisecond)
+		p.Add(10)
+		if took := p.Stop(); took != 500*time.Millisecond || quiet.String() != "" {
+			t.Fatalf("short work (%v) showed %q", took, quiet.String())
+		}
+
+		// Long work shows the count and the note after the interval, and
+		// again every interval while nothing advances.
+		var w syncBuffer
+		p = cli.StartProgress(&w, "prog", 10, "scenarios")
+		p.Add(3)
+		p.Note("write window 2")
+		synctest.Wait()
+		if w.String() != "" {
+			t.Fatalf("shown before the interval: %q", w.String())
+		}
+		time.Sleep(time.Second + time.Millisecond)
+		synctest.Wait()
+		if out := w.String(); !strings.Contains(out, "prog (write window 2)") || !strings.Contains(out, "3/10") || !strings.Contains(out, "scenarios") {
+			t.Fatalf("after a second: %q", out)
+		}
+		shown := len(w.String())
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if len(w.String()) == shown {
+			t.Fatal("not shown again while nothing advanced")
+		}
+		p.Stop()
+		p.Stop() // twice is fine
+		stopped := len(w.String())
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if len(w.String()) != stopped {
+			t.Fatalf("shown after Stop: %q", w.String()[stopped:])
+		}
+	})
 }
 
 func TestFormatting(t *testing.T) {

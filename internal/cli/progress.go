@@ -5,48 +5,67 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/schollz/progressbar/v3"
 )
 
-// DefaultProgressInterval is how long work runs before its first progress
-// line, and how often the lines come after that.
+// DefaultProgressInterval is how long work runs before progress is first
+// shown, and how often it is shown after that.
 const DefaultProgressInterval = time.Second
 
-// Progress reports long work on stderr: nothing while the work takes less
-// than the interval (a second by default), then one line per interval,
-// such as "import-scenarios: 40/120 scenarios, 3s". Lines keep coming while
-// nothing advances (a write window waiting for the file, say), so a person
-// watching knows the program is alive. It is safe for concurrent use.
+// Progress shows long work on stderr as a progress bar
+// (github.com/schollz/progressbar), such as "import-scenarios (write window
+// 2)  30% |███       | (40/120, 12 scenarios/s) [3s]": nothing while the
+// work takes less than the interval (a second by default), then once per
+// interval, also while nothing advances (a write window waiting for the
+// file, say), so a person watching knows the program is alive. Stop clears
+// it. It is safe for concurrent use.
 type Progress struct {
-	w          io.Writer
-	what, unit string
-	total      int
-	start      time.Time
-	stop       chan struct{}
-	stopped    chan struct{}
-	once       sync.Once
+	bar     *progressbar.ProgressBar
+	what    string
+	start   time.Time
+	stop    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
 
 	mu    sync.Mutex
-	done  int
+	done  int64
 	note  string
-	lines int
+	shown string // the description the bar shows
 }
 
-// StartProgress starts reporting work named what (the program's name) on
-// w: total units of unit ("scenarios"), 0 if unknown. Call Stop when the
-// work ends.
+// StartProgress starts showing work named what (the program's name) on w:
+// total units of unit ("scenarios"), 0 if unknown. Call Stop when the work
+// ends.
 func StartProgress(w io.Writer, what string, total int, unit string) *Progress {
 	return StartProgressEvery(w, what, total, unit, DefaultProgressInterval)
 }
 
 // StartProgressEvery is StartProgress with another interval.
 func StartProgressEvery(w io.Writer, what string, total int, unit string, interval time.Duration) *Progress {
-	p := &Progress{w: w, what: what, unit: unit, total: total, start: time.Now(),
-		stop: make(chan struct{}), stopped: make(chan struct{})}
-	go p.loop(interval)
+	max := int64(total)
+	if total <= 0 {
+		max = -1 // unknown
+	}
+	p := &Progress{what: what, shown: what, start: time.Now(), stop: make(chan struct{}), stopped: make(chan struct{})}
+	p.bar = progressbar.NewOptions64(max,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(what),
+		progressbar.OptionSetItsString(unit),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetElapsedTime(true),
+		progressbar.OptionSetPredictTime(false),
+		progressbar.OptionSetRenderBlankState(false),
+		progressbar.OptionSetSpinnerChangeInterval(0), // no goroutine of its own
+		progressbar.OptionClearOnFinish())
+	go p.show(interval)
 	return p
 }
 
-func (p *Progress) loop(interval time.Duration) {
+// show draws the bar every interval until Stop: it is the only place that
+// draws, so that short work shows nothing.
+func (p *Progress) show(interval time.Duration) {
 	defer close(p.stopped)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -55,7 +74,18 @@ func (p *Progress) loop(interval time.Duration) {
 		case <-p.stop:
 			return
 		case <-tick.C:
-			p.print()
+			p.mu.Lock()
+			done, desc := p.done, p.what
+			if p.note != "" {
+				desc += " (" + p.note + ")"
+			}
+			changed := desc != p.shown
+			p.shown = desc
+			p.mu.Unlock()
+			if changed {
+				p.bar.Describe(desc)
+			}
+			_ = p.bar.Set64(done)
 		}
 	}
 }
@@ -63,46 +93,28 @@ func (p *Progress) loop(interval time.Duration) {
 // Add counts n more units done.
 func (p *Progress) Add(n int) {
 	p.mu.Lock()
-	p.done += n
+	p.done += int64(n)
 	p.mu.Unlock()
 }
 
-// Note sets what the work is doing now ("writing batch 3"), shown on the
-// next lines; empty clears it.
+// Note sets what the work is doing now ("writing batch 3"), shown after
+// the program's name; empty clears it.
 func (p *Progress) Note(note string) {
 	p.mu.Lock()
 	p.note = note
 	p.mu.Unlock()
 }
 
-func (p *Progress) print() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	count := fmt.Sprintf("%d %s", p.done, p.unit)
-	if p.total > 0 {
-		count = fmt.Sprintf("%d/%d %s", p.done, p.total, p.unit)
-	}
-	line := fmt.Sprintf("%s: %s, %s", p.what, count, time.Since(p.start).Round(time.Second))
-	if p.note != "" {
-		line += " (" + p.note + ")"
-	}
-	fmt.Fprintln(p.w, line)
-	p.lines++
-}
-
-// Stop ends the progress lines and returns how long the work took. It is
-// safe to call more than once.
+// Stop ends the display, clearing the bar, and returns how long the work
+// took. It is safe to call more than once.
 func (p *Progress) Stop() time.Duration {
-	p.once.Do(func() { close(p.stop) })
-	<-p.stopped
+	p.once.Do(func() {
+		close(p.stop)
+		<-p.stopped
+		_ = p.bar.Clear()
+		_ = p.bar.Exit()
+	})
 	return time.Since(p.start)
-}
-
-// Lines returns how many progress lines were printed.
-func (p *Progress) Lines() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.lines
 }
 
 // Elapsed formats a duration for a summary line: milliseconds below a
