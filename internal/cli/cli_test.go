@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -11,13 +10,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/cli"
+	"github.com/healthsim/healthsim-go/internal/syncbuf"
 )
 
 func TestDefaultPath(t *testing.T) {
@@ -172,35 +171,10 @@ func TestParse(t *testing.T) {
 	}
 }
 
-// lockedWriter is an io.Writer safe for the progress goroutine and the test.
-type lockedWriter struct {
-	ch chan string
-}
-
-func (w lockedWriter) Write(p []byte) (int, error) { w.ch <- string(p); return len(p), nil }
-
-// syncBuffer is a bytes.Buffer safe for the progress bar's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
 func TestProgress(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// Short work shows nothing.
-		var quiet syncBuffer
+		var quiet syncbuf.Buffer
 		p := cli.StartProgress(&quiet, "prog", 10, "scenarios")
 		time.Sleep(500 * time.Millisecond)
 		p.Add(10)
@@ -210,7 +184,7 @@ func TestProgress(t *testing.T) {
 
 		// Long work shows the count and the note after the interval, and
 		// again every interval while nothing advances.
-		var w syncBuffer
+		var w syncbuf.Buffer
 		p = cli.StartProgress(&w, "prog", 10, "scenarios")
 		p.Add(3)
 		p.Note("write window 2")
