@@ -304,7 +304,9 @@ func (i *intent) recordedHolder() (pid int, exe string) {
 // IntentHolder returns the PID and executable name of the dbx process that
 // holds the write intent of the database at dbPath now (writing, or waiting
 // for the file to write), and held = false if none does. exe is "" where
-// the system does not name the process. It only opens the sidecar, never
+// the system does not name the process. The PID is the one the holder
+// records right after taking the intent: for that instant it is still the
+// previous holder's. It only opens the sidecar, never
 // the database, so any process may call it.
 func IntentHolder(dbPath string) (pid int, exe string, held bool) {
 	f, err := os.Open(dbPath + IntentSuffix)
