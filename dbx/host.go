@@ -22,10 +22,7 @@ const Catalog = "db"
 // host is the driver.Connector behind a dbx pool: an in-memory DuckDB
 // instance that attaches the file when its first connection opens and
 // detaches it (releasing the file lock) when its last connection closes —
-// for a read host, once the last query is a read lease old (see watch), so
-// that a pool whose connections are discarded after each query (as the
-// query tool's are) does not pay an attach per query. Attaching retries
-// lock conflicts with jittered backoff for the busy timeout.
+// for a read host, once the last query is a read lease old (see watch).
 type host struct {
 	path string
 	mode Mode

@@ -33,24 +33,12 @@ func Sidecars(path string) []string {
 var errWriterActive = errors.New("another dbx process is writing")
 
 // intent is the cross-process half of writer preference among dbx
-// processes. A writer holds an exclusive lock on the intent sidecar from
-// before it opens the database read-write until it has let go of it, and
-// writes its PID there. Readers probe for that lock before they attach the
-// file, when a pooled connection is reused and, while attached, every few
-// milliseconds; they finish what is in flight, let go of the file, and
-// open no new connection until the writer is done. Without it, a process
-// that reads continuously would keep every other process from writing.
-// Processes that wait for the file hold a shared lock on the wait sidecar,
-// which tells a writer that keeps the file between windows (see
-// [WithWriteLinger]) to let go.
-//
-// The locks are whole-file locks on the sidecars that belong to an open
-// file (see tryLockFile; flock on Unix, LockFileEx on Windows), never a
-// lock or a descriptor on the database file (on Unix, closing any
-// descriptor of the database would drop this process's DuckDB lock). They
-// die with their process, so a crashed writer cannot leave the protocol
-// stuck. Processes that do not use dbx ignore the sidecars; they still
-// meet the busy timeout and a LockError naming them.
+// processes (docs/dbx.md, "Writers first"): a writer holds an exclusive
+// lock on the intent sidecar while it has, or is about to have, the file
+// read-write, and readers let go of the file while it does; processes that
+// wait for the file hold a shared lock on the wait sidecar, which ends a
+// lingering writer. The locks belong to open sidecar files (see
+// tryLockFile), never to the database file, and die with their process.
 type intent struct {
 	path string // the database
 	// probe and hold are two opens of the intent sidecar, mark and peek

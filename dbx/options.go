@@ -79,16 +79,12 @@ func WithReadConns(n int) Option {
 }
 
 // WithCheckpointEvery sets when the write side folds the write-ahead log
-// into the database file. Always: after a window that ran anything but
-// INSERT, UPDATE or DELETE (DuckDB cannot replay schema changes for a
-// read-only open), and when the write linger ([WithWriteLinger]) ends with
-// nobody waiting, off the callers' path. Otherwise a checkpoint — tens of
-// milliseconds on a large file, most of a small window — is put off: at
-// once only when the WAL reaches walBytes, and when the write side lets go
-// for a waiting reader or writer only once n windows are pending. Between
-// checkpoints each commit stays in PATH.wal, durable, and whoever opens the
-// file next replays it (about 0.7 ms per pending window on a 1.1 GB file).
-// n = 1 checkpoints whenever the write side lets go. Default: 16 windows or
+// into the database file: always after a window that ran anything but row
+// changes, and when the write linger ends with nobody waiting; otherwise
+// once the WAL reaches walBytes, or when the write side lets go for a
+// waiting reader or writer with n windows pending. Until then each commit
+// stays in PATH.wal, durable, and the next open replays it. n = 1
+// checkpoints whenever the write side lets go. Default: 16 windows or
 // 4 MiB. Copy the .wal with the file, or run scripts/checkpoint first.
 func WithCheckpointEvery(n int, walBytes int64) Option {
 	return func(o *options) error {
@@ -101,15 +97,10 @@ func WithCheckpointEvery(n int, walBytes int64) Option {
 }
 
 // WithWriteLinger sets how long the write side keeps the file open after a
-// write window, for the next window of this process to reuse: a burst of
-// windows then opens the file once instead of once per window. The write
-// side lets go as soon as a reader of this process, or a reader or writer
-// of another dbx process, waits for the file; only processes that do not
-// use dbx can meet it (and retry, or get a LockError, as they would meet
-// a window). When the linger ends with nobody waiting, whatever is pending
-// is checkpointed before the file is let go, so the next open has no WAL
-// to replay. Zero turns lingering off: Write lets go before it returns.
-// Default 10ms.
+// write window, so that a burst of windows opens it once. It lets go as
+// soon as a reader of this process, or a reader or writer of another dbx
+// process, waits for the file. Zero turns lingering off: Write lets go
+// before it returns. Default 10ms.
 func WithWriteLinger(d time.Duration) Option {
 	return func(o *options) error {
 		if d < 0 {

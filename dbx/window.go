@@ -23,19 +23,13 @@ type window struct {
 }
 
 // Write runs fn in a write window: one transaction on the database file,
-// opened read-write. Reads in this process wait while it runs. If fn
-// returns an error or panics, the transaction is rolled back (a panic is
-// re-raised after cleanup); otherwise it is committed (and checkpointed as
-// [WithCheckpointEvery] says). Concurrent calls run one at a time, in the
-// order they came.
-//
-// After a window that succeeded, the write side keeps the file for the
-// write linger ([WithWriteLinger]) so that the next window does not open it
-// again; it lets go at once when a reader of this process, or a reader or
-// writer of another dbx process, waits for the file, and otherwise when the
-// linger ends (checkpointing first, off the caller's path). After a failed
-// window, or with no linger, Write returns only once this process no longer
-// holds the file's write lock.
+// opened read-write, while reads in this process wait. If fn returns an
+// error or panics, the transaction is rolled back (a panic is re-raised
+// after cleanup); otherwise it is committed. If fn commits or rolls back
+// the transaction itself, Write says which. Concurrent calls run one at a
+// time, in the order they came. After a successful window the write side
+// may linger ([WithWriteLinger]); after a failed one Write returns only
+// once this process no longer holds the file's write lock.
 //
 // Write fails with a [*LockError] if another process holds the file for the
 // whole busy timeout, and with an error if read connections of this process
