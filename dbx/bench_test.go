@@ -13,6 +13,7 @@ import (
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/benchfile"
 	"github.com/healthsim/healthsim-go/internal/latency"
 	"github.com/jmoiron/sqlx"
 )
@@ -59,7 +60,9 @@ func benchFile(b *testing.B, sizeMB int) string {
 		b.Logf("using %s (%d bytes), built earlier", path, info.Size())
 	} else {
 		start := time.Now()
-		buildBenchFile(b, path, int64(sizeMB)*1e6, min(pointRows, sizeMB*10_000))
+		if err := benchfile.PointReads(context.Background(), path, int64(sizeMB)*1e6, int64(min(pointRows, sizeMB*10_000))); err != nil {
+			b.Fatal(err)
+		}
 		b.Logf("built %s (%d bytes) in %v", path, fileSize(b, path), time.Since(start).Round(time.Millisecond))
 	}
 	if benchFiles.paths == nil {
@@ -67,58 +70,6 @@ func benchFile(b *testing.B, sizeMB int) string {
 	}
 	benchFiles.paths[sizeMB] = path
 	return path
-}
-
-// buildBenchFile writes the file under a temporary name with dbx (so it is
-// in the v1.4.0 storage format) and renames it once it reaches the target.
-func buildBenchFile(b *testing.B, path string, target int64, tRows int) {
-	ctx := context.Background()
-	tmp := path + ".partial"
-	for _, f := range []string{tmp, tmp + ".wal"} { // an interrupted earlier build
-		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
-			b.Fatal(err)
-		}
-	}
-	// Every window checkpointed and let go at once: the loop sizes the file.
-	db, err := dbx.Open(ctx, tmp, dbx.WithWriteLinger(0), dbx.WithCheckpointEvery(1, 1))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	write := func(query string, args ...any) {
-		if err := db.Write(ctx, func(tx *sqlx.Tx) error {
-			_, err := tx.Exec(query, args...)
-			return err
-		}); err != nil {
-			b.Fatalf("%s: %v", query, err)
-		}
-	}
-	write(`CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR, val DOUBLE);
-		CREATE TABLE log (id BIGINT, ts TIMESTAMP, note VARCHAR);
-		CREATE TABLE wide (id BIGINT, a UBIGINT, b UBIGINT, c DOUBLE, s1 VARCHAR, s2 VARCHAR)`)
-	write("INSERT INTO t SELECT i, md5(i::VARCHAR), random() FROM range(1, ?) r(i)", tRows+1)
-	// Fill wide in batches, re-estimating bytes per row from the real size,
-	// until the file is within 3% of the target. Hashes, random doubles and
-	// md5 strings keep it from compressing to nothing.
-	size, next, perRow := fileSize(b, tmp), int64(0), int64(64)
-	for size < target*97/100 {
-		rows := min(max((target-size)/perRow, 10_000), 5_000_000)
-		write(`INSERT INTO wide SELECT i, hash(i), hash(-i), random(), md5(i::VARCHAR), md5((i * 7919)::VARCHAR)
-			FROM range(?, ?) r(i)`, next, next+rows)
-		next += rows
-		newSize := fileSize(b, tmp)
-		perRow = max(1, (newSize-size)/rows)
-		size = newSize
-	}
-	if err := db.Close(); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := os.Stat(tmp + ".wal"); err == nil {
-		b.Fatalf("%s.wal left after close", tmp)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		b.Fatal(err)
-	}
 }
 
 // fileSize stats the file; it never opens it (that would drop our locks).

@@ -38,7 +38,17 @@ func (g *gate) enterRead(ctx context.Context) error {
 			g.notifyLocked()
 		}()
 	}
-	for g.writing {
+	if err := g.awaitLocked(ctx, func() bool { return !g.writing }); err != nil {
+		return err
+	}
+	g.readers++
+	return nil
+}
+
+// awaitLocked waits, with g.mu held on entry and on return, until done
+// reports true at a change of the gate, or ctx ends.
+func (g *gate) awaitLocked(ctx context.Context, done func() bool) error {
+	for !done() {
 		changed := g.changed
 		g.mu.Unlock()
 		select {
@@ -49,7 +59,6 @@ func (g *gate) enterRead(ctx context.Context) error {
 		}
 		g.mu.Lock()
 	}
-	g.readers++
 	return nil
 }
 
@@ -93,18 +102,8 @@ func (g *gate) startWrite() {
 func (g *gate) waitReaders(ctx context.Context) (int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for g.readers > 0 {
-		changed := g.changed
-		g.mu.Unlock()
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			g.mu.Lock()
-			return g.readers, ctx.Err()
-		}
-		g.mu.Lock()
-	}
-	return 0, nil
+	err := g.awaitLocked(ctx, func() bool { return g.readers == 0 })
+	return g.readers, err
 }
 
 func (g *gate) endWrite() {

@@ -88,26 +88,35 @@ func (i *intent) writerActive() bool {
 		i.unshare()
 		return false
 	}
+	if !i.lockOpen() {
+		return false
+	}
+	i.mu.Unlock()
+	return true
+}
+
+// lockOpen locks mu and reports true if the sidecars are open; otherwise
+// (or if the protocol is off) it leaves mu unlocked and reports false.
+func (i *intent) lockOpen() bool {
 	if i == nil {
 		return false
 	}
 	i.mu.Lock()
-	defer i.mu.Unlock()
-	return !i.closed
+	if i.closed {
+		i.mu.Unlock()
+		return false
+	}
+	return true
 }
 
 // share takes (or joins this process's) shared lock on the sidecar, which
 // no writer can announce through; false if a writer holds the intent (or
 // the protocol is off). Every true must be matched by an unshare.
 func (i *intent) share() bool {
-	if i == nil {
+	if !i.lockOpen() {
 		return false
 	}
-	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.closed {
-		return false
-	}
 	if i.shares == 0 {
 		if ok, _ := tryLockFile(i.probe, false); !ok {
 			return false
@@ -157,11 +166,10 @@ func (i *intent) lock(ctx context.Context, timeout time.Duration) error {
 		return nil
 	}
 	err := i.poll(ctx, ReadWrite, timeout, func() bool {
-		i.mu.Lock()
-		defer i.mu.Unlock()
-		if i.closed {
+		if !i.lockOpen() {
 			return false
 		}
+		defer i.mu.Unlock()
 		ok, _ := tryLockFile(i.hold, true)
 		return ok
 	})
@@ -220,14 +228,10 @@ func (i *intent) unwant() {
 // wanted reports whether a process waits for the file: another dbx
 // process's reader or writer (this process's own readers wait on its gate).
 func (i *intent) wanted() bool {
-	if i == nil {
+	if !i.lockOpen() {
 		return false
 	}
-	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.closed {
-		return false
-	}
 	free, err := tryLockFile(i.peek, true)
 	if err != nil {
 		return false

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/healthsim/healthsim-go/mcp/input"
 	"github.com/healthsim/healthsim-go/mcp/reference"
 	"github.com/healthsim/healthsim-go/mcp/scenario"
 	"github.com/healthsim/healthsim-go/mcp/sqlgate"
@@ -94,7 +95,7 @@ func (s *Server) queryReferenceTool() server.ServerTool {
 			return res, nil
 		}
 		res, err := reference.Query(ctx, s.db, args.Table, reference.QueryOptions{State: args.State, County: args.County, Limit: args.Limit})
-		var invalid *reference.ValidationError
+		var invalid *input.Error
 		if errors.As(err, &invalid) {
 			return mcpgo.NewToolResultErrorf("Could not query %s: %s", args.Table, sentence(invalid.Message)), nil
 		}

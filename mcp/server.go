@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/mcp/input"
 	"github.com/healthsim/healthsim-go/mcp/scenario"
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -223,7 +224,7 @@ func structured(v any) (*mcpgo.CallToolResult, error) {
 func (s *Server) failure(ctx context.Context, what string, err error) *mcpgo.CallToolResult {
 	var (
 		lockErr *dbx.LockError
-		invalid *scenario.ValidationError
+		invalid *input.Error
 	)
 	switch {
 	case errors.As(err, &lockErr):

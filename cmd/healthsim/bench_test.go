@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/benchfile"
 	"github.com/healthsim/healthsim-go/internal/latency"
 	"github.com/healthsim/healthsim-go/internal/syncbuf"
 	"github.com/healthsim/healthsim-go/mcp"
@@ -151,60 +152,25 @@ func countScenarios(b *testing.B, path string) int {
 }
 
 // buildBenchDatabase migrates a new file with the real migrations and
-// fills it through dbx, in a few write windows of up to 40,000 scenarios,
-// until it is within 3% of target bytes. It writes under a temporary name
-// and renames the file once complete.
+// fills it with generated scenarios, up to 40,000 a window, until it is
+// within 3% of target bytes (see benchfile.Build).
 func buildBenchDatabase(b *testing.B, path string, target int64) {
 	ctx := context.Background()
-	tmp := path + ".partial"
-	for _, f := range []string{tmp, tmp + ".wal"} { // an interrupted earlier build
-		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
-			b.Fatal(err)
-		}
+	setup := func(db *dbx.DB) error {
+		_, err := migrations.Up(ctx, db)
+		return err
 	}
-	// Every window checkpointed and let go at once: the loop sizes the file.
-	db, err := dbx.Open(ctx, tmp, dbx.WithWriteLinger(0), dbx.WithCheckpointEvery(1, 1))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := migrations.Up(ctx, db); err != nil {
-		b.Fatal(err)
-	}
-	// Re-estimate the bytes per scenario from the real size after each
-	// window (indexes and JSON make it hard to guess).
-	size, next, perScenario := fileSize(tmp), 0, int64(16_000)
-	for size < target*97/100 {
-		n := int(min(max((target-size)/perScenario, 50), 40_000))
-		err := db.Write(ctx, func(tx *sqlx.Tx) error {
-			for _, stmt := range generators {
-				if _, err := tx.ExecContext(ctx, stmt, next, next+n); err != nil {
-					return fmt.Errorf("%s: %w", stmt, err)
-				}
+	fill := func(tx *sqlx.Tx, next, n int64) error {
+		for _, stmt := range generators {
+			if _, err := tx.ExecContext(ctx, stmt, next, next+n); err != nil {
+				return fmt.Errorf("%s: %w", stmt, err)
 			}
-			return nil
-		})
-		if err != nil {
-			b.Fatal(err)
 		}
-		next += n
-		newSize := fileSize(tmp)
-		perScenario = max(1, (newSize-size)/int64(n))
-		size = newSize
+		return nil
 	}
-	if err := db.Close(); err != nil {
+	// Indexes and JSON make the bytes per scenario hard to guess.
+	if err := benchfile.Build(ctx, path, target, benchfile.Batches{Min: 50, Max: 40_000, BytesPerUnit: 16_000}, setup, fill); err != nil {
 		b.Fatal(err)
-	}
-	if _, err := os.Stat(tmp + ".wal"); err == nil {
-		b.Fatalf("%s.wal left after close", tmp)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		b.Fatal(err)
-	}
-	for _, f := range dbx.Sidecars(tmp) {
-		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
-			b.Fatal(err)
-		}
 	}
 }
 

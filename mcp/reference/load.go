@@ -16,6 +16,7 @@ import (
 
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/mcp/input"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -41,7 +42,7 @@ const sampleDescription = "HealthSim embedded sample: real state and county FIPS
 //
 // The whole file is parsed and validated first; a header without the key
 // column, a bad value (the error names its line and column), a duplicate key
-// or a file without rows is a *ValidationError, and nothing changes. Then
+// or a file without rows is a *input.Error, and nothing changes. Then
 // the table's rows and its population.reference_sources row (source
 // "import", fileName) are replaced in one write window. progress, if set,
 // is called with the rows read so far every [ProgressEvery] rows and once
@@ -176,7 +177,7 @@ func parse(ctx context.Context, t *table, r io.Reader, progress func(int)) ([][]
 	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if err == io.EOF {
-		return nil, invalid("header", "the file is empty; expected %s", t.layout)
+		return nil, input.Invalid("header", "the file is empty; expected %s", t.layout)
 	}
 	if err != nil {
 		return nil, csvError(err)
@@ -207,7 +208,7 @@ func parse(ctx context.Context, t *table, r io.Reader, progress func(int)) ([][]
 		}
 		key := row[0].(string)
 		if first, dup := seen[key]; dup {
-			return nil, &ValidationError{Field: names[src[0]], Message: fmt.Sprintf(
+			return nil, &input.Error{Field: names[src[0]], Message: fmt.Sprintf(
 				"line %d, column %s: %s FIPS %s appears twice (first on line %d); the file must have one row per %s",
 				line, names[src[0]], t.keyWhat, key, first, t.keyWhat)}
 		}
@@ -226,7 +227,7 @@ func parse(ctx context.Context, t *table, r io.Reader, progress func(int)) ([][]
 		progress(len(rows))
 	}
 	if len(rows) == 0 {
-		return nil, invalid("rows", "the file has a header but no rows; nothing was changed")
+		return nil, input.Invalid("rows", "the file has a header but no rows; nothing was changed")
 	}
 	return rows, nil
 }
@@ -253,7 +254,7 @@ func mapHeader(t *table, header []string) ([]int, error) {
 			}
 		}
 		if src[i] < 0 && (i == 0 || c.required) {
-			return nil, invalid("header", "%s needs a %s column (%s) but the file's header has none; expected %s",
+			return nil, input.Invalid("header", "%s needs a %s column (%s) but the file's header has none; expected %s",
 				t.name, c.name, strings.Join(slices.Concat(c.headers, []string{c.name}), " or "), t.layout)
 		}
 	}
@@ -265,7 +266,7 @@ func parseRow(t *table, src []int, names, rec []string, line int) ([]driver.Valu
 	row := make([]driver.Value, len(t.columns))
 	bad := func(i int, format string, args ...any) error {
 		col := names[src[i]]
-		return &ValidationError{Field: col, Message: fmt.Sprintf("line %d, column %s: ", line, col) + fmt.Sprintf(format, args...)}
+		return &input.Error{Field: col, Message: fmt.Sprintf("line %d, column %s: ", line, col) + fmt.Sprintf(format, args...)}
 	}
 	key := strings.TrimSpace(rec[src[0]])
 	if isDigits(key) && len(key) == t.keyLen-1 {
@@ -350,11 +351,11 @@ func value(c column, s string) (driver.Value, error) {
 	return f, nil
 }
 
-// csvError turns a CSV syntax error into a *ValidationError naming the line.
+// csvError turns a CSV syntax error into a *input.Error naming the line.
 func csvError(err error) error {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
-		return invalid("csv", "line %d, column %d: %v; the file must be a comma-separated CSV with a header row", pe.Line, pe.Column, pe.Err)
+		return input.Invalid("csv", "line %d, column %d: %v; the file must be a comma-separated CSV with a header row", pe.Line, pe.Column, pe.Err)
 	}
 	return fmt.Errorf("reference: read CSV: %w", err)
 }

@@ -9,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/mcp/input"
 )
 
 // DefaultLimit and MaxLimit bound QueryOptions.Limit.
@@ -126,7 +127,7 @@ func Sources(ctx context.Context, db *dbx.DB) ([]Source, error) {
 // of all matching rows and a label of the data's source. An unknown table,
 // a state that is not a US state or territory, a county that is neither a
 // name nor a 5-digit FIPS code, or a limit outside 1..MaxLimit is a
-// *ValidationError naming the allowed values. Filters are always bound as
+// *input.Error naming the allowed values. Filters are always bound as
 // parameters; no user text becomes SQL.
 func Query(ctx context.Context, db *dbx.DB, table string, opts QueryOptions) (*Result, error) {
 	t, err := lookup(table)
@@ -138,7 +139,7 @@ func Query(ctx context.Context, db *dbx.DB, table string, opts QueryOptions) (*R
 		limit = DefaultLimit
 	}
 	if limit < 1 || limit > MaxLimit {
-		return nil, invalid("limit", "must be between 1 and %d (default %d), got %d", MaxLimit, DefaultLimit, opts.Limit)
+		return nil, input.Invalid("limit", "must be between 1 and %d (default %d), got %d", MaxLimit, DefaultLimit, opts.Limit)
 	}
 	where, args, err := filters(opts)
 	if err != nil {
@@ -201,7 +202,7 @@ func filters(opts QueryOptions) (string, []any, error) {
 	if in := strings.TrimSpace(opts.State); in != "" {
 		st, ok := lookupState(in)
 		if !ok {
-			return "", nil, invalid("state", "%q is not a US state or territory; give a two-letter abbreviation (CA), a name (California) or a 2-digit FIPS code (06)", opts.State)
+			return "", nil, input.Invalid("state", "%q is not a US state or territory; give a two-letter abbreviation (CA), a name (California) or a 2-digit FIPS code (06)", opts.State)
 		}
 		conds = append(conds, " state_abbr = ?")
 		args = append(args, st.abbr)
@@ -212,9 +213,9 @@ func filters(opts QueryOptions) (string, []any, error) {
 			conds = append(conds, " county_fips = ?")
 			args = append(args, strings.Repeat("0", 5-len(in))+in) // a lost leading zero
 		case isDigits(in):
-			return "", nil, invalid("county", "a county FIPS code has 5 digits (2 for the state, 3 for the county, as in 06037); got %q", opts.County)
+			return "", nil, input.Invalid("county", "a county FIPS code has 5 digits (2 for the state, 3 for the county, as in 06037); got %q", opts.County)
 		case !isCountyName(in):
-			return "", nil, invalid("county", "give a county name (Los Angeles, Harris County) or a 5-digit county FIPS code (06037); got %q", opts.County)
+			return "", nil, input.Invalid("county", "give a county name (Los Angeles, Harris County) or a 5-digit county FIPS code (06037); got %q", opts.County)
 		default:
 			name := strings.ToLower(strings.Join(strings.Fields(in), " "))
 			name = strings.TrimSuffix(name, " county")

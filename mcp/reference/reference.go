@@ -12,25 +12,11 @@
 package reference
 
 import (
-	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/healthsim/healthsim-go/mcp/input"
 )
-
-// ValidationError reports input that was refused before anything changed.
-// Field names the bad input ("table", "state", "county", "limit", "header",
-// or the CSV column of a bad value); Error() is a sentence a person can act
-// on.
-type ValidationError struct {
-	Field   string
-	Message string
-}
-
-func (e *ValidationError) Error() string { return e.Message }
-
-func invalid(field, format string, args ...any) *ValidationError {
-	return &ValidationError{Field: field, Message: field + ": " + fmt.Sprintf(format, args...)}
-}
 
 // kind is a column's SQL type.
 type kind uint8
@@ -159,11 +145,11 @@ var tables = map[string]*table{
 // order: places_county, places_tract, svi_county, svi_tract, adi_blockgroup.
 func Tables() []string { return slices.Clone(tableOrder) }
 
-// lookup returns the table named name, or a *ValidationError naming the
+// lookup returns the table named name, or a *input.Error naming the
 // allowed tables.
 func lookup(name string) (*table, error) {
 	if t, ok := tables[strings.ToLower(strings.TrimSpace(name))]; ok {
 		return t, nil
 	}
-	return nil, invalid("table", "unknown reference table %q; use one of %s", name, strings.Join(tableOrder, ", "))
+	return nil, input.Invalid("table", "unknown reference table %q; use one of %s", name, strings.Join(tableOrder, ", "))
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/mcp/input"
 	"github.com/healthsim/healthsim-go/mcp/reference"
 	"github.com/healthsim/healthsim-go/migrations"
 )
@@ -217,7 +218,7 @@ func TestQueryValidation(t *testing.T) {
 		{"places_county", reference.QueryOptions{Limit: 101}, "limit", "between 1 and 100"},
 	} {
 		_, err := reference.Query(context.Background(), db, tc.table, tc.opts)
-		var ve *reference.ValidationError
+		var ve *input.Error
 		if !errors.As(err, &ve) || ve.Field != tc.field || !strings.Contains(ve.Error(), tc.want) {
 			t.Errorf("Query(%s, %+v) = %v; want a %s error with %q", tc.table, tc.opts, err, tc.field, tc.want)
 		}
@@ -237,7 +238,7 @@ func TestQueryInjectionChangesNothing(t *testing.T) {
 		{County: "Los Angeles' OR 'a'='a"},
 	} {
 		_, err := reference.Query(context.Background(), db, "places_county", opts)
-		var ve *reference.ValidationError
+		var ve *input.Error
 		if !errors.As(err, &ve) {
 			t.Errorf("%+v: %v, want a validation error", opts, err)
 		}
@@ -398,7 +399,7 @@ func TestImportRefusesBadFilesAndChangesNothing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n, err := importCSV(t, db, tc.table, tc.csv)
-			var ve *reference.ValidationError
+			var ve *input.Error
 			if !errors.As(err, &ve) || ve.Field != tc.field || !strings.Contains(ve.Error(), tc.want) || n != 0 {
 				t.Fatalf("Import: %d, %v; want a %s error with %q", n, err, tc.field, tc.want)
 			}

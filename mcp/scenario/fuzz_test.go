@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/mcp/input"
 	"github.com/healthsim/healthsim-go/mcp/scenario"
 	"github.com/healthsim/healthsim-go/migrations"
 )
@@ -29,7 +30,7 @@ type saveArgs struct {
 
 // FuzzSaveRequest feeds arbitrary JSON, decoded as the save tool's
 // arguments, to Save on a real database. Save never panics; it fails with a
-// *ValidationError or ErrExists and changes nothing, or it succeeds and
+// *input.Error or ErrExists and changes nothing, or it succeeds and
 // Load returns every entity byte for byte as encoding/json encodes it, in
 // the order given. Seeds live in testdata/fuzz/FuzzSaveRequest.
 func FuzzSaveRequest(f *testing.F) {
@@ -69,9 +70,9 @@ func FuzzSaveRequest(f *testing.F) {
 			Entities: args.Entities, Overwrite: args.Overwrite,
 		})
 		if err != nil {
-			var invalid *scenario.ValidationError
+			var invalid *input.Error
 			if !errors.As(err, &invalid) && !errors.Is(err, scenario.ErrExists) {
-				t.Fatalf("Save(%s) failed with neither a ValidationError nor ErrExists: %v", data, err)
+				t.Fatalf("Save(%s) failed with neither a input.Error nor ErrExists: %v", data, err)
 			}
 			if after := fuzzCounts(t, db); after != before {
 				t.Fatalf("a refused save changed the database: %s -> %s (%v)", before, after, err)

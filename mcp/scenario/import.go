@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/healthsim/healthsim-go/mcp/input"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -54,7 +55,7 @@ type prepared struct {
 
 // ValidateRecord checks that rec can be imported: a name Save would accept,
 // known entity types, non-empty ids unique within their type, and a JSON
-// object as each entity's data. It returns a *ValidationError naming the
+// object as each entity's data. It returns a *input.Error naming the
 // first problem, and touches no database.
 func ValidateRecord(rec *Record) error {
 	_, err := prepare(rec)
@@ -64,10 +65,10 @@ func ValidateRecord(rec *Record) error {
 func prepare(rec *Record) (*prepared, error) {
 	p := &prepared{rec: rec, name: strings.TrimSpace(rec.Name), tags: []string{}, byType: map[string][]entity{}}
 	if p.name == "" {
-		return nil, invalid("name", "the scenario has no name")
+		return nil, input.Invalid("name", "the scenario has no name")
 	}
 	if n := utf8.RuneCountInString(p.name); n > MaxNameLen {
-		return nil, invalid("name", "%q has %d characters; use at most %d", truncate(p.name, 40), n, MaxNameLen)
+		return nil, input.Invalid("name", "%q has %d characters; use at most %d", truncate(p.name, 40), n, MaxNameLen)
 	}
 	for _, t := range rec.Tags {
 		t = strings.ToLower(strings.TrimSpace(t))
@@ -81,25 +82,25 @@ func prepare(rec *Record) (*prepared, error) {
 		where := fmt.Sprintf("entities[%d]", i)
 		table, ok := CanonicalType(e.Type)
 		if !ok {
-			return nil, invalid(where+".entity_type", "unknown entity type %q; valid types are %s",
+			return nil, input.Invalid(where+".entity_type", "unknown entity type %q; valid types are %s",
 				e.Type, strings.Join(entityTypes, ", "))
 		}
 		id := strings.TrimSpace(e.ID)
 		if id == "" {
-			return nil, invalid(where+".entity_id", "the %s entity has no id", table)
+			return nil, input.Invalid(where+".entity_id", "the %s entity has no id", table)
 		}
 		if seen[table] == nil {
 			seen[table] = map[string]bool{}
 		}
 		if seen[table][id] {
-			return nil, invalid(where+".entity_id", "duplicate %s id %q; ids must be unique within a type", table, id)
+			return nil, input.Invalid(where+".entity_id", "duplicate %s id %q; ids must be unique within a type", table, id)
 		}
 		seen[table][id] = true
 		var data map[string]any
 		dec := json.NewDecoder(bytes.NewReader(e.Data))
 		dec.UseNumber()
 		if err := dec.Decode(&data); err != nil || data == nil || dec.More() {
-			return nil, invalid(where+".entity_data", "the data of %s %q is not a JSON object", table, id)
+			return nil, input.Invalid(where+".entity_data", "the data of %s %q is not a JSON object", table, id)
 		}
 		p.byType[table] = append(p.byType[table], entity{key: table, idx: len(p.byType[table]), id: id, doc: string(e.Data), data: data})
 		p.total++
@@ -121,7 +122,7 @@ func prepareAll(recs []*Record) ([]*prepared, error) {
 			return nil, fmt.Errorf("scenario %q: %w", rec.Name, err)
 		}
 		if names[p.name] {
-			return nil, fmt.Errorf("scenario %q: %w", p.name, invalid("name", "the scenario %q is given twice", p.name))
+			return nil, fmt.Errorf("scenario %q: %w", p.name, input.Invalid("name", "the scenario %q is given twice", p.name))
 		}
 		names[p.name] = true
 		ps[i] = p
@@ -223,7 +224,7 @@ func planImport(ctx context.Context, q sqlx.QueryerContext, p *prepared, overwri
 // keep their entity_data byte for byte; scenarios keep the records' times;
 // canonical rows are derived as Save derives them. All or nothing: an
 // invalid record, a value a canonical column cannot take (a
-// *ValidationError), or a conflict without overwrite (an error wrapping
+// *input.Error), or a conflict without overwrite (an error wrapping
 // ErrExists) leaves the database unchanged.
 //
 // Keep recs to a few dozen scenarios per call: other processes cannot read

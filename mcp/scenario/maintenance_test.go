@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/mcp/input"
 	"github.com/healthsim/healthsim-go/mcp/scenario"
 	"github.com/jmoiron/sqlx"
 )
@@ -209,7 +210,7 @@ func TestImportRefusesBadRecords(t *testing.T) {
 		rec := prettyRecord("bad")
 		tc.edit(rec)
 		_, err := store.Import(ctx, []*scenario.Record{good, rec}, false)
-		var ve *scenario.ValidationError
+		var ve *input.Error
 		if !errors.As(err, &ve) || ve.Field != tc.field {
 			t.Errorf("%s: %v, want a validation error on %s", tc.name, err, tc.field)
 		}

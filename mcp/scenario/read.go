@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/healthsim/healthsim-go/mcp/input"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -128,7 +129,7 @@ func lookup(ctx context.Context, q sqlx.QueryerContext, nameOrID string) (header
 	key := strings.TrimSpace(nameOrID)
 	var h header
 	if key == "" {
-		return h, invalid("name_or_id", "give the name or id of a scenario")
+		return h, input.Invalid("name_or_id", "give the name or id of a scenario")
 	}
 	err := sqlx.GetContext(ctx, q, &h, rowSelect+` WHERE id = $1 LIMIT 1`, key)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -244,7 +245,7 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]ListEntry, error)
 		limit = DefaultListLimit
 	}
 	if limit < 1 || limit > MaxListLimit {
-		return nil, invalid("limit", "must be between 1 and %d, got %d", MaxListLimit, opts.Limit)
+		return nil, input.Invalid("limit", "must be between 1 and %d, got %d", MaxListLimit, opts.Limit)
 	}
 	tag := strings.ToLower(strings.TrimSpace(opts.Tag))
 	search := strings.ToLower(strings.TrimSpace(opts.Search))
@@ -270,7 +271,7 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]ListEntry, error)
 // MaxSamplesPerType) shortened sample entities per type, the first saved.
 func (s *Store) Summary(ctx context.Context, nameOrID string, includeSamples bool, samplesPerType int) (*ScenarioSummary, error) {
 	if includeSamples && (samplesPerType < 1 || samplesPerType > MaxSamplesPerType) {
-		return nil, invalid("samples_per_type", "must be between 1 and %d, got %d", MaxSamplesPerType, samplesPerType)
+		return nil, input.Invalid("samples_per_type", "must be between 1 and %d, got %d", MaxSamplesPerType, samplesPerType)
 	}
 	var sum *ScenarioSummary
 	err := s.readTx(ctx, func(tx *sqlx.Tx) error {

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/healthsim/healthsim-go/mcp/input"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -79,7 +80,7 @@ type plan struct {
 // without a column ignored; scenario_id and created_at are set by Save).
 //
 // Invalid input, including a value DuckDB cannot cast to its column, gives a
-// *ValidationError; an existing name without Overwrite gives an error
+// *input.Error; an existing name without Overwrite gives an error
 // wrapping ErrExists. In every failure nothing is written.
 func (s *Store) Save(ctx context.Context, req SaveRequest) (SaveResult, error) {
 	p, err := validate(req)
@@ -164,10 +165,10 @@ func (s *Store) Save(ctx context.Context, req SaveRequest) (SaveResult, error) {
 func validate(req SaveRequest) (*plan, error) {
 	p := &plan{name: strings.TrimSpace(req.Name), description: req.Description, tags: []string{}, byTable: map[string][]entity{}}
 	if p.name == "" {
-		return nil, invalid("name", "give the scenario a name (1 to %d characters)", MaxNameLen)
+		return nil, input.Invalid("name", "give the scenario a name (1 to %d characters)", MaxNameLen)
 	}
 	if n := utf8.RuneCountInString(p.name); n > MaxNameLen {
-		return nil, invalid("name", "the name has %d characters; use at most %d", n, MaxNameLen)
+		return nil, input.Invalid("name", "the name has %d characters; use at most %d", n, MaxNameLen)
 	}
 	for _, t := range req.Tags {
 		t = strings.ToLower(strings.TrimSpace(t))
@@ -185,7 +186,7 @@ func validate(req SaveRequest) (*plan, error) {
 	for _, key := range keys {
 		table, ok := CanonicalType(key)
 		if !ok {
-			return nil, invalid("entities", "unknown entity type %q; valid types are %s (or their singular forms)",
+			return nil, input.Invalid("entities", "unknown entity type %q; valid types are %s (or their singular forms)",
 				key, strings.Join(entityTypes, ", "))
 		}
 		if seen[table] == nil {
@@ -194,20 +195,20 @@ func validate(req SaveRequest) (*plan, error) {
 		for i, obj := range req.Entities[key] {
 			where := fmt.Sprintf("entities.%s[%d]", key, i)
 			if obj == nil {
-				return nil, invalid(where, "must be an object")
+				return nil, input.Invalid(where, "must be an object")
 			}
 			id, ok := entityID(obj, table)
 			if !ok {
-				return nil, invalid(where, "has no id; give it a non-empty %s field",
+				return nil, input.Invalid(where, "has no id; give it a non-empty %s field",
 					strings.Join(entityIDFields(table), " or "))
 			}
 			if first, dup := seen[table][id]; dup {
-				return nil, invalid(where, "duplicate id %q (also used by %s); ids must be unique within a type", id, first)
+				return nil, input.Invalid(where, "duplicate id %q (also used by %s); ids must be unique within a type", id, first)
 			}
 			seen[table][id] = where
 			doc, err := json.Marshal(obj)
 			if err != nil {
-				return nil, invalid(where, "cannot be encoded as JSON: %v", err)
+				return nil, input.Invalid(where, "cannot be encoded as JSON: %v", err)
 			}
 			p.byTable[table] = append(p.byTable[table], entity{key: key, idx: i, id: id, doc: string(doc), data: obj})
 			p.total++
@@ -328,7 +329,7 @@ func buildTableSQL(table string, cols []column) *tableSQL {
 // insert writes the canonical rows of one batch of entities (their
 // scenario_entities rows go through entityRows). A value DuckDB cannot cast fails the statement
 // (and so the window's transaction) with a *castError, which [Store.explain]
-// turns into a *ValidationError naming the entity and field once the
+// turns into a *input.Error naming the entity and field once the
 // window has rolled back: the check costs nothing when every value casts.
 func (ts *tableSQL) insert(ctx context.Context, tx *sqlx.Tx, scenarioID string, batch []entity) error {
 	docs := make([]string, len(batch))
@@ -391,7 +392,7 @@ type castError struct {
 func (e *castError) Error() string { return e.err.Error() }
 func (e *castError) Unwrap() error { return e.err }
 
-// explain turns a *castError in err into a *ValidationError that names the
+// explain turns a *castError in err into a *input.Error that names the
 // first entity and field whose value does not cast, by running the table's
 // check on the read pool (it reads no table); other errors pass unchanged.
 func (s *Store) explain(ctx context.Context, err error) error {
@@ -409,7 +410,7 @@ func (s *Store) explain(ctx context.Context, err error) error {
 	e := ce.batch[bad.I]
 	field, typ, _ := strings.Cut(bad.Bad, "|")
 	val, _ := json.Marshal(e.data[field])
-	return invalid(fmt.Sprintf("entities.%s[%d].%s", e.key, e.idx, field),
+	return input.Invalid(fmt.Sprintf("entities.%s[%d].%s", e.key, e.idx, field),
 		"%s is not a valid %s (column %s.%s)", truncate(string(val), 80), typ, ce.ts.table, field)
 }
 

@@ -10,7 +10,6 @@ package scenario
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -26,20 +25,6 @@ var ErrNotFound = errors.New("scenario not found")
 // ErrExists is returned (wrapped) by Save when a scenario of that name
 // exists and overwrite was not asked for.
 var ErrExists = errors.New("scenario already exists")
-
-// ValidationError reports input that was refused before anything changed.
-// Field names the bad input ("name", "entities.patients[3].birth_date",
-// "limit"); Error() is a sentence a person can act on.
-type ValidationError struct {
-	Field   string
-	Message string
-}
-
-func (e *ValidationError) Error() string { return e.Message }
-
-func invalid(field, format string, args ...any) *ValidationError {
-	return &ValidationError{Field: field, Message: field + ": " + fmt.Sprintf(format, args...)}
-}
 
 // Store reads and writes scenarios in a HealthSim database. It is safe for
 // concurrent use.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/mcp/input"
 	"github.com/healthsim/healthsim-go/mcp/scenario"
 	"github.com/healthsim/healthsim-go/migrations"
 )
@@ -311,9 +312,9 @@ func TestValidationChangesNothing(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := store.Save(ctx, c.req)
-			var ve *scenario.ValidationError
+			var ve *input.Error
 			if !errors.As(err, &ve) {
-				t.Fatalf("err = %v, want a *ValidationError", err)
+				t.Fatalf("err = %v, want a *input.Error", err)
 			}
 			if ve.Field != c.field || !strings.Contains(ve.Error(), c.field) {
 				t.Fatalf("field %q (%v), want %q", ve.Field, ve, c.field)
@@ -327,18 +328,18 @@ func TestValidationChangesNothing(t *testing.T) {
 		t.Errorf("unknown type message %v does not list the valid types", err)
 	}
 	for _, limit := range []int{-1, 201} {
-		var ve *scenario.ValidationError
+		var ve *input.Error
 		if _, err := store.List(ctx, scenario.ListOptions{Limit: limit}); !errors.As(err, &ve) || ve.Field != "limit" {
 			t.Errorf("List limit %d: %v", limit, err)
 		}
 	}
 	for _, n := range []int{0, 11} {
-		var ve *scenario.ValidationError
+		var ve *input.Error
 		if _, err := store.Summary(ctx, "existing", true, n); !errors.As(err, &ve) || ve.Field != "samples_per_type" {
 			t.Errorf("Summary samples %d: %v", n, err)
 		}
 	}
-	var ve *scenario.ValidationError
+	var ve *input.Error
 	if _, err := store.Load(ctx, " ", true); !errors.As(err, &ve) {
 		t.Errorf("Load of an empty name: %v", err)
 	}
@@ -466,9 +467,9 @@ func TestFailedSaveLeavesNothing(t *testing.T) {
 	patients[499]["birth_date"] = "1980-13-45"
 	_, err := store.Save(ctx, scenario.SaveRequest{Name: "broken", Tags: []string{"t"},
 		Entities: map[string][]map[string]any{"patients": patients}})
-	var ve *scenario.ValidationError
+	var ve *input.Error
 	if !errors.As(err, &ve) || ve.Field != "entities.patients[499].birth_date" || !strings.Contains(ve.Error(), "1980-13-45") {
-		t.Fatalf("err = %v, want a ValidationError for entities.patients[499].birth_date", err)
+		t.Fatalf("err = %v, want a input.Error for entities.patients[499].birth_date", err)
 	}
 	t.Logf("%v", err)
 	assertUnchanged(t, db, before)
@@ -482,7 +483,7 @@ func TestFailedSaveLeavesNothing(t *testing.T) {
 	_, err = store.Save(ctx, scenario.SaveRequest{Name: "broken",
 		Entities: map[string][]map[string]any{"patients": samplePatients(1500, "p"), "encounter": encounters}})
 	if !errors.As(err, &ve) || ve.Field != "entities.encounter[1200].admission_time" {
-		t.Fatalf("err = %v, want a ValidationError for entities.encounter[1200].admission_time", err)
+		t.Fatalf("err = %v, want a input.Error for entities.encounter[1200].admission_time", err)
 	}
 	assertUnchanged(t, db, before)
 	if _, err := store.Load(ctx, "broken", false); !errors.Is(err, scenario.ErrNotFound) {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/healthsim/healthsim-go/internal/proctest"
 )
 
 // The bench binary runs itself again in one of two roles, chosen by
@@ -207,7 +209,7 @@ func probe(path string, stdin io.Reader, stdout io.Writer) error {
 	var attempts []attempt
 	try := func(readOnly bool) {
 		start := time.Now()
-		pool, err := openPool(path, readOnly)
+		pool, err := proctest.OpenRaw(path, readOnly)
 		if err == nil {
 			err = pool.Close()
 		}

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"sync"
 
-	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/proctest"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -39,7 +39,7 @@ const (
 func openStrategy(ctx context.Context, name, path string, readConns int) (strategy, error) {
 	switch name {
 	case "persistent-rw":
-		pool, err := openPool(path, false)
+		pool, err := proctest.OpenRaw(path, false)
 		if err != nil {
 			return nil, err
 		}
@@ -47,7 +47,7 @@ func openStrategy(ctx context.Context, name, path string, readConns int) (strate
 		pool.SetMaxIdleConns(readConns + 1)
 		return &persistentRW{pool: pool}, nil
 	case "ro-close-before-write":
-		pool, err := openPool(path, true)
+		pool, err := proctest.OpenRaw(path, true)
 		if err != nil {
 			return nil, err
 		}
@@ -62,25 +62,6 @@ func openStrategy(ctx context.Context, name, path string, readConns int) (strate
 		return &dbxStrategy{db: db}, nil
 	}
 	return nil, fmt.Errorf("unknown strategy %q", name)
-}
-
-// openPool opens a plain duckdb-go pool on path; its instance, and so the
-// file lock, lives until the pool is closed.
-func openPool(path string, readOnly bool) (*sql.DB, error) {
-	dsn := path
-	if readOnly {
-		dsn += "?access_mode=READ_ONLY"
-	}
-	connector, err := duckdb.NewConnector(dsn, nil)
-	if err != nil {
-		return nil, err
-	}
-	pool := sql.OpenDB(connector)
-	if err := pool.Ping(); err != nil {
-		pool.Close()
-		return nil, err
-	}
-	return pool, nil
 }
 
 func pointRead(ctx context.Context, q interface {
@@ -129,12 +110,12 @@ func (s *roCloseBeforeWrite) write(ctx context.Context, id int64) error {
 		errs = append(errs, s.pool.Close())
 		s.pool = nil
 	}
-	if rw, err := openPool(s.path, false); err != nil {
+	if rw, err := proctest.OpenRaw(s.path, false); err != nil {
 		errs = append(errs, err)
 	} else {
 		errs = append(errs, insert(ctx, rw, id), rw.Close())
 	}
-	pool, err := openPool(s.path, true)
+	pool, err := proctest.OpenRaw(s.path, true)
 	s.pool = pool
 	return errors.Join(append(errs, err)...)
 }
@@ -160,7 +141,7 @@ type perQuery struct {
 func (s *perQuery) read(ctx context.Context, id int64) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	pool, err := openPool(s.path, true)
+	pool, err := proctest.OpenRaw(s.path, true)
 	if err != nil {
 		return err
 	}
@@ -170,7 +151,7 @@ func (s *perQuery) read(ctx context.Context, id int64) error {
 func (s *perQuery) write(ctx context.Context, id int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pool, err := openPool(s.path, false)
+	pool, err := proctest.OpenRaw(s.path, false)
 	if err != nil {
 		return err
 	}
