@@ -161,7 +161,12 @@ func (s *Server) saveScenarioTool() server.ServerTool {
 		if err != nil {
 			return s.failure(ctx, what, err), nil
 		}
-		return structured(res)
+		out, err := structured(res)
+		if err == nil { // a link to the saved scenario's resource
+			out.Content = append(out.Content, mcpgo.NewResourceLink(ScenarioURI(res.Name), res.Name,
+				"The saved scenario: its summary and how to read its entities.", "application/json"))
+		}
+		return out, err
 	}
 	return server.ServerTool{Tool: tool, Handler: handler}
 }

@@ -1,7 +1,11 @@
-// Package mcp is the HealthSim MCP server: eight tools over one shared
-// DuckDB file ([dbx.DB]). The six read tools run on dbx's read pool, the two
-// write tools each in one dbx write window, so several servers, scripts and
-// notebooks can use the same file at once.
+// Package mcp is the HealthSim MCP server: eight tools, three resources
+// (the schema, the reference-data catalogue, each saved scenario by a
+// template) and three prompts over one shared DuckDB file ([dbx.DB]). The
+// read tools and the resources run on dbx's read pool, the two write tools
+// each in one dbx write window, so several servers, scripts and notebooks
+// can use the same file at once. Prompt and template arguments complete
+// (scenario names, tags, states, counties), and tool calls are logged to
+// the client at the level it asks for.
 //
 // Each tool has one constructor here that returns the tool (schema,
 // annotations, output schema) and its handler. A tool that fails answers
@@ -56,7 +60,8 @@ type Server struct {
 	toolset []server.ServerTool
 }
 
-// NewServer returns the server with its eight tools registered. db must
+// NewServer returns the server with its eight tools, its resources and its
+// prompts registered. db must
 // have the HealthSim migrations applied; the caller closes it after the
 // server has stopped.
 func NewServer(db *dbx.DB, opts Options) *Server {
@@ -70,8 +75,16 @@ func NewServer(db *dbx.DB, opts Options) *Server {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{db: db, store: scenario.New(db), opts: opts, log: opts.Logger}
+	hooks := &server.Hooks{}
 	serverOpts := []server.ServerOption{
 		server.WithToolCapabilities(false),
+		server.WithResourceCapabilities(false, false),
+		server.WithPromptCapabilities(false),
+		server.WithCompletions(),
+		server.WithPromptCompletionProvider(completer{s}),
+		server.WithResourceCompletionProvider(completer{s}),
+		server.WithLogging(),
+		server.WithHooks(hooks),
 		server.WithInstructions(instructions),
 		server.WithStrictInputSchemaDefault(),
 		server.WithRecovery(),
@@ -96,6 +109,8 @@ func NewServer(db *dbx.DB, opts Options) *Server {
 		s.toolset[i].Handler = validated(t.Tool, t.Handler)
 	}
 	s.AddTools(s.toolset...)
+	s.addResources(hooks)
+	s.addPrompts()
 	return s
 }
 
@@ -110,7 +125,8 @@ func (s *Server) Tools() []mcpgo.Tool {
 
 const instructions = `HealthSim stores synthetic healthcare scenarios (patients, encounters, claims, trial subjects, ...) in a DuckDB database shared with other tools.
 Save generated data with healthsim_save_scenario; find it with healthsim_list_scenarios; read it back with healthsim_load_scenario or, for a compact overview, healthsim_get_summary.
-healthsim_tables shows every table and its columns; healthsim_query runs one read-only SELECT over them; healthsim_query_reference looks up population reference data (CDC PLACES, SVI, ADI) by state and county.`
+healthsim_tables shows every table and its columns; healthsim_query runs one read-only SELECT over them; healthsim_query_reference looks up population reference data (CDC PLACES, SVI, ADI) by state and county.
+Resources: healthsim://schema (tables, columns and what they hold), healthsim://reference (the reference-data catalogue) and healthsim://scenarios/{name} (each saved scenario).`
 
 // logCalls logs every call at debug and every failed call at warn.
 func (s *Server) logCalls(next server.ToolHandlerFunc) server.ToolHandlerFunc {
@@ -126,12 +142,25 @@ func (s *Server) logCalls(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 				msg = tc.Text
 			}
 		}
+		elapsed := time.Since(start).Round(time.Microsecond)
 		if s.log.Enabled(ctx, level) {
-			s.log.Log(ctx, level, "tool call", "tool", req.Params.Name,
-				"elapsed", time.Since(start).Round(time.Microsecond), "error", msg)
+			s.log.Log(ctx, level, "tool call", "tool", req.Params.Name, "elapsed", elapsed, "error", msg)
 		}
+		s.logToClient(ctx, req.Params.Name, elapsed, msg)
 		return res, err
 	}
+}
+
+// logToClient sends a tool call's log line to the client as
+// notifications/message, if the client asked for that level (with
+// logging/setLevel, or per request from protocol 2026-07-28 on).
+func (s *Server) logToClient(ctx context.Context, tool string, elapsed time.Duration, msg string) {
+	data := map[string]any{"tool": tool, "elapsed_ms": float64(elapsed.Microseconds()) / 1000}
+	clientLevel := mcpgo.LoggingLevelDebug
+	if msg != "" {
+		data["error"], clientLevel = msg, mcpgo.LoggingLevelWarning
+	}
+	_ = s.SendLogMessageToClient(ctx, mcpgo.NewLoggingMessageNotification(clientLevel, Name, data))
 }
 
 // portableOutput rewrites the output schema generated from a Go type into

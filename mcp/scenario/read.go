@@ -258,12 +258,7 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]ListEntry, error)
 	if err != nil {
 		return nil, fmt.Errorf("scenario: list: %w", err)
 	}
-	out := make([]ListEntry, len(rows))
-	for i, h := range rows {
-		out[i] = ListEntry{ID: h.ID, Name: h.Name, Description: h.Description, Tags: h.tags(),
-			EntityCount: h.EntityCount, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt}
-	}
-	return out, nil
+	return listEntries(rows), nil
 }
 
 // Summary returns the counts per entity type of the scenario whose id or
@@ -387,4 +382,68 @@ func (s *Store) Delete(ctx context.Context, nameOrID string) (DeleteResult, erro
 		return DeleteResult{}, err
 	}
 	return res, nil
+}
+
+// ByName returns up to limit (1 to MaxListLimit) scenarios whose names sort
+// after after, in name order: a page of every scenario, which the next page
+// continues from its last name.
+func (s *Store) ByName(ctx context.Context, after string, limit int) ([]ListEntry, error) {
+	if limit < 1 || limit > MaxListLimit {
+		return nil, input.Invalid("limit", "must be between 1 and %d, got %d", MaxListLimit, limit)
+	}
+	const order = `s.name`
+	var rows []header
+	err := s.db.Read().SelectContext(ctx, &rows, headersQuery(`SELECT * FROM scenarios s
+		WHERE s.name > $1 ORDER BY `+order+` LIMIT $2`, order), after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("scenario: list by name: %w", err)
+	}
+	return listEntries(rows), nil
+}
+
+func listEntries(rows []header) []ListEntry {
+	out := make([]ListEntry, len(rows))
+	for i, h := range rows {
+		out[i] = ListEntry{ID: h.ID, Name: h.Name, Description: h.Description, Tags: h.tags(),
+			EntityCount: h.EntityCount, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt}
+	}
+	return out
+}
+
+// Completions are the values that complete what a person has typed so far,
+// and how many match in all.
+type Completions struct {
+	Values []string
+	Total  int
+}
+
+// CompleteNames returns up to limit scenario names that start with prefix
+// (any case), in name order.
+func (s *Store) CompleteNames(ctx context.Context, prefix string, limit int) (Completions, error) {
+	return complete(ctx, s.db.Read(), `SELECT name AS v, count(*) OVER () AS total FROM scenarios
+		WHERE starts_with(lower(name), lower($1)) ORDER BY name LIMIT $2`, prefix, limit)
+}
+
+// CompleteTags returns up to limit tags in use that start with prefix (any
+// case), in order.
+func (s *Store) CompleteTags(ctx context.Context, prefix string, limit int) (Completions, error) {
+	return complete(ctx, s.db.Read(), `SELECT tag AS v, count(*) OVER () AS total FROM (SELECT DISTINCT tag FROM scenario_tags)
+		WHERE starts_with(tag, lower($1)) ORDER BY tag LIMIT $2`, prefix, limit)
+}
+
+// complete runs a completion query whose rows are (v, total).
+func complete(ctx context.Context, q sqlx.QueryerContext, query string, args ...any) (Completions, error) {
+	var rows []struct {
+		V     string `db:"v"`
+		Total int    `db:"total"`
+	}
+	if err := sqlx.SelectContext(ctx, q, &rows, query, args...); err != nil {
+		return Completions{}, fmt.Errorf("scenario: complete: %w", err)
+	}
+	out := Completions{Values: make([]string, len(rows))}
+	for i, r := range rows {
+		out.Values[i] = r.V
+		out.Total = r.Total
+	}
+	return out, nil
 }
