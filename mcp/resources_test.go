@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/healthsim/healthsim-go/mcp"
 	"github.com/healthsim/healthsim-go/mcp/reference"
@@ -295,36 +296,48 @@ func TestCompletions(t *testing.T) {
 
 func TestLogsToClient(t *testing.T) {
 	e := newEnv(t, mcp.Options{})
-	logged := func() []map[string]any {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		var out []map[string]any
-		for _, n := range e.notifications {
-			if n.Method == "notifications/message" {
-				out = append(out, n.Params.AdditionalFields)
-			}
+	messages := make(chan map[string]any, 10)
+	e.client.OnNotification(func(n mcpgo.JSONRPCNotification) {
+		if n.Method == "notifications/message" {
+			messages <- n.Params.AdditionalFields
 		}
-		return out
-	}
-	e.call("healthsim_list_scenarios", nil)
-	if got := logged(); len(got) != 0 {
-		t.Fatalf("logged %v before the client asked for a level", got)
+	})
+	next := func() map[string]any {
+		t.Helper()
+		select {
+		case m := <-messages:
+			return m
+		case <-time.After(10 * time.Second):
+			t.Fatal("no log message within 10 s")
+			return nil
+		}
 	}
 	req := mcpgo.SetLevelRequest{}
+	req.Params.Level = mcpgo.LoggingLevelWarning
+	if err := e.client.SetLevel(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	e.call("healthsim_list_scenarios", nil) // debug: below the level
+	e.fails("healthsim_load_scenario", map[string]any{"name_or_id": "nope"})
+	m := next()
+	data, _ := m["data"].(map[string]any)
+	if fmt.Sprint(m["level"]) != "warning" || data["tool"] != "healthsim_load_scenario" ||
+		!strings.Contains(fmt.Sprint(data["error"]), "no scenario has that name") {
+		t.Errorf("logged %v; want the failed call at warning", m)
+	}
 	req.Params.Level = mcpgo.LoggingLevelDebug
 	if err := e.client.SetLevel(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
 	e.call("healthsim_list_scenarios", nil)
-	e.fails("healthsim_load_scenario", map[string]any{"name_or_id": "nope"})
-	got := logged()
-	if len(got) != 2 {
-		t.Fatalf("logged %v; want one message per call", got)
+	m = next()
+	data, _ = m["data"].(map[string]any)
+	if fmt.Sprint(m["level"]) != "debug" || data["tool"] != "healthsim_list_scenarios" {
+		t.Errorf("logged %v; want the call at debug", m)
 	}
-	first, _ := got[0]["data"].(map[string]any)
-	second, _ := got[1]["data"].(map[string]any)
-	if fmt.Sprint(got[0]["level"]) != "debug" || first["tool"] != "healthsim_list_scenarios" ||
-		fmt.Sprint(got[1]["level"]) != "warning" || !strings.Contains(fmt.Sprint(second["error"]), "no scenario has that name") {
-		t.Errorf("logged %v", got)
+	select {
+	case m := <-messages:
+		t.Errorf("logged %v as well", m)
+	default:
 	}
 }
