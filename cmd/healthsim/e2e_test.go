@@ -27,6 +27,7 @@ import (
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/healthsim/healthsim-go/internal/process"
 	"github.com/healthsim/healthsim-go/internal/proctest"
+	"github.com/healthsim/healthsim-go/mcp"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -491,6 +492,8 @@ func e2eCycle(t *testing.T, ctx context.Context, cs *sdk.ClientSession) {
 	var ref map[string]any
 	c.ok("healthsim_query_reference", map[string]any{"table": "svi_county", "state": "CA", "limit": 5}, &ref)
 
+	e2eResourcesAndPrompts(t, ctx, cs, name, saved.ID)
+
 	// A bad call is a tool error the model can read, not a protocol error.
 	c.failing("healthsim_delete_scenario", map[string]any{"name_or_id": name}, "confirm")
 	c.failing("healthsim_delete_scenario", map[string]any{"name_or_id": name, "confirm": false}, "confirm")
@@ -517,6 +520,69 @@ func e2eCycle(t *testing.T, ctx context.Context, cs *sdk.ClientSession) {
 	c.ok("healthsim_query", map[string]any{"sql": "SELECT count(*) FROM patients"}, &rows)
 	if len(rows.Rows) != 1 || len(rows.Rows[0]) != 1 || rows.Rows[0][0] != float64(0) {
 		t.Fatalf("patients after delete: %v", rows.Rows)
+	}
+}
+
+// e2eResourcesAndPrompts checks, for the saved scenario name (id), the
+// resources, the scenario template, the prompts and the completions.
+func e2eResourcesAndPrompts(t *testing.T, ctx context.Context, cs *sdk.ClientSession, name, id string) {
+	t.Helper()
+	uri := mcp.ScenarioURI(name)
+	var uris []string
+	for r, err := range cs.Resources(ctx, nil) {
+		if err != nil {
+			t.Fatalf("resources/list: %v", err)
+		}
+		uris = append(uris, r.URI)
+	}
+	if !e2eSameSet(uris, []string{mcp.SchemaURI, mcp.ReferenceURI, uri}) {
+		t.Errorf("resources/list: %v", uris)
+	}
+	templates, err := cs.ListResourceTemplates(ctx, nil)
+	if err != nil || len(templates.ResourceTemplates) != 1 || templates.ResourceTemplates[0].URITemplate != mcp.ScenarioTemplate {
+		t.Errorf("resources/templates/list: %+v, %v", templates, err)
+	}
+	read, err := cs.ReadResource(ctx, &sdk.ReadResourceParams{URI: uri})
+	if err != nil || len(read.Contents) != 1 {
+		t.Fatalf("read %s: %+v, %v", uri, read, err)
+	}
+	var sc mcp.ScenarioResource
+	if err := json.Unmarshal([]byte(read.Contents[0].Text), &sc); err != nil || sc.ID != id || sc.TotalEntities != 4 || sc.ReadEntities.Tool != "healthsim_load_scenario" {
+		t.Errorf("read %s: %s (%v)", uri, read.Contents[0].Text, err)
+	}
+	schema, err := cs.ReadResource(ctx, &sdk.ReadResourceParams{URI: mcp.SchemaURI})
+	if err != nil || !strings.Contains(schema.Contents[0].Text, `"name":"patients"`) {
+		t.Errorf("read %s: %v", mcp.SchemaURI, err)
+	}
+
+	prompts, err := cs.ListPrompts(ctx, nil)
+	if err != nil || len(prompts.Prompts) != 3 {
+		t.Fatalf("prompts/list: %+v, %v", prompts, err)
+	}
+	got, err := cs.GetPrompt(ctx, &sdk.GetPromptParams{Name: mcp.PromptCompare, Arguments: map[string]string{"name": name, "state": "CA", "county": "Los Angeles"}})
+	if err != nil || len(got.Messages) != 2 {
+		t.Fatalf("prompts/get %s: %+v, %v", mcp.PromptCompare, got, err)
+	}
+	if res, ok := got.Messages[0].Content.(*sdk.EmbeddedResource); !ok || res.Resource.URI != uri {
+		t.Errorf("prompts/get %s: first message %+v, want the scenario embedded", mcp.PromptCompare, got.Messages[0].Content)
+	}
+	if text, ok := got.Messages[1].Content.(*sdk.TextContent); !ok || !strings.Contains(text.Text, "Los Angeles, California") {
+		t.Errorf("prompts/get %s: second message %+v", mcp.PromptCompare, got.Messages[1].Content)
+	}
+	if _, err := cs.GetPrompt(ctx, &sdk.GetPromptParams{Name: mcp.PromptExploreScenario}); err == nil || !strings.Contains(err.Error(), `needs the argument "name"`) {
+		t.Errorf("prompts/get without its argument: %v", err)
+	}
+
+	for _, ref := range []*sdk.CompleteReference{{Type: "ref/prompt", Name: mcp.PromptExploreScenario}, {Type: "ref/resource", URI: mcp.ScenarioTemplate}} {
+		done, err := cs.Complete(ctx, &sdk.CompleteParams{Ref: ref, Argument: sdk.CompleteParamsArgument{Name: "name", Value: strings.ToUpper(name[:5])}})
+		if err != nil || !slices.Equal(done.Completion.Values, []string{name}) {
+			t.Errorf("complete %+v: %+v, %v", ref, done, err)
+		}
+	}
+	states, err := cs.Complete(ctx, &sdk.CompleteParams{Ref: &sdk.CompleteReference{Type: "ref/prompt", Name: mcp.PromptCompare},
+		Argument: sdk.CompleteParamsArgument{Name: "state", Value: "cal"}})
+	if err != nil || !slices.Equal(states.Completion.Values, []string{"California"}) {
+		t.Errorf("complete state: %+v, %v", states, err)
 	}
 }
 

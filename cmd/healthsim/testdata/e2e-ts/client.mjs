@@ -8,7 +8,8 @@
 //                                         host does from an MCP Bundle's mcp_config
 //
 // It lists the tools, then saves a scenario, lists, loads, summarises,
-// queries and deletes it, checking every result (the SDK also checks each
+// queries it, reads it as a resource, gets a prompt about it, completes its
+// name, and deletes it, checking every result (the SDK also checks each
 // structured result against the tool's output schema). On success it prints
 // one JSON line; on any failure it prints the reason to stderr and exits 1.
 // Run by cmd/healthsim/e2e_ts_test.go.
@@ -114,6 +115,8 @@ async function cycle(client) {
   const rows = await ok(client, "healthsim_query", { sql: `SELECT count(*) AS n FROM patients WHERE scenario_id = '${saved.id}'` });
   check(rows.row_count === 1 && rows.rows[0][0] === 3, `query: ${JSON.stringify(rows)}`);
 
+  await resourcesAndPrompts(client, name, saved.id);
+
   await failing(client, "healthsim_delete_scenario", { name_or_id: name }, "confirm");
   const deleted = await ok(client, "healthsim_delete_scenario", { name_or_id: name, confirm: true });
   check(deleted.deleted === true && deleted.id === saved.id && deleted.entities === 4, `delete: ${JSON.stringify(deleted)}`);
@@ -122,6 +125,32 @@ async function cycle(client) {
   check(after.count === 0, `list after delete: ${JSON.stringify(after)}`);
   await failing(client, "healthsim_load_scenario", { name_or_id: saved.id }, "no scenario has that name or id");
   return { tools: names.length, scenario_id: saved.id };
+}
+
+// resourcesAndPrompts checks the resources, the scenario template, the
+// prompts and the completions for the saved scenario name (id).
+async function resourcesAndPrompts(client, name, id) {
+  const opts = { timeout: CALL_TIMEOUT_MS };
+  const uri = `healthsim://scenarios/${encodeURIComponent(name)}`;
+  const { resources } = await client.listResources(undefined, opts);
+  check(sameSet(resources.map(r => r.uri), ["healthsim://schema", "healthsim://reference", uri]), `resources/list: ${JSON.stringify(resources)}`);
+  const { resourceTemplates } = await client.listResourceTemplates(undefined, opts);
+  check(resourceTemplates.length === 1 && resourceTemplates[0].uriTemplate === "healthsim://scenarios/{name}", `resources/templates/list: ${JSON.stringify(resourceTemplates)}`);
+  const read = await client.readResource({ uri }, opts);
+  const sc = JSON.parse(read.contents[0].text);
+  check(read.contents[0].mimeType === "application/json" && sc.id === id && sc.total_entities === 4 && sc.read_entities.tool === "healthsim_load_scenario",
+    `read ${uri}: ${JSON.stringify(read)}`);
+
+  const { prompts } = await client.listPrompts(undefined, opts);
+  check(sameSet(prompts.map(p => p.name), ["generate_cohort", "explore_scenario", "compare_with_population"]), `prompts/list: ${JSON.stringify(prompts)}`);
+  const prompt = await client.getPrompt({ name: "explore_scenario", arguments: { name } }, opts);
+  check(prompt.messages[0].content.type === "resource" && prompt.messages[0].content.resource.uri === uri &&
+    prompt.messages[1].content.type === "text" && prompt.messages[1].content.text.includes(name), `prompts/get explore_scenario: ${JSON.stringify(prompt)}`);
+
+  const names = await client.complete({ ref: { type: "ref/resource", uri: "healthsim://scenarios/{name}" }, argument: { name: "name", value: name.slice(0, 6) } }, opts);
+  check(canonical(names.completion.values) === canonical([name]), `complete name: ${JSON.stringify(names)}`);
+  const states = await client.complete({ ref: { type: "ref/prompt", name: "compare_with_population" }, argument: { name: "state", value: "new y" } }, opts);
+  check(canonical(states.completion.values) === canonical(["New York"]), `complete state: ${JSON.stringify(states)}`);
 }
 
 async function main() {
