@@ -26,7 +26,8 @@ import (
 	"time"
 )
 
-// conformanceProject is the Node project that pins the suite and Node 22.
+// conformanceProject is the Node project that pins the suite, the MCP
+// Inspector and Node 22.
 const conformanceProject = "testdata/conformance"
 
 // conformanceScenarios are the server scenarios that apply to HealthSim:
@@ -87,7 +88,9 @@ var (
 // node_modules is missing (see npmProject).
 func conformanceSuite(t *testing.T) (node, cli string) {
 	t.Helper()
-	npmProject(t, conformanceProject, filepath.Join("@modelcontextprotocol", "conformance", "package.json"))
+	// The Inspector is the project's newer package: a node_modules
+	// installed before it came gets installed again.
+	npmProject(t, conformanceProject, filepath.Join("@modelcontextprotocol", "inspector", "package.json"))
 	conformanceOnce.Do(func() {
 		conformanceNode, conformanceCLI, conformanceErr = conformanceTools()
 	})
