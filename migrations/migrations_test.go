@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -141,7 +142,8 @@ func TestMigratedSchemaWorks(t *testing.T) {
 	}
 	err := db.Write(ctx, func(tx *sqlx.Tx) error {
 		tx.MustExec(`INSERT INTO scenarios (id, name, metadata) VALUES ('s1', 'demo', '{"a": 1}')`)
-		tx.MustExec(`INSERT INTO scenario_entities (scenario_id, entity_type, entity_id, entity_data) VALUES ('s1', 'patient', 'p1', '{"id": "p1"}')`)
+		tx.MustExec(`INSERT INTO scenario_entities (scenario_id, scenario_seq, entity_type, entity_id, entity_data)
+			SELECT 's1', seq, 'patient', 'p1', '{"id": "p1"}' FROM scenarios WHERE id = 's1'`)
 		tx.MustExec(`INSERT INTO patients (id, scenario_id, birth_date) VALUES ('p1', 's1', '1970-01-01')`)
 		// NOT NULL is still enforced (PRIMARY KEY and UNIQUE no longer are:
 		// see 00005).
@@ -496,5 +498,78 @@ func TestScenariosUncompressed(t *testing.T) {
 	db = open()
 	if got := keys(t, db); !equal(got, indexes) {
 		t.Fatalf("indexes after down: %v, want %v", got, indexes)
+	}
+}
+
+// TestScenarioLookupLayout: 00008 gives every scenario a seq, its tags and
+// entity counts on its row, and every entity its scenario's seq, with the
+// entities written in seq order; its Down drops them again.
+func TestScenarioLookupLayout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.duckdb")
+	ctx := context.Background()
+	db, err := dbx.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := migrateTo(t, db, 7); err != nil {
+		t.Fatal(err)
+	}
+	// s1's entities come in two runs, around s2's (an overwrite did that);
+	// one entity has no scenario.
+	err = db.Write(ctx, func(tx *sqlx.Tx) error {
+		for _, s := range []string{
+			`INSERT INTO scenarios (id, name) VALUES ('s1', 'one'), ('s2', 'two'), ('s3', 'empty')`,
+			`INSERT INTO scenario_entities (scenario_id, entity_type, entity_id, entity_data) VALUES
+				('s1', 'patients', 'p1', '{}'), ('s2', 'patients', 'p2', '{}'), ('s1', 'encounters', 'e1', '{}'),
+				('s1', 'patients', 'p3', '{}'), ('gone', 'patients', 'g', '{}')`,
+			`INSERT INTO scenario_tags VALUES ('s1', 'b'), ('s1', 'a'), ('s2', 'z')`,
+		} {
+			if _, err := tx.Exec(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrateTo(t, db, 8); err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	if err := db.Read().Select(&rows, `SELECT id || ' ' || tags || ' ' || entity_counts FROM scenarios ORDER BY seq`); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`s1 ["a","b"] {"encounters":1,"patients":2}`, `s2 ["z"] {"patients":1}`, `s3 [] {}`}
+	if !slices.Equal(rows, want) {
+		t.Errorf("scenarios after 00008:\n%s\nwant\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
+	}
+	rows = nil
+	if err := db.Read().Select(&rows, `SELECT e.entity_id || ' ' || (e.scenario_seq = coalesce(s.seq, 0))
+		FROM scenario_entities e LEFT JOIN scenarios s ON s.id = e.scenario_id ORDER BY e.rowid`); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"g true", "p1 true", "e1 true", "p3 true", "p2 true"}; !slices.Equal(rows, want) {
+		t.Errorf("scenario_entities after 00008 (rowid order, scenario_seq right): %v, want %v", rows, want)
+	}
+	// A new scenario takes the next seq.
+	var seq []int64
+	if err := db.Write(ctx, func(tx *sqlx.Tx) error {
+		return tx.Select(&seq, `INSERT INTO scenarios (id, name) VALUES ('s4', 'four') RETURNING seq`)
+	}); err != nil || len(seq) != 1 || seq[0] != 4 {
+		t.Errorf("new scenario's seq: %v, %v; want 4", seq, err)
+	}
+
+	if err := migrateTo(t, db, 7); err != nil {
+		t.Fatal(err)
+	}
+	var cols []string
+	if err := db.Read().Select(&cols, `SELECT table_name || '.' || column_name FROM duckdb_columns()
+		WHERE column_name IN ('seq', 'tags', 'entity_counts', 'scenario_seq') AND table_name LIKE 'scenario%' ORDER BY 1`); err != nil {
+		t.Fatal(err)
+	}
+	if len(cols) != 0 {
+		t.Errorf("after Down: %v remain", cols)
 	}
 }

@@ -38,7 +38,7 @@ import (
 // Benchmark databases. benchLayout names the generated data: change it when
 // the generator changes, so cached files are rebuilt.
 const (
-	benchLayout = "v2"
+	benchLayout = "v3"
 	largeMB     = 1100
 	smallMB     = 10
 )
@@ -180,10 +180,14 @@ func buildBenchDatabase(b *testing.B, path string, target int64) {
 // the row number, so the data compresses like real data rather than to
 // nothing, and is the same on every build.
 var generators = []string{
-	`INSERT INTO scenarios (id, name, description, created_at, updated_at)
+	// seq comes from its sequence; tags and entity_counts are what the
+	// statements below write for each scenario.
+	`INSERT INTO scenarios (id, name, description, created_at, updated_at, tags, entity_counts)
 	SELECT 'scn-' || lpad(s::VARCHAR, 8, '0'), 'bench-' || lpad(s::VARCHAR, 8, '0'),
 		'Generated benchmark scenario ' || s || ' (' || md5(s::VARCHAR) || ')',
-		TIMESTAMP '2024-01-01' + to_seconds(s), TIMESTAMP '2024-01-01' + to_seconds(s)
+		TIMESTAMP '2024-01-01' + to_seconds(s), TIMESTAMP '2024-01-01' + to_seconds(s),
+		to_json(list_sort(['bench', ['diabetes', 'cardiology', 'oncology', 'pediatrics', 'claims'][1 + (s % 5)::INT]]))::VARCHAR,
+		'{"claims":10,"diagnoses":20,"encounters":20,"patients":10}'
 	FROM range($1::BIGINT, $2::BIGINT) r(s)`,
 
 	`INSERT INTO scenario_tags (scenario_id, tag)
@@ -254,21 +258,22 @@ var generators = []string{
 	FROM range($1::BIGINT * 10, $2::BIGINT * 10) r(i)`,
 
 	// Each entity as saved: its row as JSON, without the provenance columns
-	// (a merge patch with null removes a key).
-	entitiesFrom("patients", "id"),
-	entitiesFrom("encounters", "encounter_id"),
-	entitiesFrom("diagnoses", "id"),
-	entitiesFrom("claims", "claim_id"),
+	// (a merge patch with null removes a key), a scenario's entities
+	// together, as a save writes them.
+	`INSERT INTO scenario_entities (scenario_id, scenario_seq, entity_type, entity_id, entity_data)
+	SELECT * FROM (` + entitiesFrom("patients", "id") + ` UNION ALL ` + entitiesFrom("encounters", "encounter_id") +
+		` UNION ALL ` + entitiesFrom("diagnoses", "id") + ` UNION ALL ` + entitiesFrom("claims", "claim_id") + `)
+	ORDER BY scenario_seq, entity_type`,
 }
 
-// entitiesFrom copies the scenarios' rows of table into scenario_entities.
-// Scenario ids are zero-padded, so the range filter reads only the new rows.
+// entitiesFrom selects, as scenario_entities rows, the rows of table of
+// the scenarios being generated (ids are zero-padded, so the range filter
+// reads only the new rows).
 func entitiesFrom(table, idColumn string) string {
-	return fmt.Sprintf(`INSERT INTO scenario_entities (scenario_id, entity_type, entity_id, entity_data)
-	SELECT scenario_id, '%[1]s', %[2]s,
+	return fmt.Sprintf(`SELECT e.scenario_id, s.seq, '%[1]s', e.%[2]s,
 		json_merge_patch(to_json(e), '{"scenario_id": null, "source_type": null, "source_system": null, "skill_used": null, "generation_seed": null, "created_at": null}')
-	FROM %[1]s e
-	WHERE scenario_id >= 'scn-' || lpad($1::BIGINT::VARCHAR, 8, '0') AND scenario_id < 'scn-' || lpad($2::BIGINT::VARCHAR, 8, '0')`, table, idColumn)
+	FROM %[1]s e JOIN scenarios s ON s.id = e.scenario_id
+	WHERE e.scenario_id >= 'scn-' || lpad($1::BIGINT::VARCHAR, 8, '0') AND e.scenario_id < 'scn-' || lpad($2::BIGINT::VARCHAR, 8, '0')`, table, idColumn)
 }
 
 // copyDatabase copies d into a temporary folder, for benchmarks that write.
@@ -478,7 +483,8 @@ func queryCall(b *testing.B, s *sdk.ClientSession, query string) func() error {
 
 // BenchmarkReadToolCallStdio times read tool calls through the binary over
 // stdio with the Go SDK client: the point queries through healthsim_query,
-// and healthsim_load_scenario with include_entities=false. ping is an MCP
+// healthsim_load_scenario with include_entities=false, and
+// healthsim_get_summary with its default samples. ping is an MCP
 // ping, which touches no database: the cost of the round trip alone.
 func BenchmarkReadToolCallStdio(b *testing.B) {
 	b.Run("ping", func(b *testing.B) {
@@ -496,15 +502,23 @@ func BenchmarkReadToolCallStdio(b *testing.B) {
 		}
 	}
 	for _, size := range sizes {
-		b.Run(fmt.Sprintf("load_scenario/%dMB", size), func(b *testing.B) {
-			d := benchDatabase(b, size)
-			s := startServer(b, d.path)
-			args := map[string]any{"name_or_id": d.scenarioName(), "include_entities": false}
-			reportLatency(b, timeCalls(b, func(int) error {
-				_, err := callTool(context.Background(), s, "healthsim_load_scenario", args)
-				return err
-			}))
-		})
+		for _, c := range []struct{ name, tool, arg string }{
+			{"load_scenario", "healthsim_load_scenario", "name_or_id"},
+			{"get_summary", "healthsim_get_summary", "scenario_id_or_name"},
+		} {
+			b.Run(fmt.Sprintf("%s/%dMB", c.name, size), func(b *testing.B) {
+				d := benchDatabase(b, size)
+				s := startServer(b, d.path)
+				args := map[string]any{c.arg: d.scenarioName()}
+				if c.name == "load_scenario" {
+					args["include_entities"] = false
+				}
+				reportLatency(b, timeCalls(b, func(int) error {
+					_, err := callTool(context.Background(), s, c.tool, args)
+					return err
+				}))
+			})
+		}
 	}
 }
 

@@ -27,6 +27,12 @@ type Integrity struct {
 	// UnknownTypes are scenario_entities rows whose entity_type is not one
 	// of the canonical types.
 	UnknownTypes []Orphan
+	// StaleCopies are what the scenarios rows and scenario_entities keep
+	// of each other (migration 00008) and that disagree: a scenario's tags
+	// or entity_counts (EntityType names the column; Example is the
+	// scenarios row's value), or entities whose scenario_seq is not their
+	// scenario's seq (Rows of them), which reads by seq do not find.
+	StaleCopies []Orphan
 	// OrphanRows are canonical rows whose scenario_id names no scenario.
 	OrphanRows []Orphan
 	// UnmatchedRows are canonical rows of an existing scenario whose id no
@@ -90,7 +96,7 @@ type Mismatch struct {
 // tables); 0 means the data is consistent.
 func (r *Integrity) Problems() int {
 	return len(r.MissingTables) + len(r.OrphanEntities) + len(r.OrphanTags) + len(r.UnknownTypes) +
-		len(r.OrphanRows) + len(r.UnmatchedRows) + len(r.CountMismatches) + len(r.Duplicates)
+		len(r.StaleCopies) + len(r.OrphanRows) + len(r.UnmatchedRows) + len(r.CountMismatches) + len(r.Duplicates)
 }
 
 // CheckIntegrity checks that the scenario tables agree, through the read
@@ -160,6 +166,21 @@ func (s *Store) CheckIntegrity(ctx context.Context, progress func(done, total in
 	if err := get(&r.UnknownTypes, `SELECT 'scenario_entities' AS "table", scenario_id, entity_type, count(*) AS "rows", min(entity_id) AS example
 		FROM scenario_entities WHERE NOT list_contains($1::VARCHAR[], entity_type)
 		GROUP BY ALL ORDER BY scenario_id, entity_type`, entityTypes); err != nil {
+		return nil, err
+	}
+	if err := get(&r.StaleCopies, `WITH t AS (SELECT scenario_id, to_json(list(tag ORDER BY tag))::VARCHAR AS tags FROM scenario_tags GROUP BY ALL),
+			c AS (SELECT scenario_id, to_json(map(list(entity_type ORDER BY entity_type), list(n ORDER BY entity_type)))::VARCHAR AS counts
+				FROM (SELECT scenario_id, entity_type, count(*) AS n FROM scenario_entities GROUP BY ALL) GROUP BY ALL)
+		SELECT * FROM (
+			SELECT 'scenarios' AS "table", s.id AS scenario_id, 'tags' AS entity_type, 1 AS "rows", s.tags AS example
+			FROM scenarios s LEFT JOIN t ON t.scenario_id = s.id WHERE s.tags::JSON <> coalesce(t.tags, '[]')::JSON
+			UNION ALL
+			SELECT 'scenarios', s.id, 'entity_counts', 1, s.entity_counts
+			FROM scenarios s LEFT JOIN c ON c.scenario_id = s.id WHERE s.entity_counts::JSON::MAP(VARCHAR, BIGINT) <> coalesce(c.counts, '{}')::JSON::MAP(VARCHAR, BIGINT)
+			UNION ALL
+			SELECT 'scenario_entities', e.scenario_id, 'scenario_seq', count(*), min(e.entity_id)
+			FROM scenario_entities e JOIN scenarios s ON s.id = e.scenario_id WHERE e.scenario_seq <> s.seq GROUP BY ALL)
+		ORDER BY scenario_id, entity_type`); err != nil {
 		return nil, err
 	}
 	if err := get(&r.Duplicates, `SELECT * FROM (

@@ -63,14 +63,12 @@ func (f Filter) where(n int) (string, []any) {
 func (s *Store) Find(ctx context.Context, f Filter) ([]ListEntry, error) {
 	cond, args := f.where(1)
 	var rows []header
-	if err := s.db.Read().SelectContext(ctx, &rows, headersQuery(`SELECT * FROM scenarios s WHERE `+cond,
-		`s.updated_at, s.name`), args...); err != nil {
+	if err := s.db.Read().SelectContext(ctx, &rows, rowSelect+` WHERE `+cond+` ORDER BY s.updated_at, s.name`, args...); err != nil {
 		return nil, fmt.Errorf("scenario: find: %w", err)
 	}
-	out := make([]ListEntry, len(rows))
-	for i, h := range rows {
-		out[i] = ListEntry{ID: h.ID, Name: h.Name, Description: h.Description, Tags: h.tags(),
-			EntityCount: h.EntityCount, CreatedAt: h.CreatedAt.UTC(), UpdatedAt: h.UpdatedAt.UTC()}
+	out := listEntries(rows)
+	for i := range out {
+		out[i].CreatedAt, out[i].UpdatedAt = out[i].CreatedAt.UTC(), out[i].UpdatedAt.UTC()
 	}
 	return out, nil
 }
@@ -81,7 +79,7 @@ func (s *Store) Find(ctx context.Context, f Filter) ([]ListEntry, error) {
 func (s *Store) Export(ctx context.Context, nameOrID string) (*Record, error) {
 	var rec *Record
 	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
-		h, err := getHeader(ctx, tx, nameOrID)
+		h, err := lookup(ctx, tx, nameOrID)
 		if err != nil {
 			return err
 		}
@@ -97,7 +95,7 @@ func readRecord(ctx context.Context, q sqlx.QueryerContext, h header) (*Record, 
 	rec := &Record{ID: h.ID, Name: h.Name, Description: h.Description, Tags: h.tags(),
 		CreatedAt: h.CreatedAt.UTC(), UpdatedAt: h.UpdatedAt.UTC(), Entities: []EntityRecord{}}
 	rows, err := q.QueryxContext(ctx, `SELECT entity_type, entity_id, entity_data::VARCHAR FROM scenario_entities
-		WHERE scenario_id = $1 ORDER BY entity_type, rowid`, h.ID)
+		WHERE scenario_seq = $2 AND scenario_id = $1 ORDER BY entity_type, rowid`, h.ID, h.Seq)
 	if err != nil {
 		return nil, fmt.Errorf("scenario: read entities of %q: %w", h.Name, err)
 	}

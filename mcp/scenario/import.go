@@ -193,14 +193,12 @@ func planImport(ctx context.Context, q sqlx.QueryerContext, p *prepared, overwri
 		}
 		return res, nil, nil
 	}
-	if err == nil {
-		h, err = completeHeader(ctx, q, h)
-	}
 	if err != nil {
 		return res, nil, fmt.Errorf("scenario: import %q: %w", p.name, err)
 	}
 	res.ID = h.ID
-	same := h.EntityCount == p.total
+	_, total := h.counts()
+	same := total == p.total
 	if same {
 		old, err := readRecord(ctx, q, h)
 		if err != nil {
@@ -259,6 +257,8 @@ func importOne(ctx context.Context, tx *sqlx.Tx, stmts map[string]*tableSQL, p *
 		return res, err
 	}
 	rec := p.rec
+	tags, counts := rowValues(p.tags, p.byType)
+	var seq int64
 	switch res.Outcome {
 	case ImportUnchanged:
 		return res, nil
@@ -269,16 +269,16 @@ func importOne(ctx context.Context, tx *sqlx.Tx, stmts map[string]*tableSQL, p *
 		if _, err := deleteContents(ctx, tx, res.ID); err != nil {
 			return res, err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE scenarios SET description = $2, created_at = $3, updated_at = $4 WHERE id = $1`,
-			res.ID, rec.Description, rec.CreatedAt.UTC(), rec.UpdatedAt.UTC()); err != nil {
+		seq = old.Seq
+		if _, err := tx.ExecContext(ctx, `UPDATE scenarios SET description = $2, created_at = $3, updated_at = $4, tags = $5, entity_counts = $6 WHERE id = $1`,
+			res.ID, rec.Description, rec.CreatedAt.UTC(), rec.UpdatedAt.UTC(), tags, counts); err != nil {
 			return res, fmt.Errorf("scenario: import %q: %w", p.name, err)
 		}
 	case ImportCreate:
 		if res.ID == "" {
 			res.ID = newID()
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO scenarios (id, name, description, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5)`, res.ID, p.name, rec.Description, rec.CreatedAt.UTC(), rec.UpdatedAt.UTC()); err != nil {
+		if seq, err = insertScenario(ctx, tx, res.ID, p.name, rec.Description, rec.CreatedAt.UTC(), rec.UpdatedAt.UTC(), tags, counts); err != nil {
 			return res, fmt.Errorf("scenario: import %q: %w", p.name, err)
 		}
 	}
@@ -288,7 +288,7 @@ func importOne(ctx context.Context, tx *sqlx.Tx, stmts map[string]*tableSQL, p *
 			return res, fmt.Errorf("scenario: import tags of %q: %w", p.name, err)
 		}
 	}
-	rows := &entityRows{scenarioID: res.ID}
+	rows := &entityRows{scenarioID: res.ID, seq: seq}
 	for _, table := range p.tables {
 		es := p.byType[table]
 		for start := 0; start < len(es); start += batchSize {

@@ -74,42 +74,44 @@ type ScenarioSummary struct {
 	Samples map[string][]map[string]any `json:"samples,omitempty"`
 }
 
-// header is a scenarios row with its tags and entity count.
+// header is a scenarios row: with its tags and entity counts, which
+// writes keep on the row (migration 00008), and its seq, by which its
+// entities are found.
 type header struct {
 	ID          string    `db:"id"`
 	Name        string    `db:"name"`
 	Description string    `db:"description"`
 	CreatedAt   time.Time `db:"created_at"`
 	UpdatedAt   time.Time `db:"updated_at"`
-	EntityCount int       `db:"entity_count"`
-	Tags        string    `db:"tags"` // a JSON array, sorted
-	// counts are the entities per type, set by completeHeader only.
-	counts map[string]int
+	Seq         int64     `db:"seq"`
+	Tags        string    `db:"tags"`          // a JSON array, sorted
+	Counts      string    `db:"entity_counts"` // a JSON object: entity type -> count
 }
 
-// headersQuery returns the query that reads the headers of the scenarios
-// picked by pick (a SELECT of scenarios rows, aliased s, that may filter,
-// order and limit), in the order given. The scenarios are picked first, once
-// (s is materialized), and only their entities and tags are counted and read.
-func headersQuery(pick, order string) string {
-	return `WITH s AS MATERIALIZED (` + pick + `),
-	e AS (SELECT scenario_id, count(*) AS n FROM scenario_entities WHERE scenario_id IN (SELECT id FROM s) GROUP BY ALL),
-	t AS (SELECT scenario_id, to_json(list(tag ORDER BY tag))::VARCHAR AS tags FROM scenario_tags
-		WHERE scenario_id IN (SELECT id FROM s) GROUP BY ALL)
-SELECT s.id, s.name, coalesce(s.description, '') AS description, s.created_at, s.updated_at,
-	coalesce(e.n, 0) AS entity_count, coalesce(t.tags, '[]') AS tags
-FROM s LEFT JOIN e ON e.scenario_id = s.id LEFT JOIN t ON t.scenario_id = s.id
-ORDER BY ` + order
-}
+// headerColumns are the scenarios columns a header holds, for a table
+// aliased s.
+const headerColumns = `s.id, s.name, coalesce(s.description, '') AS description, s.created_at, s.updated_at,
+	s.seq, s.tags, s.entity_counts`
 
-// rowSelect reads a scenarios row into a header, without tags and counts.
-const rowSelect = `SELECT id, name, coalesce(description, '') AS description, created_at, updated_at,
-	0 AS entity_count, '[]' AS tags FROM scenarios`
+// rowSelect reads scenarios rows into headers; the caller adds WHERE and
+// ORDER BY clauses on alias s.
+const rowSelect = `SELECT ` + headerColumns + ` FROM scenarios s`
 
 func (h header) tags() []string {
 	tags := []string{}
-	_ = json.Unmarshal([]byte(h.Tags), &tags) // to_json of a VARCHAR list always parses
+	_ = json.Unmarshal([]byte(h.Tags), &tags) // written by to_json of a VARCHAR list
 	return tags
+}
+
+// counts returns the entities per type, and their total.
+func (h header) counts() (map[string]int, int) {
+	counts := map[string]int{}
+	_ = json.Unmarshal([]byte(h.Counts), &counts) // written by json_group_object of counts
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	return counts, total
 }
 
 // readTx runs fn in one transaction on the read pool, so that its queries
@@ -131,9 +133,9 @@ func lookup(ctx context.Context, q sqlx.QueryerContext, nameOrID string) (header
 	if key == "" {
 		return h, input.Invalid("name_or_id", "give the name or id of a scenario")
 	}
-	err := sqlx.GetContext(ctx, q, &h, rowSelect+` WHERE id = $1 LIMIT 1`, key)
+	err := sqlx.GetContext(ctx, q, &h, rowSelect+` WHERE s.id = $1 LIMIT 1`, key)
 	if errors.Is(err, sql.ErrNoRows) {
-		err = sqlx.GetContext(ctx, q, &h, rowSelect+` WHERE name = $1 LIMIT 1`, key)
+		err = sqlx.GetContext(ctx, q, &h, rowSelect+` WHERE s.name = $1 LIMIT 1`, key)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return h, fmt.Errorf("%w: %q is not the name or id of any scenario", ErrNotFound, key)
@@ -144,63 +146,16 @@ func lookup(ctx context.Context, q sqlx.QueryerContext, nameOrID string) (header
 	return h, nil
 }
 
-// getHeader finds a scenario by id, then by name, with its tags and its
-// entity counts. q should be a transaction (of the read pool or a write
-// window), so that its queries see one snapshot.
-func getHeader(ctx context.Context, q sqlx.QueryerContext, nameOrID string) (header, error) {
-	h, err := lookup(ctx, q, nameOrID)
+// overview reads the Overview of the scenario whose id or name is nameOrID,
+// and its row.
+func overview(ctx context.Context, tx *sqlx.Tx, nameOrID string) (Overview, header, error) {
+	h, err := lookup(ctx, tx, nameOrID)
 	if err != nil {
-		return h, err
+		return Overview{}, h, err
 	}
-	return completeHeader(ctx, q, h)
-}
-
-// completeHeader adds to a scenarios row its tags, entity counts and total.
-func completeHeader(ctx context.Context, q sqlx.QueryerContext, h header) (header, error) {
-	var tags []string
-	if err := sqlx.SelectContext(ctx, q, &tags, `SELECT tag FROM scenario_tags WHERE scenario_id = $1 ORDER BY tag`, h.ID); err != nil {
-		return h, fmt.Errorf("scenario: read tags of %q: %w", h.Name, err)
-	}
-	b, err := json.Marshal(append([]string{}, tags...))
-	if err != nil {
-		return h, fmt.Errorf("scenario: read tags of %q: %w", h.Name, err)
-	}
-	h.Tags = string(b)
-	if h.counts, err = entityCounts(ctx, q, h.ID); err != nil {
-		return h, err
-	}
-	h.EntityCount = 0
-	for _, n := range h.counts {
-		h.EntityCount += n
-	}
-	return h, nil
-}
-
-// overview reads the Overview of the scenario whose id or name is nameOrID.
-func overview(ctx context.Context, tx *sqlx.Tx, nameOrID string) (Overview, error) {
-	h, err := getHeader(ctx, tx, nameOrID)
-	if err != nil {
-		return Overview{}, err
-	}
+	counts, total := h.counts()
 	return Overview{ID: h.ID, Name: h.Name, Description: h.Description, Tags: h.tags(),
-		CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, TotalEntities: h.EntityCount, EntityCounts: h.counts}, nil
-}
-
-// entityCounts returns the number of entities per type of a scenario.
-func entityCounts(ctx context.Context, q sqlx.QueryerContext, id string) (map[string]int, error) {
-	var rows []struct {
-		Type  string `db:"entity_type"`
-		Count int    `db:"n"`
-	}
-	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT entity_type, count(*) AS n FROM scenario_entities
-		WHERE scenario_id = $1 GROUP BY entity_type`, id); err != nil {
-		return nil, fmt.Errorf("scenario: count entities: %w", err)
-	}
-	counts := map[string]int{}
-	for _, r := range rows {
-		counts[r.Type] = r.Count
-	}
-	return counts, nil
+		CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, TotalEntities: total, EntityCounts: counts}, h, nil
 }
 
 // Load returns the scenario whose id or name is nameOrID, with its entities
@@ -208,7 +163,7 @@ func entityCounts(ctx context.Context, q sqlx.QueryerContext, id string) (map[st
 func (s *Store) Load(ctx context.Context, nameOrID string, includeEntities bool) (*Scenario, error) {
 	var sc *Scenario
 	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
-		ov, err := overview(ctx, tx, nameOrID)
+		ov, h, err := overview(ctx, tx, nameOrID)
 		if err != nil {
 			return err
 		}
@@ -217,7 +172,7 @@ func (s *Store) Load(ctx context.Context, nameOrID string, includeEntities bool)
 			return nil
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT entity_type, entity_data::VARCHAR FROM scenario_entities
-			WHERE scenario_id = $1 ORDER BY entity_type, rowid`, ov.ID)
+			WHERE scenario_seq = $2 AND scenario_id = $1 ORDER BY entity_type, rowid`, ov.ID, h.Seq)
 		if err != nil {
 			return fmt.Errorf("scenario: load entities: %w", err)
 		}
@@ -249,12 +204,11 @@ func (s *Store) List(ctx context.Context, opts ListOptions) ([]ListEntry, error)
 	}
 	tag := strings.ToLower(strings.TrimSpace(opts.Tag))
 	search := strings.ToLower(strings.TrimSpace(opts.Search))
-	const order = `s.updated_at DESC, s.created_at DESC, s.name`
 	var rows []header
-	err := s.db.Read().SelectContext(ctx, &rows, headersQuery(`SELECT * FROM scenarios s
+	err := s.db.Read().SelectContext(ctx, &rows, rowSelect+`
 		WHERE ($1 = '' OR EXISTS (SELECT 1 FROM scenario_tags t WHERE t.scenario_id = s.id AND t.tag = $1))
 		  AND ($2 = '' OR contains(lower(s.name), $2) OR contains(lower(coalesce(s.description, '')), $2))
-		ORDER BY `+order+` LIMIT $3`, order), tag, search, limit)
+		ORDER BY s.updated_at DESC, s.created_at DESC, s.name LIMIT $3`, tag, search, limit)
 	if err != nil {
 		return nil, fmt.Errorf("scenario: list: %w", err)
 	}
@@ -270,7 +224,7 @@ func (s *Store) Summary(ctx context.Context, nameOrID string, includeSamples boo
 	}
 	var sum *ScenarioSummary
 	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
-		ov, err := overview(ctx, tx, nameOrID)
+		ov, h, err := overview(ctx, tx, nameOrID)
 		if err != nil {
 			return err
 		}
@@ -285,8 +239,8 @@ func (s *Store) Summary(ctx context.Context, nameOrID string, includeSamples boo
 		if err := tx.SelectContext(ctx, &rows, `SELECT entity_type, data FROM (
 				SELECT entity_type, entity_data::VARCHAR AS data,
 					row_number() OVER (PARTITION BY entity_type ORDER BY rowid) AS n
-				FROM scenario_entities WHERE scenario_id = $1)
-			WHERE n <= $2 ORDER BY entity_type, n`, ov.ID, samplesPerType); err != nil {
+				FROM scenario_entities WHERE scenario_seq = $3 AND scenario_id = $1)
+			WHERE n <= $2 ORDER BY entity_type, n`, ov.ID, samplesPerType, h.Seq); err != nil {
 			return fmt.Errorf("scenario: read samples: %w", err)
 		}
 		sum.Samples = map[string][]map[string]any{}
@@ -391,10 +345,8 @@ func (s *Store) ByName(ctx context.Context, after string, limit int) ([]ListEntr
 	if limit < 1 || limit > MaxListLimit {
 		return nil, input.Invalid("limit", "must be between 1 and %d, got %d", MaxListLimit, limit)
 	}
-	const order = `s.name`
 	var rows []header
-	err := s.db.Read().SelectContext(ctx, &rows, headersQuery(`SELECT * FROM scenarios s
-		WHERE s.name > $1 ORDER BY `+order+` LIMIT $2`, order), after, limit)
+	err := s.db.Read().SelectContext(ctx, &rows, rowSelect+` WHERE s.name > $1 ORDER BY s.name LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("scenario: list by name: %w", err)
 	}
@@ -404,8 +356,9 @@ func (s *Store) ByName(ctx context.Context, after string, limit int) ([]ListEntr
 func listEntries(rows []header) []ListEntry {
 	out := make([]ListEntry, len(rows))
 	for i, h := range rows {
+		_, total := h.counts()
 		out[i] = ListEntry{ID: h.ID, Name: h.Name, Description: h.Description, Tags: h.tags(),
-			EntityCount: h.EntityCount, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt}
+			EntityCount: total, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt}
 	}
 	return out
 }

@@ -104,13 +104,15 @@ func (s *Store) Save(ctx context.Context, req SaveRequest) (SaveResult, error) {
 		var old struct {
 			ID        string    `db:"id"`
 			CreatedAt time.Time `db:"created_at"`
+			Seq       int64     `db:"seq"`
 		}
-		err = tx.GetContext(ctx, &old, `SELECT id, created_at FROM scenarios WHERE name = $1 LIMIT 1`, p.name)
+		tags, counts := rowValues(p.tags, p.byTable)
+		var seq int64
+		err = tx.GetContext(ctx, &old, `SELECT id, created_at, seq FROM scenarios WHERE name = $1 LIMIT 1`, p.name)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			res.ID = newID()
-			if _, err := tx.ExecContext(ctx, `INSERT INTO scenarios (id, name, description, created_at, updated_at)
-				VALUES ($1, $2, $3, $4, $4)`, res.ID, p.name, p.description, now); err != nil {
+			if seq, err = insertScenario(ctx, tx, res.ID, p.name, p.description, now, now, tags, counts); err != nil {
 				return fmt.Errorf("scenario: save %q: %w", p.name, err)
 			}
 		case err != nil:
@@ -120,12 +122,12 @@ func (s *Store) Save(ctx context.Context, req SaveRequest) (SaveResult, error) {
 		default:
 			// Keep the row (id, name, created_at) and update it: only its
 			// dependent rows are deleted and written again.
-			res.ID, res.CreatedAt, res.Overwritten = old.ID, old.CreatedAt.UTC(), true
+			res.ID, res.CreatedAt, res.Overwritten, seq = old.ID, old.CreatedAt.UTC(), true, old.Seq
 			if _, err := deleteContents(ctx, tx, old.ID); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE scenarios SET description = $2, updated_at = $3 WHERE id = $1`,
-				old.ID, p.description, now); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE scenarios SET description = $2, updated_at = $3, tags = $4, entity_counts = $5 WHERE id = $1`,
+				old.ID, p.description, now, tags, counts); err != nil {
 				return fmt.Errorf("scenario: save %q: %w", p.name, err)
 			}
 		}
@@ -136,7 +138,7 @@ func (s *Store) Save(ctx context.Context, req SaveRequest) (SaveResult, error) {
 			}
 		}
 		done := 0
-		rows := &entityRows{scenarioID: res.ID}
+		rows := &entityRows{scenarioID: res.ID, seq: seq}
 		for _, table := range entityTypes { // schema order: deterministic progress
 			es := p.byTable[table]
 			for start := 0; start < len(es); start += batchSize {
@@ -347,11 +349,36 @@ func (ts *tableSQL) insert(ctx context.Context, tx *sqlx.Tx, scenarioID string, 
 	return nil
 }
 
+// insertScenario inserts a new scenarios row, whose seq comes from the
+// sequence scenarios_seq, and returns that seq; tags and counts are
+// rowValues'.
+func insertScenario(ctx context.Context, tx *sqlx.Tx, id, name, description string, created, updated time.Time, tags, counts string) (int64, error) {
+	var seq int64
+	err := tx.GetContext(ctx, &seq, `INSERT INTO scenarios (id, name, description, created_at, updated_at, tags, entity_counts)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq`, id, name, description, created, updated, tags, counts)
+	return seq, err
+}
+
+// rowValues returns the tags (sorted) and the entity counts of entities by
+// table, as the JSON a scenarios row keeps them in (migration 00008).
+func rowValues[E any](tags []string, byTable map[string][]E) (tagsJSON, countsJSON string) {
+	counts := map[string]int{}
+	for table, es := range byTable {
+		if len(es) > 0 {
+			counts[table] = len(es)
+		}
+	}
+	t, _ := json.Marshal(append([]string{}, slices.Sorted(slices.Values(tags))...))
+	c, _ := json.Marshal(counts)
+	return string(t), string(c)
+}
+
 // entityRows collects scenario_entities rows of several types, so that a
 // small scenario takes one statement for all of them (each statement costs
 // about half a millisecond inside a write window).
 type entityRows struct {
 	scenarioID       string
+	seq              int64 // the scenario's
 	types, ids, docs []string
 }
 
@@ -372,8 +399,8 @@ func (r *entityRows) flush(ctx context.Context, tx *sqlx.Tx) error {
 	if len(r.ids) == 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO scenario_entities (scenario_id, entity_type, entity_id, entity_data)
-		SELECT $1, unnest($2::VARCHAR[]), unnest($3::VARCHAR[]), unnest($4::VARCHAR[])`, r.scenarioID, r.types, r.ids, r.docs); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO scenario_entities (scenario_id, scenario_seq, entity_type, entity_id, entity_data)
+		SELECT $1, $5, unnest($2::VARCHAR[]), unnest($3::VARCHAR[]), unnest($4::VARCHAR[])`, r.scenarioID, r.types, r.ids, r.docs, r.seq); err != nil {
 		return fmt.Errorf("scenario: write entities: %w", err)
 	}
 	r.types, r.ids, r.docs = r.types[:0], r.ids[:0], r.docs[:0]

@@ -109,6 +109,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Sprintf("scenario_entities: %s of scenario %q have the unknown type %q (e.g. %q)",
 			cli.Plural(o.Rows, "row"), o.ScenarioID, o.EntityType, o.Example)
 	})
+	list("stale copies", report.StaleCopies, func(o scenario.Orphan) string {
+		if o.Table == "scenarios" {
+			return fmt.Sprintf("scenarios: the %s of scenario %q (%s) disagree with scenario_%s",
+				o.EntityType, o.ScenarioID, o.Example, map[string]string{"tags": "tags", "entity_counts": "entities"}[o.EntityType])
+		}
+		return fmt.Sprintf("scenario_entities: %s of scenario %q have a scenario_seq that is not the scenario's: reads do not find them (e.g. %q)",
+			cli.Plural(o.Rows, "row"), o.ScenarioID, o.Example)
+	})
 	list("groups of orphan canonical rows", report.OrphanRows, func(o scenario.Orphan) string {
 		return fmt.Sprintf("%s: %s belong to scenario %q, which does not exist (e.g. id %q)",
 			o.Table, cli.Plural(o.Rows, "row"), o.ScenarioID, o.Example)

@@ -74,7 +74,7 @@ func TestPlantedProblems(t *testing.T) {
 	var id string
 	scripttest.Store(t, path, func(s *scenario.Store) { id, _ = s.ResolveID(t.Context(), "cohort a") })
 	plant(t, path,
-		`INSERT INTO scenario_entities (scenario_id, entity_type, entity_id, entity_data) VALUES ('ghost', 'patients', 'g1', '{"id":"g1"}')`,
+		`INSERT INTO scenario_entities (scenario_id, scenario_seq, entity_type, entity_id, entity_data) VALUES ('ghost', 0, 'patients', 'g1', '{"id":"g1"}')`,
 		`INSERT INTO patients (id, scenario_id) VALUES ('g2', 'ghost'), ('g3', '`+id+`')`,
 	)
 	out, _, err := scripttest.Run(t, run, "--db", path)
@@ -127,7 +127,8 @@ func TestPlantedDuplicates(t *testing.T) {
 		`INSERT INTO scenario_tags VALUES ('`+a+`', 'demo')`,
 	)
 	out, _, err := scripttest.Run(t, run, "--db", path)
-	if cli.ExitCode(err) != 1 || !strings.Contains(err.Error(), "found 4 problems") {
+	// The planted rows also make the scenarios rows' copies stale (4 more).
+	if cli.ExitCode(err) != 1 || !strings.Contains(err.Error(), "found 8 problems") {
 		t.Fatalf("check of planted duplicates: %v\n%s", err, out)
 	}
 	ids := []string{a, "x"}
@@ -137,13 +138,15 @@ func TestPlantedDuplicates(t *testing.T) {
 		`scenario_tags: 2 rows of scenario "` + a + `" have the tag "demo"`,
 		`scenarios: the id "` + b + `" is used by 2 scenarios (names cohort b, cohort c)`,
 		`scenarios: the name "cohort a" is used by 2 scenarios (ids ` + strings.Join(ids, ", ") + `)`,
+		`scenarios: the tags of scenario "` + a + `" (["demo"]) disagree with scenario_tags`,
+		`scenario_entities: 6 rows of scenario "` + b + `" have a scenario_seq that is not the scenario's`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 	out, _, _ = scripttest.Run(t, run, "--db", path, "--show", "1")
-	if !strings.Contains(out, "… and 3 more duplicates") || !strings.Contains(out, "found 4 problems") {
+	if !strings.Contains(out, "… and 3 more duplicates") || !strings.Contains(out, "found 8 problems") {
 		t.Fatalf("--show 1:\n%s", out)
 	}
 }
