@@ -270,8 +270,8 @@ var generators = []string{
 // the scenarios being generated (ids are zero-padded, so the range filter
 // reads only the new rows).
 func entitiesFrom(table, idColumn string) string {
-	return fmt.Sprintf(`SELECT e.scenario_id, s.seq, '%[1]s', e.%[2]s,
-		json_merge_patch(to_json(e), '{"scenario_id": null, "source_type": null, "source_system": null, "skill_used": null, "generation_seed": null, "created_at": null}')
+	return fmt.Sprintf(`SELECT e.scenario_id, s.seq AS scenario_seq, '%[1]s' AS entity_type, e.%[2]s AS entity_id,
+		json_merge_patch(to_json(e), '{"scenario_id": null, "source_type": null, "source_system": null, "skill_used": null, "generation_seed": null, "created_at": null}') AS entity_data
 	FROM %[1]s e JOIN scenarios s ON s.id = e.scenario_id
 	WHERE e.scenario_id >= 'scn-' || lpad($1::BIGINT::VARCHAR, 8, '0') AND e.scenario_id < 'scn-' || lpad($2::BIGINT::VARCHAR, 8, '0')`, table, idColumn)
 }
