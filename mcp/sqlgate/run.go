@@ -43,10 +43,12 @@ type Result struct {
 var ErrTimeout = errors.New("sqlgate: query timed out")
 
 // Run checks sql with [Check] and, if it passes, runs it on pool (the read
-// pool of a dbx.DB) within opts' limits. Each query gets a connection on
-// which no earlier user query ran, and that connection is closed afterwards,
-// never returned to the pool, so temp state and open transactions cannot
-// carry over. It returns a *RefusedError for refused SQL, an error wrapping
+// pool of a dbx.DB) within opts' limits. A query that passed the gate
+// leaves nothing on its connection (no variable, prepared statement,
+// temporary object, setting or transaction: those are statements, and the
+// gate admits one SELECT), so the connection goes back to the pool;
+// except after a query that may have called setseed, which seeds random()
+// for its connection, or that failed: that connection is closed. It returns a *RefusedError for refused SQL, an error wrapping
 // [ErrTimeout] when the query is stopped at the timeout, and DuckDB's error
 // for SQL that fails to run.
 func Run(ctx context.Context, pool *sqlx.DB, sql string, opts Options) (*Result, error) {
@@ -75,13 +77,13 @@ func Run(ctx context.Context, pool *sqlx.DB, sql string, opts Options) (*Result,
 	if err != nil {
 		return nil, timeoutOr(ctx, qctx, opts, fmt.Errorf("sqlgate: connect: %w", err))
 	}
-	// Returning ErrBadConn from Raw makes database/sql close the connection
-	// instead of pooling it; the Close after that is then a no-op.
-	defer func() {
-		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-		conn.Close()
-	}()
 	res, err := fetch(qctx, conn, query, opts)
+	if err != nil || strings.Contains(strings.ToLower(query), "setseed") {
+		// Returning ErrBadConn from Raw makes database/sql close the
+		// connection instead of pooling it.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	conn.Close()
 	if err != nil {
 		return nil, timeoutOr(ctx, qctx, opts, err)
 	}

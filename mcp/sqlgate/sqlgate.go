@@ -22,7 +22,7 @@
 //     checkpoint, nextval), reveal secrets or the environment
 //     (duckdb_secrets, which_secret, getenv) and every pragma_* function.
 //   - setseed is allowed: it only seeds random() for the connection, which
-//     [Run] discards after the query.
+//     [Run] closes after the query instead of pooling it.
 //   - Tables and functions may be qualified with the catalog "db" only;
 //     system, temp and memory are refused. The catalog views people need are
 //     reachable unqualified: duckdb_tables(), duckdb_columns(),

@@ -289,49 +289,72 @@ func TestTruncation(t *testing.T) {
 	}
 }
 
-// Run must not return its connection to the pool.
-func TestConnectionDiscarded(t *testing.T) {
+// TestQueriesLeaveNothingBehind: the gate refuses every statement that
+// would leave state on a connection, and the one state a SELECT can set
+// (setseed) is reset by closing that connection; so the read pool's
+// connection, reused from query to query, looks the same after each.
+func TestQueriesLeaveNothingBehind(t *testing.T) {
 	db := openDB(t)
 	ctx := context.Background()
 	pool := db.Read()
-	for range 3 {
-		if _, err := sqlgate.Run(ctx, pool, "SELECT 1", sqlgate.Options{}); err != nil {
-			t.Fatal(err)
-		}
-		if s := pool.Stats(); s.OpenConnections != 0 || s.Idle != 0 {
-			t.Fatalf("connection kept: %+v", s)
+	for _, sql := range []string{
+		"SET VARIABLE v = 1", "PREPARE p AS SELECT 1", "CREATE TEMP TABLE tmp AS SELECT 1",
+		"CREATE TEMP MACRO m() AS 1", "CREATE TEMP SEQUENCE sq", "SET threads = 1", "SET search_path = 'population'",
+		"RESET threads", "USE population", "BEGIN TRANSACTION", "ATTACH ':memory:' AS other",
+		"SELECT 1; SET VARIABLE v = 1", "CALL enable_logging()",
+	} {
+		if _, err := sqlgate.Run(ctx, pool, sql, sqlgate.Options{}); !sqlgate.IsRefused(err) {
+			t.Errorf("%q: %v, want it refused", sql, err)
 		}
 	}
-}
+	// What a connection could carry, read through the gate itself.
+	const state = `SELECT current_setting('threads') AS threads, current_setting('search_path') AS path,
+		getvariable('v') IS NULL AS no_var, (SELECT count(*) FROM duckdb_prepared_statements()) AS prepared,
+		(SELECT count(*) FROM duckdb_tables() WHERE temporary) AS temp_tables, current_schema() AS schema`
+	read := func() string {
+		t.Helper()
+		res, err := sqlgate.Run(ctx, pool, state, sqlgate.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(res.Rows)
+	}
+	before := read()
 
-// TestEachQueryOnAFreshConnection: what one query does to its connection
-// (setseed, the only such state the gate admits) is gone for the next,
-// although the read pool keeps a connection opened ahead for it.
-func TestEachQueryOnAFreshConnection(t *testing.T) {
-	db := openDB(t)
-	ctx := context.Background()
-	conn, err := db.Read().Connx(ctx)
+	conn, err := pool.Connx(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var seeded float64 // the first random() after setseed(0.42)
-	if _, err := conn.ExecContext(ctx, "SELECT setseed(0.42)"); err != nil {
-		t.Fatal(err)
+	_, err = conn.ExecContext(ctx, "SELECT setseed(0.42)")
+	if err == nil {
+		err = conn.GetContext(ctx, &seeded, "SELECT random()")
 	}
-	if err := conn.GetContext(ctx, &seeded, "SELECT random()"); err != nil {
-		t.Fatal(err)
-	}
+	conn.Raw(func(any) error { return driver.ErrBadConn }) // not back into the pool
 	conn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for range 5 {
-		if _, err := sqlgate.Run(ctx, db.Read(), "SELECT setseed(0.42)", sqlgate.Options{}); err != nil {
+		if _, err := sqlgate.Run(ctx, pool, "SELECT setseed(0.42)", sqlgate.Options{}); err != nil {
 			t.Fatal(err)
 		}
-		res, err := sqlgate.Run(ctx, db.Read(), "SELECT random()", sqlgate.Options{})
+		res, err := sqlgate.Run(ctx, pool, "SELECT random()", sqlgate.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := res.Rows[0][0]; got == seeded {
-			t.Fatalf("random() = %v, the value after the previous query's setseed: the connection was reused", got)
+			t.Fatalf("random() = %v, the value after the previous query's setseed: the seed carried over", got)
 		}
+	}
+	if _, err := sqlgate.Run(ctx, pool, "SELECT * FROM no_such_table", sqlgate.Options{}); err == nil {
+		t.Fatal("a failing query succeeded")
+	}
+	if after := read(); after != before {
+		t.Errorf("connection state changed:\nbefore %s\nafter  %s", before, after)
+	}
+	// The queries above did reuse one connection.
+	if s := pool.Stats(); s.OpenConnections != 1 || s.Idle != 1 {
+		t.Errorf("pool %+v: want one connection, idle, reused", s)
 	}
 }

@@ -2,8 +2,7 @@
 // an MCP server over stdio whose healthsim_query runs the SQL as given on a
 // kept-open duckdb-go read-only pool, as the Go DuckDB MCP servers users
 // pick today (duckdb-mcp, gateway) do. It
-// has none of healthsim's safety: no gate, no fresh connection per query,
-// no row or size bound, no JSON-safe values, and it holds the file for its
+// has none of healthsim's safety: no gate, no row or size bound, no JSON-safe values, and it holds the file for its
 // whole life. BenchmarkReadToolCallTS runs it in the same harness and the
 // same run as healthsim serve, so the two compare on one machine load.
 //
