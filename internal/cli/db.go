@@ -147,3 +147,18 @@ func (d *DB) OpenExisting(ctx context.Context, logger *slog.Logger) (*dbx.DB, er
 	}
 	return dbx.Open(ctx, path, dbx.WithBusyTimeout(d.BusyTimeout), dbx.WithLogger(logger))
 }
+
+// OpenMigrated is OpenExisting for programs that read or change scenarios:
+// it also fails, with what to run, unless the schema is the newest this
+// program knows (see RequireSchema).
+func (d *DB) OpenMigrated(ctx context.Context, logger *slog.Logger) (*dbx.DB, error) {
+	db, err := d.OpenExisting(ctx, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := RequireSchema(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}

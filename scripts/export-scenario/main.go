@@ -54,14 +54,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cli.UsageError(fs, "give the export folder with --out DIR")
 	}
 
-	db, err := dbFlags.OpenExisting(ctx, cli.Logger(stderr))
+	db, err := dbFlags.OpenMigrated(ctx, cli.Logger(stderr))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := cli.RequireSchema(ctx, db); err != nil {
-		return err
-	}
 	store := scenario.New(db)
 	var ids []string
 	if *all {

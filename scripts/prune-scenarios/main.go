@@ -61,14 +61,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cli.UsageError(fs, "--batch must be at least 1, got %d", *batch)
 	}
 
-	db, err := dbFlags.OpenExisting(ctx, cli.Logger(stderr))
+	db, err := dbFlags.OpenMigrated(ctx, cli.Logger(stderr))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := cli.RequireSchema(ctx, db); err != nil {
-		return err
-	}
 	store := scenario.New(db)
 	matches, err := store.Find(ctx, filter)
 	if err != nil {
