@@ -22,6 +22,8 @@ const (
 // maximum).
 const completionLimit = 100
 
+// addPrompts registers the prompts; their arguments complete through
+// completer.
 func (s *Server) addPrompts() {
 	s.AddPrompt(mcpgo.NewPrompt(PromptGenerateCohort,
 		mcpgo.WithPromptTitle("Generate a cohort and save it"),
@@ -55,6 +57,7 @@ func promptArg(req mcpgo.GetPromptRequest, name string, required bool) (string, 
 	return v, nil
 }
 
+// userText is a prompt message from the user with text.
 func userText(text string) mcpgo.PromptMessage {
 	return mcpgo.NewPromptMessage(mcpgo.RoleUser, mcpgo.NewTextContent(text))
 }
@@ -144,6 +147,8 @@ func (s *Server) scenarioEmbed(ctx context.Context, name string) (mcpgo.Embedded
 		URI: v.(ScenarioResource).URI, MIMEType: "application/json", Text: string(text)}), nil
 }
 
+// quoteList quotes each non-blank item, trimmed, and joins them with
+// commas.
 func quoteList(items []string) string {
 	var q []string
 	for _, it := range items {
