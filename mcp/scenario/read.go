@@ -125,18 +125,47 @@ func (s *Store) readTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	return fn(tx)
 }
 
-// lookup finds a scenarios row by id, then by name, without its tags and
-// counts.
+// lookupQuery finds a scenarios row by id or name ($1): one statement, two
+// index lookups; an id wins over a name.
+const lookupQuery = `SELECT * EXCLUDE (by_name) FROM (
+	SELECT ` + headerColumns + `, false AS by_name FROM scenarios s WHERE s.id = $1
+	UNION ALL SELECT ` + headerColumns + `, true FROM scenarios s WHERE s.name = $1) ORDER BY by_name LIMIT 1`
+
+// lookup finds a scenarios row by id, then by name, through q.
 func lookup(ctx context.Context, q sqlx.QueryerContext, nameOrID string) (header, error) {
+	return lookupWith(nameOrID, func(h *header, key string) error { return sqlx.GetContext(ctx, q, h, lookupQuery, key) })
+}
+
+// readLookup is lookup on the read pool, or on tx (one of its
+// transactions) if not nil, with lookupQuery prepared once: a prepared
+// statement skips DuckDB's parse and plan.
+func (s *Store) readLookup(ctx context.Context, tx *sqlx.Tx, nameOrID string) (header, error) {
+	s.mu.Lock()
+	if s.lookup == nil {
+		stmt, err := s.db.Read().PreparexContext(ctx, lookupQuery)
+		if err != nil {
+			s.mu.Unlock()
+			return header{}, fmt.Errorf("scenario: prepare lookup: %w", err)
+		}
+		s.lookup = stmt
+	}
+	stmt := s.lookup
+	s.mu.Unlock()
+	if tx != nil {
+		stmt = tx.StmtxContext(ctx, stmt) // closed with tx
+	}
+	return lookupWith(nameOrID, func(h *header, key string) error { return stmt.GetContext(ctx, h, key) })
+}
+
+// lookupWith runs get for the trimmed nameOrID and turns no row into
+// ErrNotFound.
+func lookupWith(nameOrID string, get func(h *header, key string) error) (header, error) {
 	key := strings.TrimSpace(nameOrID)
 	var h header
 	if key == "" {
 		return h, input.Invalid("name_or_id", "give the name or id of a scenario")
 	}
-	err := sqlx.GetContext(ctx, q, &h, rowSelect+` WHERE s.id = $1 LIMIT 1`, key)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = sqlx.GetContext(ctx, q, &h, rowSelect+` WHERE s.name = $1 LIMIT 1`, key)
-	}
+	err := get(&h, key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return h, fmt.Errorf("%w: %q is not the name or id of any scenario", ErrNotFound, key)
 	}
@@ -146,33 +175,32 @@ func lookup(ctx context.Context, q sqlx.QueryerContext, nameOrID string) (header
 	return h, nil
 }
 
-// overview reads the Overview of the scenario whose id or name is nameOrID,
-// and its row.
-func overview(ctx context.Context, tx *sqlx.Tx, nameOrID string) (Overview, header, error) {
-	h, err := lookup(ctx, tx, nameOrID)
-	if err != nil {
-		return Overview{}, h, err
-	}
+// overview is what Load and Summary tell of the scenario of h.
+func (h header) overview() Overview {
 	counts, total := h.counts()
 	return Overview{ID: h.ID, Name: h.Name, Description: h.Description, Tags: h.tags(),
-		CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, TotalEntities: total, EntityCounts: counts}, h, nil
+		CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, TotalEntities: total, EntityCounts: counts}
 }
 
 // Load returns the scenario whose id or name is nameOrID, with its entities
 // if includeEntities, or an error wrapping ErrNotFound.
 func (s *Store) Load(ctx context.Context, nameOrID string, includeEntities bool) (*Scenario, error) {
+	if !includeEntities { // one statement: no transaction needed
+		h, err := s.readLookup(ctx, nil, nameOrID)
+		if err != nil {
+			return nil, err
+		}
+		return &Scenario{Overview: h.overview()}, nil
+	}
 	var sc *Scenario
 	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
-		ov, h, err := overview(ctx, tx, nameOrID)
+		h, err := s.readLookup(ctx, tx, nameOrID)
 		if err != nil {
 			return err
 		}
-		sc = &Scenario{Overview: ov}
-		if !includeEntities {
-			return nil
-		}
+		sc = &Scenario{Overview: h.overview()}
 		rows, err := tx.QueryContext(ctx, `SELECT entity_type, entity_data::VARCHAR FROM scenario_entities
-			WHERE scenario_seq = $2 AND scenario_id = $1 ORDER BY entity_type, rowid`, ov.ID, h.Seq)
+			WHERE scenario_seq = $2 AND scenario_id = $1 ORDER BY entity_type, rowid`, h.ID, h.Seq)
 		if err != nil {
 			return fmt.Errorf("scenario: load entities: %w", err)
 		}
@@ -222,20 +250,24 @@ func (s *Store) Summary(ctx context.Context, nameOrID string, includeSamples boo
 	if includeSamples && (samplesPerType < 1 || samplesPerType > MaxSamplesPerType) {
 		return nil, input.Invalid("samples_per_type", "must be between 1 and %d, got %d", MaxSamplesPerType, samplesPerType)
 	}
+	if !includeSamples { // one statement: no transaction needed
+		h, err := s.readLookup(ctx, nil, nameOrID)
+		if err != nil {
+			return nil, err
+		}
+		return &ScenarioSummary{Overview: h.overview()}, nil
+	}
 	var sum *ScenarioSummary
 	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
-		ov, h, err := overview(ctx, tx, nameOrID)
+		h, err := s.readLookup(ctx, tx, nameOrID)
 		if err != nil {
 			return err
 		}
-		sum = &ScenarioSummary{Overview: ov}
-		if !includeSamples {
-			return nil
-		}
+		sum = &ScenarioSummary{Overview: h.overview()}
 		// min_by(…, n) keeps the first n per type, in order, without
 		// sorting them all (half the time of a row_number() window).
 		rows, err := tx.QueryContext(ctx, `SELECT entity_type, min_by(entity_data::VARCHAR, rowid, $2)
-			FROM scenario_entities WHERE scenario_seq = $3 AND scenario_id = $1 GROUP BY entity_type`, ov.ID, samplesPerType, h.Seq)
+			FROM scenario_entities WHERE scenario_seq = $3 AND scenario_id = $1 GROUP BY entity_type`, h.ID, samplesPerType, h.Seq)
 		if err != nil {
 			return fmt.Errorf("scenario: read samples: %w", err)
 		}
