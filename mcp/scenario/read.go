@@ -137,24 +137,14 @@ func lookup(ctx context.Context, q sqlx.QueryerContext, nameOrID string) (header
 }
 
 // readLookup is lookup on the read pool, or on tx (one of its
-// transactions) if not nil, with lookupQuery prepared once: a prepared
-// statement skips DuckDB's parse and plan.
+// transactions) if not nil. The statement is not kept prepared: a
+// prepared *sql.Stmt keeps its connections from closing, and so would keep
+// dbx's read side from ever letting go of the file.
 func (s *Store) readLookup(ctx context.Context, tx *sqlx.Tx, nameOrID string) (header, error) {
-	s.mu.Lock()
-	if s.lookup == nil {
-		stmt, err := s.db.Read().PreparexContext(ctx, lookupQuery)
-		if err != nil {
-			s.mu.Unlock()
-			return header{}, fmt.Errorf("scenario: prepare lookup: %w", err)
-		}
-		s.lookup = stmt
-	}
-	stmt := s.lookup
-	s.mu.Unlock()
 	if tx != nil {
-		stmt = tx.StmtxContext(ctx, stmt) // closed with tx
+		return lookup(ctx, tx, nameOrID)
 	}
-	return lookupWith(nameOrID, func(h *header, key string) error { return stmt.GetContext(ctx, h, key) })
+	return lookup(ctx, s.db.Read(), nameOrID)
 }
 
 // lookupWith runs get for the trimmed nameOrID and turns no row into

@@ -33,7 +33,6 @@ type Store struct {
 
 	mu     sync.Mutex
 	tables map[string]*tableSQL // canonical table -> its statements, built once
-	lookup *sqlx.Stmt           // lookupQuery on the read pool, prepared once
 }
 
 // New returns a Store over db, which must have the migrations applied.

@@ -376,13 +376,17 @@ func runLoad(ctx context.Context, cfg config, progress io.Writer) (*summary, err
 	drain := cfg.busyTimeout + cfg.queryTimeout + 10*time.Second
 	callCtx, cancelCalls := context.WithTimeout(context.WithoutCancel(ctx), cfg.duration+drain)
 	defer cancelCalls()
-	done := make(chan struct{})
-	go reportProgress(progress, drivers, start, stop, done)
+	done, reported := make(chan struct{}), make(chan struct{})
+	go func() {
+		reportProgress(progress, drivers, start, stop, done)
+		close(reported)
+	}()
 	for _, d := range drivers {
 		wg.Go(func() { d.run(stop, callCtx) })
 	}
 	wg.Wait()
 	close(done)
+	<-reported // no progress line is written after runLoad returns
 	elapsed := time.Since(start)
 
 	var exits []string
