@@ -137,9 +137,9 @@ func lookup(ctx context.Context, q sqlx.QueryerContext, nameOrID string) (header
 }
 
 // readLookup is lookup on the read pool, or on tx (one of its
-// transactions) if not nil. The statement is not kept prepared: a
-// prepared *sql.Stmt keeps its connections from closing, and so would keep
-// dbx's read side from ever letting go of the file.
+// transactions) if not nil. The statement is not kept prepared: with a
+// *sql.Stmt kept on the read pool, scripts/stress saw dbx's read side hold
+// the file against other processes' writers until they timed out.
 func (s *Store) readLookup(ctx context.Context, tx *sqlx.Tx, nameOrID string) (header, error) {
 	if tx != nil {
 		return lookup(ctx, tx, nameOrID)
