@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/latency"
+	"github.com/healthsim/healthsim-go/internal/process"
 	"github.com/healthsim/healthsim-go/internal/syncbuf"
 	"github.com/healthsim/healthsim-go/migrations"
 	"github.com/jmoiron/sqlx"
@@ -338,28 +338,6 @@ func resultTexts(res *sdk.CallToolResult) []string {
 	return texts
 }
 
-// vmRSS returns the resident set size of process pid in bytes, from
-// /proc/PID/status (Linux); -1 elsewhere or on error.
-func vmRSS(pid int) int64 {
-	if runtime.GOOS != "linux" {
-		return -1
-	}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	for line := range strings.Lines(string(status)) {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				return -1
-			}
-			return kb << 10
-		}
-	}
-	return -1
-}
-
 // runPeers runs one case: start the servers, warm them up, run the rounds
 // and report.
 func runPeers(b *testing.B, name, path string, peers map[string]string, text func(id int64, k int) string) {
@@ -402,7 +380,7 @@ func runPeers(b *testing.B, name, path string, peers map[string]string, text fun
 			}
 			s.loops += time.Since(loop)
 			b.StopTimer()
-			s.rss = append(s.rss, vmRSS(s.pid))
+			s.rss = append(s.rss, process.Memory(s.pid, "VmRSS"))
 		}
 	}
 	reportPeers(b, name, servers)

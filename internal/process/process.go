@@ -4,8 +4,11 @@
 package process
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 )
 
 // Exe returns the path of the executable that process pid runs, or ""
@@ -16,6 +19,27 @@ func Exe(pid int) string {
 		return ""
 	}
 	return exe(pid)
+}
+
+// Memory returns a memory figure of process pid in bytes, as its Linux
+// /proc/PID/status line field gives it ("VmRSS": resident now, "VmHWM":
+// the peak), or -1 where the system does not tell (other systems, an
+// exited process).
+func Memory(pid int, field string) int64 {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for line := range bytes.Lines(status) {
+		if rest, ok := bytes.CutPrefix(line, []byte(field+":")); ok {
+			kb, err := strconv.ParseInt(string(bytes.TrimSuffix(bytes.TrimSpace(rest), []byte(" kB"))), 10, 64)
+			if err != nil {
+				return -1
+			}
+			return kb << 10
+		}
+	}
+	return -1
 }
 
 // NewGroup makes cmd start in a process group of its own, so that a Ctrl-C

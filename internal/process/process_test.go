@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 
@@ -37,6 +38,22 @@ func TestExe(t *testing.T) {
 
 // TestMain runs the helper of TestInterrupt when asked to: it waits for
 // the signals healthsim's commands stop on, as they do, and says so.
+func TestMemory(t *testing.T) {
+	rss, peak := process.Memory(os.Getpid(), "VmRSS"), process.Memory(os.Getpid(), "VmHWM")
+	if runtime.GOOS != "linux" {
+		if rss != -1 || peak != -1 {
+			t.Errorf("Memory off Linux: %d, %d; want -1", rss, peak)
+		}
+		return
+	}
+	if rss < 1<<20 || peak < rss {
+		t.Errorf("Memory: VmRSS %d, VmHWM %d bytes; want at least 1 MiB and peak ≥ resident", rss, peak)
+	}
+	if got := process.Memory(os.Getpid(), "NoSuchField"); got != -1 {
+		t.Errorf("Memory of an unknown field: %d, want -1", got)
+	}
+}
+
 func TestMain(m *testing.M) {
 	if os.Getenv("PROCESS_TEST_WAIT_SIGNAL") == "" {
 		os.Exit(m.Run())

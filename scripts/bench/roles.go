@@ -2,18 +2,17 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/healthsim/healthsim-go/internal/process"
 	"github.com/healthsim/healthsim-go/internal/proctest"
 )
 
@@ -188,8 +187,8 @@ trickle:
 		}
 	}
 	fmt.Fprintln(stdout, "idle")
-	io.Copy(io.Discard, stdin) // idle, file still held as the strategy holds it, until stdin closes
-	res.PeakRSSKB = peakRSS()
+	io.Copy(io.Discard, stdin)                                 // idle, file still held as the strategy holds it, until stdin closes
+	res.PeakRSSKB = process.Memory(os.Getpid(), "VmHWM") >> 10 // -1 stays -1
 	return json.NewEncoder(stdout).Encode(res)
 }
 
@@ -224,24 +223,6 @@ func probe(path string, stdin io.Reader, stdout io.Writer) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// peakRSS returns this process's peak resident set size in KiB (VmHWM),
-// or -1 where /proc does not tell.
-func peakRSS() int64 {
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return -1
-	}
-	for line := range bytes.Lines(status) {
-		if rest, ok := bytes.CutPrefix(line, []byte("VmHWM:")); ok {
-			kb, err := strconv.ParseInt(string(bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(rest), []byte("kB")))), 10, 64)
-			if err == nil {
-				return kb
-			}
-		}
-	}
-	return -1
 }
 
 func maxInt(xs []int) int {
