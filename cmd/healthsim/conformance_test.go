@@ -115,22 +115,30 @@ func conformanceTools() (node, cli string, err error) {
 			return "", "", fmt.Errorf("the MCP conformance suite needs Node.js 22 or later on PATH: %w", err)
 		}
 	}
-	data, err := os.ReadFile(pkg)
-	if err != nil {
+	if cli, err = npmBin(filepath.Dir(pkg), "conformance"); err != nil {
 		return "", "", err
 	}
-	var manifest struct {
-		Bin map[string]string `json:"bin"`
-	}
-	if err := json.Unmarshal(data, &manifest); err != nil || manifest.Bin["conformance"] == "" {
-		return "", "", fmt.Errorf("%s: no bin.conformance (%v)", pkg, err)
-	}
-	cli = filepath.Join(filepath.Dir(pkg), manifest.Bin["conformance"])
 	out, err := exec.Command(node, "--version").Output()
 	if major, _ := strconv.Atoi(strings.TrimPrefix(strings.SplitN(string(out), ".", 2)[0], "v")); err != nil || major < 22 {
 		return "", "", fmt.Errorf("%s --version: %q, %v; the MCP conformance suite needs Node 22 or later", node, out, err)
 	}
 	return node, cli, nil
+}
+
+// npmBin returns the absolute path of the script that the npm package in
+// dir declares as its command name (package.json, "bin").
+func npmBin(dir, name string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "package.json"))
+	if err != nil {
+		return "", err
+	}
+	var manifest struct {
+		Bin map[string]string `json:"bin"`
+	}
+	if err := json.Unmarshal(data, &manifest); err != nil || manifest.Bin[name] == "" {
+		return "", fmt.Errorf("%s/package.json: no bin.%s (%v)", dir, name, err)
+	}
+	return filepath.Abs(filepath.Join(dir, manifest.Bin[name]))
 }
 
 // conformanceRun runs the suite's CLI with args under Node 22 in dir and

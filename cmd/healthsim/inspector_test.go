@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -26,19 +25,13 @@ func inspect(t *testing.T, db string, args ...string) map[string]any {
 	t.Helper()
 	node, _ := conformanceSuite(t)
 	pkg := filepath.Join(conformanceProject, "node_modules", "@modelcontextprotocol", "inspector")
-	data, err := os.ReadFile(filepath.Join(pkg, "package.json"))
+	script, err := npmBin(pkg, "mcp-inspector")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var manifest struct {
-		Bin map[string]string `json:"bin"`
-	}
-	if err := json.Unmarshal(data, &manifest); err != nil || manifest.Bin["mcp-inspector"] == "" {
-		t.Fatalf("%s: no bin.mcp-inspector (%v)", pkg, err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmdArgs := append([]string{filepath.Join(pkg, manifest.Bin["mcp-inspector"]), "--cli"}, args...)
+	cmdArgs := append([]string{script, "--cli"}, args...)
 	cmd := exec.CommandContext(ctx, node, append(cmdArgs, "--", builtBinary(t), "serve", "--db", db)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
