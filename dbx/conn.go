@@ -3,6 +3,7 @@ package dbx
 import (
 	"context"
 	"database/sql/driver"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -17,13 +18,74 @@ type conn struct {
 	*duckdb.Conn
 	host   *host
 	closed bool
+	// kept holds a read connection's prepared statements of queries with
+	// arguments, by text, while no Rows uses them; they close with the
+	// connection (a *sql.Stmt kept on the pool would keep the connection,
+	// and so the file, open).
+	kept map[string]driver.Stmt
 }
 
+// maxKept bounds the prepared statements a read connection keeps.
+const maxKept = 32
+
 // QueryContext, ExecContext, PrepareContext and BeginTx note the time of
-// the last use, from which the read lease counts.
+// the last use, from which the read lease counts. On a read connection, a
+// query with arguments runs on a prepared statement kept for the next
+// query with the same text, which then skips parsing and planning.
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	c.use(query)
-	return c.Conn.QueryContext(ctx, query, args)
+	if len(args) == 0 || c.host.mode != ReadOnly {
+		return c.Conn.QueryContext(ctx, query, args)
+	}
+	stmt, ok := c.kept[query]
+	delete(c.kept, query) // in use until its Rows close
+	if !ok {
+		var err error
+		// Prepare, unlike PrepareContext, refuses several statements
+		// (PrepareContext would run all but the last, once).
+		if stmt, err = c.Conn.Prepare(query); err != nil {
+			return c.Conn.QueryContext(ctx, query, args)
+		}
+	}
+	rows, err := stmt.(driver.StmtQueryContext).QueryContext(ctx, args)
+	if err != nil {
+		c.keep(query, stmt)
+		return nil, err
+	}
+	return &keptRows{Rows: rows, done: func() { c.keep(query, stmt) }}, nil
+}
+
+// keep keeps stmt for the next query with its text, or closes it.
+func (c *conn) keep(query string, stmt driver.Stmt) {
+	if _, dup := c.kept[query]; dup || c.closed || len(c.kept) >= maxKept {
+		stmt.Close()
+		return
+	}
+	if c.kept == nil {
+		c.kept = map[string]driver.Stmt{}
+	}
+	c.kept[query] = stmt
+}
+
+// keptRows are the Rows of a kept statement, which they give back when
+// closed.
+type keptRows struct {
+	driver.Rows
+	done func()
+}
+
+func (r *keptRows) Close() error {
+	err := r.Rows.Close()
+	r.done()
+	return err
+}
+
+func (r *keptRows) ColumnTypeScanType(i int) reflect.Type {
+	return r.Rows.(driver.RowsColumnTypeScanType).ColumnTypeScanType(i)
+}
+
+func (r *keptRows) ColumnTypeDatabaseTypeName(i int) string {
+	return r.Rows.(driver.RowsColumnTypeDatabaseTypeName).ColumnTypeDatabaseTypeName(i)
 }
 
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
@@ -109,6 +171,9 @@ func (c *conn) Close() error {
 		return nil
 	}
 	c.closed = true
+	for _, stmt := range c.kept {
+		stmt.Close()
+	}
 	err := c.Conn.Close()
 	c.host.release()
 	if c.host.gate != nil {

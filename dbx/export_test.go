@@ -1,6 +1,9 @@
 package dbx
 
-import "os"
+import (
+	"context"
+	"os"
+)
 
 // Test hooks for the sidecar primitives and protocol (export_test.go is
 // compiled into this package's tests only).
@@ -30,4 +33,20 @@ func FileWanted(dbPath string) bool {
 // OpenSidecar opens the intent sidecar of dbPath, creating it.
 func OpenSidecar(dbPath string) (*os.File, error) {
 	return os.OpenFile(dbPath+IntentSuffix, os.O_RDWR|os.O_CREATE, 0o644)
+}
+
+// KeptStatements returns how many prepared statements the read connection
+// that pool hands out next keeps.
+func KeptStatements(ctx context.Context, db *DB) (int, error) {
+	c, err := db.Read().Conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	n := 0
+	err = c.Raw(func(dc any) error {
+		n = len(dc.(*conn).kept)
+		return nil
+	})
+	return n, err
 }

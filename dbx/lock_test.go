@@ -412,3 +412,66 @@ func TestOpenReadOnly(t *testing.T) {
 		t.Fatal("OpenReadOnly of a missing file succeeded")
 	}
 }
+
+func TestReadStatementsKeptPrepared(t *testing.T) {
+	ctx := context.Background()
+	path := newFile(t)
+	db := open(t, path, dbx.WithReadConns(1), dbx.WithReadLease(leaseForProbes))
+	if err := insert(ctx, db, 1, 2, 3); err != nil {
+		t.Fatal(err)
+	}
+	kept := func() int {
+		t.Helper()
+		n, err := dbx.KeptStatements(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	const query = "SELECT count(*) FROM t WHERE x >= $1"
+	for _, c := range []struct{ from, want int }{{1, 3}, {2, 2}, {4, 0}, {3, 1}} {
+		var got int
+		if err := db.Read().GetContext(ctx, &got, query, c.from); err != nil || got != c.want {
+			t.Fatalf("x >= %d: %d, %v; want %d", c.from, got, err, c.want)
+		}
+	}
+	if n := kept(); n != 1 {
+		t.Fatalf("%d statements kept after four queries with one text, want 1", n)
+	}
+	// The same text again while its first Rows are open: a second statement.
+	tx, err := db.Read().BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outer, err := tx.QueryContext(ctx, "SELECT x FROM t WHERE x >= $1 ORDER BY x", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var xs []int
+	for outer.Next() {
+		var x, n int
+		if err := outer.Scan(&x); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.GetContext(ctx, &n, "SELECT x FROM t WHERE x >= $1 ORDER BY x LIMIT 1", x); err != nil || n != x {
+			t.Fatalf("inner query for %d: %d, %v", x, n, err)
+		}
+		xs = append(xs, x)
+	}
+	if err := errors.Join(outer.Err(), outer.Close(), tx.Rollback()); err != nil || fmt.Sprint(xs) != "[2 3]" {
+		t.Fatalf("outer rows %v: %v", xs, err)
+	}
+	// Several statements are never kept: each run runs them all.
+	for i := range 2 {
+		var got int
+		err := db.Read().GetContext(ctx, &got, "SET VARIABLE v = 10; SELECT getvariable('v') + $1", i)
+		if err != nil || got != 10+i {
+			t.Fatalf("run %d: %d, %v", i, got, err)
+		}
+	}
+	if n := kept(); n != 3 {
+		t.Fatalf("%d statements kept, want 3 (one a single statement)", n)
+	}
+	// Kept statements close with their connection: the lease still lets go.
+	waitWritable(t, path)
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/healthsim/healthsim-go/internal/latency"
 	"github.com/healthsim/healthsim-go/internal/syncbuf"
 	"github.com/healthsim/healthsim-go/mcp"
+	"github.com/healthsim/healthsim-go/mcp/scenario"
 	"github.com/healthsim/healthsim-go/mcp/sqlgate"
 	"github.com/healthsim/healthsim-go/migrations"
 	"github.com/jmoiron/sqlx"
@@ -788,6 +789,10 @@ func lastLine(out []byte) []byte {
 //	               with the response encoded as the stdio transport does
 //	handler-held   the same while another read connection stays open
 //
+// and healthsim_load_scenario (without entities) and
+// healthsim_get_summary, each as a scenario.Store call (store) and as a
+// tools/call message (handler).
+//
 // sqlgate closes its connection after each query; when it was the pool's
 // only one, dbx detaches the file and the next query attaches it again.
 // The -held variants keep one read connection open to show that cost.
@@ -853,5 +858,39 @@ func BenchmarkReadToolPath(b *testing.B) {
 				}))
 			})
 		}
+	}
+	name := d.scenarioName()
+	for _, c := range []struct {
+		name, tool string
+		args       map[string]any
+		store      func(*scenario.Store) error
+	}{
+		{"load_scenario", "healthsim_load_scenario", map[string]any{"name_or_id": name, "include_entities": false},
+			func(st *scenario.Store) error { _, err := st.Load(ctx, name, false); return err }},
+		{"get_summary", "healthsim_get_summary", map[string]any{"scenario_id_or_name": name},
+			func(st *scenario.Store) error {
+				_, err := st.Summary(ctx, name, true, 3)
+				return err
+			}},
+	} {
+		b.Run(c.name+"/store", func(b *testing.B) {
+			st := scenario.New(openDBX(b, false))
+			reportLatency(b, timeCalls(b, func(int) error { return c.store(st) }))
+		})
+		b.Run(c.name+"/handler", func(b *testing.B) {
+			srv := mcp.NewServer(openDBX(b, false), mcp.Options{})
+			msg, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+				"params": map[string]any{"name": c.tool, "arguments": c.args}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			reportLatency(b, timeCalls(b, func(int) error {
+				out, err := json.Marshal(srv.HandleMessage(ctx, msg))
+				if err == nil && !bytes.Contains(out, []byte(name)) || bytes.Contains(out, []byte(`"isError":true`)) {
+					err = fmt.Errorf("unexpected response %.300s", out)
+				}
+				return err
+			}))
+		})
 	}
 }
