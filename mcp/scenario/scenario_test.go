@@ -550,3 +550,39 @@ func TestCanonicalType(t *testing.T) {
 		t.Errorf("%d entity types", n)
 	}
 }
+
+// An id names its scenario even when another scenario has it as its name,
+// in Load, Summary and Delete alike; the name then finds nothing else.
+func TestIDBeforeName(t *testing.T) {
+	_, store := newStore(t)
+	ctx := context.Background()
+	first, err := store.Save(ctx, scenario.SaveRequest{Name: "first", Entities: map[string][]map[string]any{"patients": samplePatients(1, "a")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The second scenario is named after the first one's id.
+	second, err := store.Save(ctx, scenario.SaveRequest{Name: first.ID, Entities: map[string][]map[string]any{"patients": samplePatients(2, "b")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{first.ID, " " + first.ID + " "} {
+		sc, err := store.Load(ctx, key, false)
+		if err != nil || sc.Name != "first" || sc.TotalEntities != 1 {
+			t.Fatalf("Load(%q) = %+v, %v; want the scenario whose id it is", key, sc, err)
+		}
+		sum, err := store.Summary(ctx, key, true, 3)
+		if err != nil || sum.Name != "first" || len(sum.Samples["patients"]) != 1 {
+			t.Fatalf("Summary(%q) = %+v, %v", key, sum, err)
+		}
+	}
+	if sc, err := store.Load(ctx, second.ID, true); err != nil || sc.Name != first.ID || len(sc.Entities["patients"]) != 2 {
+		t.Fatalf("Load by the second's id = %+v, %v", sc, err)
+	}
+	if res, err := store.Delete(ctx, first.ID); err != nil || res.Name != "first" {
+		t.Fatalf("Delete(%q) = %+v, %v", first.ID, res, err)
+	}
+	// Now only the second has that key, as its name.
+	if sc, err := store.Load(ctx, first.ID, false); err != nil || sc.ID != second.ID {
+		t.Fatalf("Load(%q) after the delete = %+v, %v", first.ID, sc, err)
+	}
+}
