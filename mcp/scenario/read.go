@@ -127,8 +127,8 @@ func (s *Store) readTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 
 // lookupQuery finds the scenarios rows whose id or whose name is $1: one
 // statement, two index lookups, at most two rows, by_name telling which.
-// lookup prefers the id's in Go: ORDER BY by_name LIMIT 1 made the
-// statement about a third slower.
+// lookup prefers the id's in Go: ORDER BY by_name LIMIT 1 in SQL made
+// the statement slower (a top-N step after the union).
 const lookupQuery = `SELECT ` + headerColumns + `, false AS by_name FROM scenarios s WHERE s.id = $1
 	UNION ALL SELECT ` + headerColumns + `, true FROM scenarios s WHERE s.name = $1`
 
