@@ -3,6 +3,8 @@ package dbx
 import (
 	"context"
 	"os"
+
+	"github.com/healthsim/healthsim-go/internal/filelock"
 )
 
 // Test hooks for the sidecar primitives and protocol (export_test.go is
@@ -10,8 +12,8 @@ import (
 
 // TryLockFile and UnlockFile are the OS lock primitives.
 var (
-	TryLockFile = tryLockFile
-	UnlockFile  = unlockFile
+	TryLockFile = filelock.TryLock
+	UnlockFile  = filelock.Unlock
 )
 
 // WaitFor marks, as a waiting dbx process does, that this process waits

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/healthsim/healthsim-go/internal/filelock"
 	"github.com/healthsim/healthsim-go/internal/process"
 )
 
@@ -38,7 +39,7 @@ var errWriterActive = errors.New("another dbx process is writing")
 // read-write, and readers let go of the file while it does; processes that
 // wait for the file hold a shared lock on the wait sidecar, which ends a
 // lingering writer. The locks belong to open sidecar files (see
-// tryLockFile), never to the database file, and die with their process.
+// internal/filelock), never to the database file, and die with their process.
 type intent struct {
 	path string // the database
 	// probe and hold are two opens of the intent sidecar, mark and peek
@@ -118,7 +119,7 @@ func (i *intent) share() bool {
 	}
 	defer i.mu.Unlock()
 	if i.shares == 0 {
-		if ok, _ := tryLockFile(i.probe, false); !ok {
+		if ok, _ := filelock.TryLock(i.probe, false); !ok {
 			return false
 		}
 	}
@@ -131,7 +132,7 @@ func (i *intent) unshare() {
 	defer i.mu.Unlock()
 	i.shares--
 	if i.shares == 0 && !i.closed {
-		_ = unlockFile(i.probe)
+		_ = filelock.Unlock(i.probe)
 	}
 }
 
@@ -170,7 +171,7 @@ func (i *intent) lock(ctx context.Context, timeout time.Duration) error {
 			return false
 		}
 		defer i.mu.Unlock()
-		ok, _ := tryLockFile(i.hold, true)
+		ok, _ := filelock.TryLock(i.hold, true)
 		return ok
 	})
 	if err != nil {
@@ -193,7 +194,7 @@ func (i *intent) unlock() {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if !i.closed {
-		_ = unlockFile(i.hold)
+		_ = filelock.Unlock(i.hold)
 	}
 }
 
@@ -211,7 +212,7 @@ func (i *intent) want() {
 // try fail, and poll tries again at its next look (the caller holds mu).
 func (i *intent) markLocked() {
 	if i.wants > 0 && !i.marked && !i.closed {
-		i.marked, _ = tryLockFile(i.mark, false)
+		i.marked, _ = filelock.TryLock(i.mark, false)
 	}
 }
 
@@ -220,7 +221,7 @@ func (i *intent) unwant() {
 	defer i.mu.Unlock()
 	i.wants--
 	if i.wants == 0 && i.marked && !i.closed {
-		_ = unlockFile(i.mark)
+		_ = filelock.Unlock(i.mark)
 		i.marked = false
 	}
 }
@@ -232,12 +233,12 @@ func (i *intent) wanted() bool {
 		return false
 	}
 	defer i.mu.Unlock()
-	free, err := tryLockFile(i.peek, true)
+	free, err := filelock.TryLock(i.peek, true)
 	if err != nil {
 		return false
 	}
 	if free {
-		_ = unlockFile(i.peek)
+		_ = filelock.Unlock(i.peek)
 	}
 	return !free
 }
@@ -306,9 +307,9 @@ func IntentHolder(dbPath string) (pid int, exe string, held bool) {
 		return 0, "", false
 	}
 	defer f.Close()
-	if free, err := tryLockFile(f, false); err != nil || free {
+	if free, err := filelock.TryLock(f, false); err != nil || free {
 		if free {
-			_ = unlockFile(f)
+			_ = filelock.Unlock(f)
 		}
 		return 0, "", false
 	}

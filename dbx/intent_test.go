@@ -3,6 +3,8 @@ package dbx
 import (
 	"path/filepath"
 	"testing"
+
+	"github.com/healthsim/healthsim-go/internal/filelock"
 )
 
 // TestWaitMarkRetried: a waiter whose mark met a writer's peek (which
@@ -14,14 +16,14 @@ func TestWaitMarkRetried(t *testing.T) {
 	defer writer.close()
 	defer waiter.close()
 
-	if ok, err := tryLockFile(writer.peek, true); !ok { // a peek in progress
+	if ok, err := filelock.TryLock(writer.peek, true); !ok { // a peek in progress
 		t.Fatalf("peek: %v", err)
 	}
 	waiter.want()
 	if waiter.marked {
 		t.Fatal("marked while a peek holds the wait sidecar")
 	}
-	unlockFile(writer.peek)
+	filelock.Unlock(writer.peek)
 	if writer.wanted() {
 		t.Fatal("wanted before the waiter marked again")
 	}

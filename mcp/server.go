@@ -282,3 +282,6 @@ func (s *Server) failure(ctx context.Context, what string, err error) *mcpgo.Cal
 func readOnlyRefusal(what string) *mcpgo.CallToolResult {
 	return mcpgo.NewToolResultErrorf("Could not %s: writing is turned off because this server was started with HEALTHSIM_READ_ONLY=true (deprecated). Restart it without that setting: HealthSim servers share the database with other processes while writing.", what)
 }
+
+// WriteTools are the tools that change the database.
+var WriteTools = []string{"healthsim_save_scenario", "healthsim_delete_scenario"}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -564,4 +565,19 @@ func TestLockErrorNamesTheProcess(t *testing.T) {
 	}
 	holder.Stop()
 	e.ok("healthsim_save_scenario", sampleScenario("blocked"), nil)
+}
+
+// WriteTools (what a bridge tells a client whose call was cut off) names
+// exactly the tools not annotated read-only.
+func TestWriteTools(t *testing.T) {
+	e := newEnv(t, mcp.Options{})
+	var writes []string
+	for _, tool := range mcp.NewServer(e.db, mcp.Options{}).Tools() {
+		if ro := tool.Annotations.ReadOnlyHint; ro == nil || !*ro {
+			writes = append(writes, tool.Name)
+		}
+	}
+	if !slices.Equal(writes, mcp.WriteTools) {
+		t.Fatalf("tools that write: %v; mcp.WriteTools: %v", writes, mcp.WriteTools)
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/cli"
+	"github.com/healthsim/healthsim-go/internal/share"
 	"github.com/healthsim/healthsim-go/mcp"
 	"github.com/healthsim/healthsim-go/migrations"
 )
@@ -22,12 +24,14 @@ const serveSynopsis = `serve [flags]
 Serves the HealthSim MCP tools on the database: over stdin/stdout (the
 default, for Claude Desktop and Claude Code), or over streamable HTTP at
 /mcp with --http. Creates and migrates the database on first use. Logs go
-to stderr.
+to stderr. With --share, the stdio servers of one database file share one
+server: the first owns the file, the others bridge to it.
 
 Environment: HEALTHSIM_DB_PATH, MCP_TRANSPORT (stdio|http),
 HEALTHSIM_HTTP_ADDR, HEALTHSIM_MCP_TOKEN (bearer token; required when
 listening off loopback), HEALTHSIM_LOG_LEVEL (debug|info|warn|error),
-HEALTHSIM_READ_ONLY (deprecated: turns the write tools off)`
+HEALTHSIM_SHARE (true: --share), HEALTHSIM_READ_ONLY (deprecated: turns
+the write tools off)`
 
 // defaultHTTPAddr is where --transport http listens without --http.
 const defaultHTTPAddr = "127.0.0.1:8765"
@@ -40,6 +44,7 @@ type ServeCommand struct {
 	httpAddr     string
 	queryTimeout time.Duration
 	logLevel     string
+	share        bool
 }
 
 func (c *ServeCommand) Run(ctx context.Context, args []string) error {
@@ -48,6 +53,7 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.transport, "transport", os.Getenv("MCP_TRANSPORT"), "stdio or http (default $MCP_TRANSPORT, else stdio; --http implies http)")
 	fs.StringVar(&c.httpAddr, "http", os.Getenv("HEALTHSIM_HTTP_ADDR"), "serve streamable HTTP on this address, e.g. 127.0.0.1:8765 or :8765 (loopback)")
 	fs.DurationVar(&c.queryTimeout, "query-timeout", 5*time.Second, "stop a healthsim_query call after this long")
+	fs.BoolVar(&c.share, "share", envBool("HEALTHSIM_SHARE"), "stdio: share one server among the healthsim serve processes of the database file (default $HEALTHSIM_SHARE)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("HEALTHSIM_LOG_LEVEL", "info"), "debug, info, warn or error")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -85,25 +91,16 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := dbx.Open(ctx, path, dbx.WithBusyTimeout(c.db.BusyTimeout), dbx.WithLogger(log))
+	if transport == "stdio" && c.share && dbx.IsLocalFile(path) {
+		return c.serveShared(ctx, path, readOnly, log)
+	}
+	s, err := c.start(ctx, path, readOnly, log)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := db.Close(); err != nil {
-			log.Error("close database", "err", err)
-		}
-		log.Info("stopped", "db", path)
-	}()
-	version, err := c.prepare(ctx, db, readOnly, log)
-	if err != nil {
-		return err
-	}
-
-	srv := mcp.NewServer(db, mcp.Options{Version: buildVersion(), ReadOnly: readOnly, QueryTimeout: c.queryTimeout, Logger: log})
+	defer s.stop()
 	if transport == "stdio" {
-		log.Info("serving MCP over stdio", "db", path, "schema_version", version, "read_only", readOnly)
-		return srv.ServeStdio(ctx, c.stdin, c.stdout)
+		return c.serveStdio(ctx, s, path, log)
 	}
 	addr := c.httpAddr
 	if addr == "" {
@@ -119,8 +116,133 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	log.Info("serving MCP over streamable HTTP", "url", "http://"+ln.Addr().String()+mcp.HTTPPath,
-		"db", path, "schema_version", version, "read_only", readOnly, "token", os.Getenv("HEALTHSIM_MCP_TOKEN") != "")
-	return srv.ServeHTTP(ctx, ln, os.Getenv("HEALTHSIM_MCP_TOKEN"))
+		"db", path, "token", os.Getenv("HEALTHSIM_MCP_TOKEN") != "")
+	return s.srv.ServeHTTP(ctx, ln, os.Getenv("HEALTHSIM_MCP_TOKEN"))
+}
+
+// serving is a database this process serves.
+type serving struct {
+	srv  *mcp.Server
+	stop func() // stops serving the owner's endpoint, if any, then closes the database
+}
+
+// start opens (creating and migrating when needed) the database at path
+// and the MCP server over it.
+func (c *ServeCommand) start(ctx context.Context, path string, readOnly bool, log *slog.Logger) (*serving, error) {
+	db, err := dbx.Open(ctx, path, dbx.WithBusyTimeout(c.db.BusyTimeout), dbx.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	version, err := c.prepare(ctx, db, readOnly, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	log.Info("opened the database", "db", path, "schema_version", version, "read_only", readOnly)
+	srv := mcp.NewServer(db, mcp.Options{Version: buildVersion(), ReadOnly: readOnly, QueryTimeout: c.queryTimeout, Logger: log})
+	return &serving{srv: srv, stop: func() {
+		if err := db.Close(); err != nil {
+			log.Error("close database", "err", err)
+		}
+		log.Info("stopped", "db", path)
+	}}, nil
+}
+
+func (c *ServeCommand) serveStdio(ctx context.Context, s *serving, path string, log *slog.Logger) error {
+	log.Info("serving MCP over stdio", "db", path)
+	return s.srv.ServeStdio(ctx, c.stdin, c.stdout)
+}
+
+// own starts serving the database as its owner: the MCP server, and its
+// private endpoint for the other servers of the file, recorded by o.
+func (c *ServeCommand) own(ctx context.Context, o *share.Owner, path string, readOnly bool, log *slog.Logger) (*serving, share.Record, error) {
+	s, err := c.start(ctx, path, readOnly, log)
+	if err != nil {
+		return nil, share.Record{}, err
+	}
+	ln, rec, err := o.Listen()
+	if err == nil {
+		err = o.Publish(rec)
+	}
+	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
+		s.stop()
+		return nil, share.Record{}, err
+	}
+	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := s.srv.ServeHTTP(httpCtx, ln, rec.Token); err != nil {
+			log.Error("share: the endpoint for other servers stopped", "err", err)
+		}
+	}()
+	log.Info("share: owning the database; other servers of it bridge to this one", "db", path, "endpoint", rec.Address)
+	closeDB := s.stop
+	s.stop = func() {
+		stopHTTP() // waits up to 5 s for the bridges' calls in flight
+		<-served
+		o.Release()
+		closeDB()
+	}
+	return s, rec, nil
+}
+
+// serveShared serves the stdio client on the file's shared server: as its
+// owner if no other process owns it, else as a bridge to the owner, which
+// takes ownership if the owner goes away.
+func (c *ServeCommand) serveShared(ctx context.Context, path string, readOnly bool, log *slog.Logger) error {
+	for {
+		o, err := share.Claim(path)
+		if err != nil && !errors.Is(err, share.ErrOwned) {
+			log.Warn("share: cannot claim the database; serving it alone", "err", err)
+			s, err := c.start(ctx, path, readOnly, log)
+			if err != nil {
+				return err
+			}
+			defer s.stop()
+			return c.serveStdio(ctx, s, path, log)
+		}
+		if err == nil {
+			s, _, err := c.own(ctx, o, path, readOnly, log)
+			if err != nil {
+				o.Release()
+				return err
+			}
+			defer s.stop()
+			return c.serveStdio(ctx, s, path, log)
+		}
+		findCtx, cancel := context.WithTimeout(ctx, c.db.BusyTimeout+10*time.Second)
+		rec, err := share.Find(findCtx, path, 0)
+		cancel()
+		if errors.Is(err, share.ErrUnowned) {
+			continue // the owner stopped meanwhile: claim it
+		}
+		if err != nil {
+			return err
+		}
+		return c.bridge(ctx, rec, path, readOnly, log)
+	}
+}
+
+// bridge forwards the stdio client's messages to the owner at rec, and
+// serves the database here if this process takes ownership.
+func (c *ServeCommand) bridge(ctx context.Context, rec share.Record, path string, readOnly bool, log *slog.Logger) error {
+	var took *serving
+	b := &share.Bridge{DBPath: path, Path: mcp.HTTPPath, Log: log, WriteTools: mcp.WriteTools,
+		TakeOver: func(ctx context.Context, o *share.Owner) (share.Record, error) {
+			s, rec, err := c.own(ctx, o, path, readOnly, log)
+			took = s
+			return rec, err
+		}}
+	log.Info("share: bridging to the server that owns the database", "db", path, "owner_pid", rec.PID)
+	err := b.Run(ctx, rec, c.stdin, c.stdout)
+	if took != nil {
+		took.stop()
+	}
+	return err
 }
 
 // prepare creates and migrates the database when needed (in one write
@@ -159,6 +281,12 @@ func readOnlyEnv() (bool, error) {
 		return false, fmt.Errorf("HEALTHSIM_READ_ONLY must be true or false, got %q", v)
 	}
 	return on, nil
+}
+
+// envBool reads a boolean setting; unset or unreadable is false.
+func envBool(key string) bool {
+	on, _ := strconv.ParseBool(os.Getenv(key))
+	return on
 }
 
 func envOr(key, fallback string) string {

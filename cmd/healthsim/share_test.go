@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/healthsim/healthsim-go/internal/share"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// sharedServer is one `healthsim serve --share` process with a Go SDK
+// client on its stdio.
+type sharedServer struct {
+	cs  *sdk.ClientSession
+	cmd *exec.Cmd
+	log *e2eLog
+}
+
+func startShared(t *testing.T, ctx context.Context, db string, ready *regexp.Regexp) sharedServer {
+	t.Helper()
+	log := newE2ELog()
+	cmd := exec.Command(builtBinary(t), "serve", "--db", db, "--share")
+	cmd.Stderr = log
+	client := sdk.NewClient(&sdk.Implementation{Name: "healthsim-share-test", Version: "test"}, nil)
+	cs, err := client.Connect(ctx, &sdk.CommandTransport{Command: cmd, TerminateDuration: 5 * time.Second}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v\n%s", err, log)
+	}
+	t.Cleanup(func() { cs.Close() })
+	if log.waitFor(ready, time.Minute, nil) == "" {
+		t.Fatalf("the server did not log %s:\n%s", ready, log)
+	}
+	return sharedServer{cs: cs, cmd: cmd, log: log}
+}
+
+// call calls a tool that must succeed and returns its text.
+func (s sharedServer) call(t *testing.T, ctx context.Context, name string, args map[string]any) string {
+	t.Helper()
+	res, err := s.cs.CallTool(ctx, &sdk.CallToolParams{Name: name, Arguments: args})
+	if err != nil {
+		t.Fatalf("%s: %v\nserver log:\n%s", name, err, s.log)
+	}
+	if res.IsError {
+		t.Fatalf("%s: %s\nserver log:\n%s", name, e2eText(res), s.log)
+	}
+	return e2eText(res)
+}
+
+// opensFile reports whether process pid has path open (Linux: /proc).
+func opensFile(t *testing.T, pid int, path string) bool {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); target == path {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	owning   = regexp.MustCompile(`msg="share: owning the database`)
+	bridging = regexp.MustCompile(`msg="share: bridging to the server that owns the database" .*owner_pid=(\d+)`)
+)
+
+// Three servers on one file: the first owns it, the others bridge to it
+// without opening the database, every client gets the same answers, the
+// endpoint takes only the token, and when the owner is killed a bridge
+// takes over with nothing lost.
+func TestSharedServers(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "shared.duckdb")
+	owner := startShared(t, ctx, db, owning)
+	b1 := startShared(t, ctx, db, bridging)
+	b2 := startShared(t, ctx, db, bridging)
+	for _, b := range []sharedServer{b1, b2} {
+		if m := bridging.FindStringSubmatch(b.log.String()); m[1] != fmt.Sprint(owner.cmd.Process.Pid) {
+			t.Fatalf("bridged to PID %s, want the owner %d", m[1], owner.cmd.Process.Pid)
+		}
+		if runtime.GOOS == "linux" && opensFile(t, b.cmd.Process.Pid, db) {
+			t.Fatalf("bridge PID %d has the database open", b.cmd.Process.Pid)
+		}
+	}
+
+	save := func(s sharedServer, name string) {
+		s.call(t, ctx, "healthsim_save_scenario", map[string]any{"name": name,
+			"entities": map[string]any{"patients": []any{map[string]any{"id": name + "-p1", "given_name": "Ana"}}}})
+	}
+	save(b1, "from bridge one")
+	save(owner, "from the owner")
+	list := func(s sharedServer) string {
+		return s.call(t, ctx, "healthsim_load_scenario", map[string]any{"name_or_id": "from bridge one"}) +
+			s.call(t, ctx, "healthsim_list_scenarios", map[string]any{})
+	}
+	want := list(owner)
+	for _, s := range []sharedServer{b1, b2} {
+		if got := list(s); got != want {
+			t.Fatalf("a bridge answers\n%s\nthe owner\n%s", got, want)
+		}
+	}
+	if !strings.Contains(want, "from the owner") || !strings.Contains(want, "from bridge one") {
+		t.Fatalf("list: %s", want)
+	}
+
+	// The endpoint: a socket in a directory only this user can enter, a
+	// record only this user can read, and nothing without the token.
+	rec, owned := share.Owned(db)
+	if !owned || rec.PID != owner.cmd.Process.Pid {
+		t.Fatalf("record %+v, owned %v", rec, owned)
+	}
+	if info, err := os.Stat(db + share.Suffix); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("record file: %v, %v", info.Mode(), err)
+	}
+	if info, err := os.Stat(filepath.Dir(rec.Address)); err != nil || info.Mode().Perm() != 0o700 {
+		t.Fatalf("socket directory: %v, %v", info.Mode(), err)
+	}
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, rec.Network, rec.Address)
+	}}}
+	for _, token := range []string{"", "wrong"} {
+		req, _ := http.NewRequest(http.MethodPost, "http://localhost/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("token %q: HTTP %d, want 401", token, resp.StatusCode)
+		}
+	}
+
+	// The owner dies: the next calls on both bridges are answered, one of
+	// them now owning the file, and what was saved is there.
+	if err := owner.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for { // dead once its claim is gone (the SDK reaps the process)
+		if rec, owned := share.Owned(db); !owned || rec.PID != owner.cmd.Process.Pid {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for _, s := range []sharedServer{b1, b2} {
+		var list struct {
+			Scenarios []struct{ Name string } `json:"scenarios"`
+		}
+		if err := json.Unmarshal([]byte(s.call(t, ctx, "healthsim_list_scenarios", map[string]any{})), &list); err != nil || len(list.Scenarios) != 2 {
+			t.Fatalf("after the owner died: %+v, %v\n%s", list, err, s.log)
+		}
+	}
+	save(b2, "after the owner died")
+	if got := b1.call(t, ctx, "healthsim_load_scenario", map[string]any{"name_or_id": "after the owner died"}); !strings.Contains(got, "after the owner died") {
+		t.Fatalf("load: %s", got)
+	}
+	if rec, owned := share.Owned(db); !owned || (rec.PID != b1.cmd.Process.Pid && rec.PID != b2.cmd.Process.Pid) {
+		t.Fatalf("after the owner died: record %+v, owned %v", rec, owned)
+	}
+	for _, s := range []sharedServer{b1, b2} {
+		if err := s.cs.Close(); err != nil {
+			t.Errorf("close: %v\n%s", err, s.log)
+		}
+	}
+	e2eAssertFileFree(t, db)
+}

@@ -1,0 +1,347 @@
+package share
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Bridge forwards a stdio client's JSON-RPC messages to the owner of a
+// database file over streamable HTTP, and the owner's answers, progress
+// and log notifications back, without opening the database.
+type Bridge struct {
+	DBPath string
+	Path   string // the owner's MCP endpoint path, e.g. "/mcp"
+	Log    *slog.Logger
+	// WriteTools are the tools whose interrupted calls may have changed
+	// the database.
+	WriteTools []string
+	// TakeOver starts serving the database in this process once it has
+	// claimed the file from an owner that went away, and returns its
+	// record. It is called at most once.
+	TakeOver func(ctx context.Context, o *Owner) (Record, error)
+
+	outMu sync.Mutex
+	out   io.Writer
+
+	mu       sync.Mutex // guards link, initLine, levelLine
+	link     *link
+	initLine []byte // the client's initialize request, replayed to a new owner
+	levelLin []byte // the client's last logging/setLevel request, replayed too
+	took     bool
+}
+
+// link is a connection to one owner, and the session on it.
+type link struct {
+	rec      Record
+	client   *http.Client
+	session  string // Mcp-Session-Id
+	protocol string // the negotiated protocol version
+}
+
+// errOwnerGone means the owner stopped before answering a message it may
+// have received; errNotSent, that it could not be reached at all.
+var (
+	errOwnerGone = errors.New("share: the owner stopped")
+	errNotSent   = fmt.Errorf("%w before the message reached it", errOwnerGone)
+)
+
+// replayID is the request id of initialize and setLevel requests the bridge
+// replays to a new owner; their answers are not forwarded.
+const replayID = `"healthsim-bridge-replay"`
+
+// Run forwards messages from in to the owner at rec, and its answers to
+// out, until in ends and every request read has its answer, or ctx ends.
+func (b *Bridge) Run(ctx context.Context, rec Record, in io.Reader, out io.Writer) error {
+	b.out = out
+	b.link = newLink(rec)
+	defer func() {
+		if l := b.current(); l.session != "" {
+			req, _ := http.NewRequest(http.MethodDelete, "http://localhost"+b.Path, nil)
+			b.headers(req, l)
+			if resp, err := l.client.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+	}()
+	r := bufio.NewReader(in)
+	var calls sync.WaitGroup
+	defer calls.Wait()
+	for {
+		line, err := r.ReadBytes('\n')
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			var head struct {
+				ID     json.RawMessage `json:"id"`
+				Method string          `json:"method"`
+			}
+			_ = json.Unmarshal(line, &head)
+			switch {
+			case head.Method == "initialize":
+				b.mu.Lock()
+				b.initLine = line
+				b.mu.Unlock()
+				b.forward(ctx, line, head.ID, head.Method)
+			case head.Method == "logging/setLevel":
+				b.mu.Lock()
+				b.levelLin = line
+				b.mu.Unlock()
+				b.forward(ctx, line, head.ID, head.Method)
+			case len(head.ID) > 0 && head.Method != "":
+				calls.Go(func() { b.forward(ctx, line, head.ID, head.Method) })
+			default: // notifications and answers to the owner's requests, in order
+				b.forward(ctx, line, nil, head.Method)
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+func newLink(rec Record) *link {
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, rec.Network, rec.Address)
+	}
+	return &link{rec: rec, client: &http.Client{Transport: &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 16}}}
+}
+
+func (b *Bridge) current() *link {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.link
+}
+
+func (b *Bridge) headers(req *http.Request, l *link) {
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+l.rec.Token)
+	if l.session != "" {
+		req.Header.Set("Mcp-Session-Id", l.session)
+	}
+	if l.protocol != "" {
+		req.Header.Set("MCP-Protocol-Version", l.protocol)
+	}
+}
+
+// forward sends one message to the owner and writes what comes back. A
+// request (id not nil) always gets an answer: the owner's, or, if the
+// owner went away before answering, an error that says whether to retry.
+func (b *Bridge) forward(ctx context.Context, line, id json.RawMessage, method string) {
+	for attempt := 1; ; attempt++ {
+		l := b.current()
+		answered, err := b.send(ctx, l, line, id, b.write)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		b.Log.Warn("share: the owner stopped", "owner_pid", l.rec.PID, "method", method, "err", err)
+		_, reconnectErr := b.reconnect(ctx, l)
+		if reconnectErr != nil {
+			b.Log.Error("share: no owner to reconnect to", "err", reconnectErr)
+		}
+		if errors.Is(err, errNotSent) && reconnectErr == nil && attempt < 3 {
+			continue // the owner never got it: send it to the new one
+		}
+		if id != nil && !answered {
+			b.write(interrupted(id, method, line, b.WriteTools))
+		}
+		return
+	}
+}
+
+// send posts line on l and passes each message of the answer to emit. It
+// reports whether the answer to id came, and errOwnerGone (wrapped) if the
+// owner could not be reached or stopped before answering.
+func (b *Bridge) send(ctx context.Context, l *link, line, id json.RawMessage, emit func([]byte)) (answered bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://localhost"+b.Path, bytes.NewReader(line))
+	if err != nil {
+		return false, err
+	}
+	b.headers(req, l)
+	resp, err := l.client.Do(req)
+	if opErr := (*net.OpError)(nil); errors.As(err, &opErr) && opErr.Op == "dial" {
+		return false, fmt.Errorf("%w: %w", errNotSent, err)
+	} else if err != nil {
+		return false, fmt.Errorf("%w: %w", errOwnerGone, err)
+	}
+	defer resp.Body.Close()
+	if s := resp.Header.Get("Mcp-Session-Id"); s != "" {
+		l.session = s // only initialize sets it, before any other request
+	}
+	each := func(msg []byte) {
+		var m struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+			Result struct {
+				ProtocolVersion string `json:"protocolVersion"`
+			} `json:"result"`
+		}
+		if json.Unmarshal(msg, &m) == nil && m.Method == "" && bytes.Equal(m.ID, id) {
+			answered = true
+			if m.Result.ProtocolVersion != "" {
+				l.protocol = m.Result.ProtocolVersion
+			}
+		}
+		emit(msg)
+	}
+	switch ct := resp.Header.Get("Content-Type"); {
+	case resp.StatusCode == http.StatusAccepted:
+		return true, nil
+	case resp.StatusCode >= 500:
+		return false, fmt.Errorf("%w: HTTP %s", errOwnerGone, resp.Status)
+	case strings.HasPrefix(ct, "text/event-stream"):
+		err = readEvents(resp.Body, each)
+	case resp.StatusCode == http.StatusOK:
+		var body []byte
+		if body, err = io.ReadAll(resp.Body); err == nil {
+			each(bytes.TrimSpace(body))
+		}
+	default:
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		if id != nil {
+			emit(rpcError(id, fmt.Sprintf("the HealthSim server that owns the database refused the request (HTTP %s): %s", resp.Status, bytes.TrimSpace(body))))
+		}
+		return true, nil
+	}
+	if id != nil && !answered {
+		return false, fmt.Errorf("%w: the answer stream ended early (%v)", errOwnerGone, err)
+	}
+	return answered, nil
+}
+
+// readEvents passes the data of each server-sent event in r to emit.
+func readEvents(r io.Reader, emit func([]byte)) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<30)
+	var data []byte
+	for sc.Scan() {
+		line := sc.Bytes()
+		switch {
+		case len(line) == 0:
+			if len(data) > 0 {
+				emit(data)
+				data = nil
+			}
+		case bytes.HasPrefix(line, []byte("data:")):
+			data = append(data, bytes.TrimPrefix(bytes.TrimPrefix(line, []byte("data:")), []byte(" "))...)
+		}
+	}
+	if len(data) > 0 {
+		emit(data)
+	}
+	return sc.Err()
+}
+
+// write sends one message to the client, on a line of its own.
+func (b *Bridge) write(msg []byte) {
+	b.outMu.Lock()
+	defer b.outMu.Unlock()
+	_, _ = b.out.Write(append(bytes.TrimSpace(msg), '\n'))
+}
+
+// reconnect replaces the broken link: with one to the next owner, or, if
+// none owns the file, by claiming it and serving it here (TakeOver). The
+// client's initialize and logging level are replayed on the new session.
+func (b *Bridge) reconnect(ctx context.Context, broken *link) (*link, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.link != broken {
+		return b.link, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		rec, err := Find(ctx, b.DBPath, broken.rec.PID)
+		if errors.Is(err, ErrUnowned) && !b.took {
+			o, claimErr := Claim(b.DBPath)
+			if errors.Is(claimErr, ErrOwned) {
+				continue // another bridge was first: find it
+			}
+			if claimErr != nil {
+				return nil, claimErr
+			}
+			b.took = true
+			if rec, err = b.TakeOver(ctx, o); err != nil {
+				o.Release()
+				return nil, err
+			}
+		} else if err != nil {
+			return nil, err
+		}
+		l := newLink(rec)
+		if err := b.replay(ctx, l); err != nil {
+			b.Log.Warn("share: the new owner did not take the session", "owner_pid", rec.PID, "err", err)
+			broken = l
+			continue
+		}
+		b.Log.Info("share: bridging to a new owner", "owner_pid", rec.PID)
+		b.link = l
+		return l, nil
+	}
+}
+
+// replay sends the client's initialize (and logging level) to l, the link
+// to a new owner, dropping the answers (the caller holds b.mu).
+func (b *Bridge) replay(ctx context.Context, l *link) error {
+	for _, line := range [][]byte{b.initLine, b.levelLin} {
+		if line == nil {
+			continue
+		}
+		var msg map[string]json.RawMessage
+		if err := json.Unmarshal(line, &msg); err != nil {
+			return err
+		}
+		msg["id"] = json.RawMessage(replayID)
+		replayed, _ := json.Marshal(msg)
+		if _, err := b.send(ctx, l, replayed, json.RawMessage(replayID), func([]byte) {}); err != nil {
+			return err
+		}
+		if bytes.Equal(line, b.initLine) {
+			if _, err := b.send(ctx, l, []byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`), nil, func([]byte) {}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// interrupted is the answer to a request whose owner went away before
+// answering it: for a tool call, a tool error that says whether it may
+// have changed the database; for anything else, a JSON-RPC error.
+func interrupted(id json.RawMessage, method string, line []byte, writeTools []string) []byte {
+	if method != "tools/call" {
+		return rpcError(id, "the HealthSim server that owned the database stopped before answering; send the request again")
+	}
+	var call struct {
+		Params struct {
+			Name string `json:"name"`
+		} `json:"params"`
+	}
+	_ = json.Unmarshal(line, &call)
+	text := fmt.Sprintf("Could not finish %s: the HealthSim server that owned the database stopped while the call ran, and another took over. Nothing was changed; call the tool again.", call.Params.Name)
+	if slices.Contains(writeTools, call.Params.Name) {
+		text = fmt.Sprintf("Could not confirm %s: the HealthSim server that owned the database stopped while the call ran, and another took over. The change may or may not have been written: check with healthsim_list_scenarios before calling it again.", call.Params.Name)
+	}
+	res, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "result": map[string]any{
+		"isError": true, "content": []any{map[string]any{"type": "text", "text": text}}}})
+	return res
+}
+
+func rpcError(id json.RawMessage, msg string) []byte {
+	res, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "error": map[string]any{"code": -32603, "message": msg}})
+	return res
+}
