@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -161,8 +162,18 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// HTTPPath is where ServeHTTP answers MCP's streamable HTTP transport.
-const HTTPPath = "/mcp"
+// HTTPPath is where ServeHTTP answers MCP's streamable HTTP transport, and
+// StatusPath where it tells its [Status] (with the same token).
+const (
+	HTTPPath   = "/mcp"
+	StatusPath = "/status"
+)
+
+// Status is what a server answers at StatusPath.
+type Status struct {
+	PID          int `json:"pid"`
+	HTTPSessions int `json:"http_sessions"` // clients connected over streamable HTTP
+}
 
 // ServeHTTP serves MCP's streamable HTTP transport at [HTTPPath] on ln until
 // ctx is cancelled, then shuts down gracefully (closing sessions, waiting up
@@ -184,6 +195,10 @@ func (s *Server) ServeHTTP(ctx context.Context, ln net.Listener, token string) e
 	)
 	mux := http.NewServeMux()
 	mux.Handle(HTTPPath, guard(streamable, token))
+	mux.Handle(StatusPath, guard(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(Status{PID: os.Getpid(), HTTPSessions: int(s.httpSessions.Load())})
+	}), token))
 	httpSrv.Handler = mux
 
 	served := make(chan error, 1)

@@ -2,10 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"path/filepath"
+	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/cli"
+	"github.com/healthsim/healthsim-go/internal/process"
+	"github.com/healthsim/healthsim-go/internal/share"
+	"github.com/healthsim/healthsim-go/mcp"
 )
 
 // LocksCommand tells who holds the database file's lock right now: the
@@ -71,5 +77,31 @@ func (c *LocksCommand) Run(ctx context.Context, args []string) error {
 	} else {
 		fmt.Fprintf(c.stdout, "Write intent (%s): no dbx process is writing or waiting to write.\n", sidecar)
 	}
+	fmt.Fprintln(c.stdout, describeOwner(path))
 	return nil
+}
+
+// describeOwner describes the owner of the file's shared server, if any
+// (healthsim serve --share), and how many bridged clients it serves.
+func describeOwner(path string) string {
+	rec, owned := share.Owned(path)
+	switch {
+	case !owned:
+		return fmt.Sprintf("Shared server (%s): none; no healthsim serve --share owns the database.", path+share.Suffix)
+	case rec.PID == 0:
+		return fmt.Sprintf("Shared server (%s): starting.", path+share.Suffix)
+	}
+	who := fmt.Sprintf("PID %d", rec.PID)
+	if exe := process.Exe(rec.PID); exe != "" {
+		who += " " + filepath.Base(exe)
+	}
+	var st mcp.Status
+	body, err := rec.Get(mcp.StatusPath, 2*time.Second)
+	if err == nil {
+		err = json.Unmarshal(body, &st)
+	}
+	if err != nil {
+		return fmt.Sprintf("Shared server (%s): %s owns the database; it did not say how many bridges it serves (%v).", path+share.Suffix, who, err)
+	}
+	return fmt.Sprintf("Shared server (%s): %s owns the database and serves %d bridged client(s) besides its own.", path+share.Suffix, who, st.HTTPSessions)
 }

@@ -97,6 +97,11 @@ func TestSharedServers(t *testing.T) {
 		}
 	}
 
+	out, err := exec.Command(builtBinary(t), "locks", "--db", db).CombinedOutput()
+	if want := fmt.Sprintf("PID %d healthsim owns the database and serves 2 bridged client(s)", owner.cmd.Process.Pid); err != nil || !strings.Contains(string(out), want) {
+		t.Fatalf("healthsim locks: %v\n%s\nwant %q", err, out, want)
+	}
+
 	save := func(s sharedServer, name string) {
 		s.call(t, ctx, "healthsim_save_scenario", map[string]any{"name": name,
 			"entities": map[string]any{"patients": []any{map[string]any{"id": name + "-p1", "given_name": "Ana"}}}})
