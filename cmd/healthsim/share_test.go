@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -193,4 +195,91 @@ func TestSharedServers(t *testing.T) {
 		}
 	}
 	e2eAssertFileFree(t, db)
+}
+
+// The owner is killed while the bridges' clients save, 20 times over: each
+// time a bridge takes over and the clients carry on, and no acknowledged
+// save is lost. A save cut off by the kill answers that it may or may not
+// have been written.
+func TestSharedOwnerKilledMidSave(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "shared.duckdb")
+	started := regexp.MustCompile(`msg="share: (owning the database|bridging to the server that owns the database)`)
+	servers := []sharedServer{startShared(t, ctx, db, owning), startShared(t, ctx, db, started), startShared(t, ctx, db, started)}
+	var acked []string
+	uncertain := 0
+	for round := range 20 {
+		var owner sharedServer
+		for owner.cmd == nil {
+			rec, _ := share.Owned(db)
+			for _, s := range servers {
+				if s.cmd.Process.Pid == rec.PID {
+					owner = s
+				}
+			}
+			time.Sleep(time.Millisecond) // until the new owner has published its record
+		}
+		var (
+			mu    sync.Mutex
+			saves sync.WaitGroup
+		)
+		for i, s := range servers {
+			if s.cmd == owner.cmd {
+				continue
+			}
+			saves.Go(func() {
+				for j := range 3 {
+					name := fmt.Sprintf("round %d server %d save %d", round, i, j)
+					res, err := s.cs.CallTool(ctx, &sdk.CallToolParams{Name: "healthsim_save_scenario", Arguments: map[string]any{"name": name,
+						"entities": map[string]any{"patients": []any{map[string]any{"id": "p1", "given_name": "Ana"}}}}})
+					mu.Lock()
+					switch {
+					case err != nil:
+						t.Errorf("%s: %v\n%s", name, err, s.log)
+					case !res.IsError:
+						acked = append(acked, name)
+					case strings.Contains(e2eText(res), "may or may not have been written"):
+						uncertain++
+					default:
+						t.Errorf("%s: %s\n%s", name, e2eText(res), s.log)
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		if err := owner.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		saves.Wait()
+		if t.Failed() {
+			t.FailNow()
+		}
+		servers = slices.DeleteFunc(servers, func(s sharedServer) bool { return s.cmd == owner.cmd })
+		servers = append(servers, startShared(t, ctx, db, started))
+	}
+	var list struct {
+		Scenarios []struct {
+			Name        string `json:"name"`
+			EntityCount int    `json:"entity_count"`
+		} `json:"scenarios"`
+	}
+	for _, s := range servers {
+		if err := json.Unmarshal([]byte(s.call(t, ctx, "healthsim_list_scenarios", map[string]any{"limit": 200})), &list); err != nil {
+			t.Fatal(err)
+		}
+	}
+	saved := map[string]bool{}
+	for _, sc := range list.Scenarios {
+		saved[sc.Name] = sc.EntityCount == 1
+	}
+	for _, name := range acked {
+		if !saved[name] {
+			t.Errorf("acknowledged save %q is missing or incomplete", name)
+		}
+	}
+	t.Logf("%d saves acknowledged, %d cut off by a kill (%d of those written), %d scenarios in all",
+		len(acked), uncertain, len(saved)-len(acked), len(saved))
+	if len(acked) < 60 {
+		t.Errorf("only %d of 120 saves acknowledged", len(acked))
+	}
 }
