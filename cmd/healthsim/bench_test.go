@@ -379,7 +379,15 @@ func TestKeptOpenAnswers(t *testing.T) {
 // client to it over stdio. The server stops when the benchmark ends.
 func startServer(b *testing.B, path string) *sdk.ClientSession {
 	b.Helper()
-	cmd := exec.Command(serverBinary(b), "serve", "--db", path, "--log-level", "warn")
+	session, _ := startServerCmd(b, path)
+	return session
+}
+
+// startServerCmd is startServer with more serve flags, returning the
+// server's process too.
+func startServerCmd(b *testing.B, path string, args ...string) (*sdk.ClientSession, *exec.Cmd) {
+	b.Helper()
+	cmd := exec.Command(serverBinary(b), append([]string{"serve", "--db", path, "--log-level", "warn"}, args...)...)
 	stderr := &syncbuf.Buffer{}
 	cmd.Stderr = stderr
 	client := sdk.NewClient(&sdk.Implementation{Name: "healthsim-bench", Version: "1"}, nil)
@@ -395,7 +403,7 @@ func startServer(b *testing.B, path string) *sdk.ClientSession {
 			b.Logf("server stderr:\n%s", s)
 		}
 	})
-	return session
+	return session, cmd
 }
 
 // callTool calls a tool and turns an isError result into an error.

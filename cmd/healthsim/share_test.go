@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/healthsim/healthsim-go/internal/proctest"
 	"github.com/healthsim/healthsim-go/internal/share"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -121,6 +122,20 @@ func TestSharedServers(t *testing.T) {
 	}
 	if !strings.Contains(want, "from the owner") || !strings.Contains(want, "from bridge one") {
 		t.Fatalf("list: %s", want)
+	}
+
+	// Idle, the owner lets go of the file: a foreign program gets it, read-write.
+	for start := time.Now(); ; {
+		p := proctest.Start(t, "hold-rw", db)
+		line := p.Line(t)
+		p.Stop()
+		if line == "ready" {
+			break
+		}
+		if !strings.Contains(line, "lock") || time.Since(start) > time.Minute {
+			t.Fatalf("a foreign process opening the idle file read-write: %s", line)
+		}
+		time.Sleep(50 * time.Millisecond) // the owner's read lease is 1 s
 	}
 
 	// The endpoint: a socket in a directory only this user can enter, a

@@ -350,7 +350,8 @@ func runLoad(ctx context.Context, cfg config, progress io.Writer) (*summary, err
 	for i := range servers { // started together: they migrate a new file at once
 		wg.Go(func() {
 			servers[i], errs[i] = startServer(ctx, cfg.binary, cfg.db,
-				"--busy-timeout", cfg.busyTimeout.String(), "--query-timeout", cfg.queryTimeout.String())
+				"--busy-timeout", cfg.busyTimeout.String(), "--query-timeout", cfg.queryTimeout.String(),
+				fmt.Sprintf("--share=%t", cfg.share))
 		})
 	}
 	wg.Wait()

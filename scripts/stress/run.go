@@ -30,6 +30,7 @@ type config struct {
 	binary       string // the healthsim binary; "" before prepare
 	busyTimeout  time.Duration
 	queryTimeout time.Duration
+	share        bool // the servers share one server (healthsim serve --share)
 }
 
 const synopsis = `go run ./scripts/stress [flags]
@@ -76,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.binary, "binary", "", "healthsim binary (default: go build ./cmd/healthsim into a temporary folder)")
 	fs.DurationVar(&cfg.busyTimeout, "busy-timeout", 5*time.Second, "the servers' --busy-timeout")
 	fs.DurationVar(&cfg.queryTimeout, "query-timeout", 5*time.Second, "the servers' --query-timeout")
+	fs.BoolVar(&cfg.share, "share", false, "start the servers with --share: the first owns the file, the others bridge to it")
 	if err := cli.Parse(fs, args); err != nil {
 		return cfg, err
 	}

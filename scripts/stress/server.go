@@ -44,13 +44,14 @@ func startServer(ctx context.Context, binary, db string, args ...string) (*serve
 }
 
 // serverEnv is this process's environment without the settings that would
-// make a server listen on the network or refuse writes.
+// make a server listen on the network, refuse writes or share (the flags
+// say that).
 func serverEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case "MCP_TRANSPORT", "HEALTHSIM_HTTP_ADDR", "HEALTHSIM_MCP_TOKEN", "HEALTHSIM_READ_ONLY", "HEALTHSIM_DB_PATH":
+		case "MCP_TRANSPORT", "HEALTHSIM_HTTP_ADDR", "HEALTHSIM_MCP_TOKEN", "HEALTHSIM_READ_ONLY", "HEALTHSIM_DB_PATH", "HEALTHSIM_SHARE":
 			continue
 		}
 		env = append(env, kv)
