@@ -27,6 +27,7 @@ import (
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/healthsim/healthsim-go/internal/process"
 	"github.com/healthsim/healthsim-go/internal/proctest"
+	"github.com/healthsim/healthsim-go/internal/share"
 	"github.com/healthsim/healthsim-go/mcp"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -204,9 +205,9 @@ func (s *e2eServer) stop(t *testing.T) time.Duration {
 // e2eConnectStdio starts `healthsim serve --db db` under the SDK's
 // CommandTransport. Closing the session closes the server's stdin, which
 // must make it exit with status 0. It may run on any goroutine.
-func e2eConnectStdio(t *testing.T, ctx context.Context, db string) (*sdk.ClientSession, *exec.Cmd, *e2eLog, error) {
+func e2eConnectStdio(t *testing.T, ctx context.Context, db string, args ...string) (*sdk.ClientSession, *exec.Cmd, *e2eLog, error) {
 	log := newE2ELog()
-	cmd := exec.Command(builtBinary(t), "serve", "--db", db)
+	cmd := exec.Command(builtBinary(t), append([]string{"serve", "--db", db}, args...)...)
 	cmd.Stderr = log
 	client := sdk.NewClient(&sdk.Implementation{Name: "healthsim-e2e-go", Version: "test"}, nil)
 	cs, err := client.Connect(ctx, &sdk.CommandTransport{Command: cmd, TerminateDuration: 5 * time.Second}, nil)
@@ -817,11 +818,15 @@ func TestE2ETwoServers(t *testing.T) {
 	var errs [2]error
 	builtBinary(t)
 	for i := range 2 { // started together: both migrate (or find nothing to do) at once
-		wg.Go(func() { sessions[i], cmds[i], logs[i], errs[i] = e2eConnectStdio(t, ctx, db) })
+		// --no-share: each server opens the file itself, through dbx.
+		wg.Go(func() { sessions[i], cmds[i], logs[i], errs[i] = e2eConnectStdio(t, ctx, db, "--no-share") })
 	}
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
 		t.Fatal(err)
+	}
+	if rec, owned := share.Owned(db); owned {
+		t.Fatalf("with --no-share, PID %d owns the file's shared server", rec.PID)
 	}
 
 	results := [2]*stats{{}, {}}

@@ -24,14 +24,14 @@ const serveSynopsis = `serve [flags]
 Serves the HealthSim MCP tools on the database: over stdin/stdout (the
 default, for Claude Desktop and Claude Code), or over streamable HTTP at
 /mcp with --http. Creates and migrates the database on first use. Logs go
-to stderr. With --share, the stdio servers of one database file share one
-server: the first owns the file, the others bridge to it.
+to stderr. The stdio servers of one database file share one server: the
+first owns the file, the others bridge to it (--no-share: serve alone).
 
 Environment: HEALTHSIM_DB_PATH, MCP_TRANSPORT (stdio|http),
 HEALTHSIM_HTTP_ADDR, HEALTHSIM_MCP_TOKEN (bearer token; required when
 listening off loopback), HEALTHSIM_LOG_LEVEL (debug|info|warn|error),
-HEALTHSIM_SHARE (true: --share), HEALTHSIM_READ_ONLY (deprecated: turns
-the write tools off)`
+HEALTHSIM_SHARE (false: --no-share), HEALTHSIM_READ_ONLY (deprecated:
+turns the write tools off, and serves alone)`
 
 // defaultHTTPAddr is where --transport http listens without --http.
 const defaultHTTPAddr = "127.0.0.1:8765"
@@ -53,7 +53,12 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.transport, "transport", os.Getenv("MCP_TRANSPORT"), "stdio or http (default $MCP_TRANSPORT, else stdio; --http implies http)")
 	fs.StringVar(&c.httpAddr, "http", os.Getenv("HEALTHSIM_HTTP_ADDR"), "serve streamable HTTP on this address, e.g. 127.0.0.1:8765 or :8765 (loopback)")
 	fs.DurationVar(&c.queryTimeout, "query-timeout", 5*time.Second, "stop a healthsim_query call after this long")
-	fs.BoolVar(&c.share, "share", envBool("HEALTHSIM_SHARE"), "stdio: share one server among the healthsim serve processes of the database file (default $HEALTHSIM_SHARE)")
+	shareDefault, shareErr := boolEnv("HEALTHSIM_SHARE", true)
+	fs.BoolVar(&c.share, "share", shareDefault, "stdio: share one server among the healthsim serve processes of the database file (default $HEALTHSIM_SHARE, else true)")
+	fs.BoolFunc("no-share", "stdio: serve the database from this process alone (--share=false)", func(string) error {
+		c.share = false
+		return nil
+	})
 	fs.StringVar(&c.logLevel, "log-level", envOr("HEALTHSIM_LOG_LEVEL", "info"), "debug, info, warn or error")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -78,8 +83,8 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	default:
 		return cli.UsageError(fs, "--transport must be stdio or http, got %q", c.transport)
 	}
-	readOnly, err := readOnlyEnv()
-	if err != nil {
+	readOnly, err := boolEnv("HEALTHSIM_READ_ONLY", false)
+	if err = errors.Join(err, shareErr); err != nil {
 		return cli.UsageError(fs, "%v", err)
 	}
 
@@ -91,7 +96,9 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if transport == "stdio" && c.share && dbx.IsLocalFile(path) {
+	// A read-only server serves alone: it must not take writes through an
+	// owner, nor refuse them to bridges.
+	if transport == "stdio" && c.share && !readOnly && dbx.IsLocalFile(path) {
 		return c.serveShared(ctx, path, readOnly, log)
 	}
 	s, err := c.start(ctx, path, readOnly, log)
@@ -270,23 +277,18 @@ func (c *ServeCommand) prepare(ctx context.Context, db *dbx.DB, readOnly bool, l
 	return version, nil
 }
 
-// readOnlyEnv reads the deprecated HEALTHSIM_READ_ONLY setting.
-func readOnlyEnv() (bool, error) {
-	v := os.Getenv("HEALTHSIM_READ_ONLY")
+// boolEnv reads a true/false setting from the environment: fallback when
+// unset, an error naming it when unreadable.
+func boolEnv(key string, fallback bool) (bool, error) {
+	v := os.Getenv(key)
 	if v == "" {
-		return false, nil
+		return fallback, nil
 	}
 	on, err := strconv.ParseBool(v)
 	if err != nil {
-		return false, fmt.Errorf("HEALTHSIM_READ_ONLY must be true or false, got %q", v)
+		return fallback, fmt.Errorf("%s must be true or false, got %q", key, v)
 	}
 	return on, nil
-}
-
-// envBool reads a boolean setting; unset or unreadable is false.
-func envBool(key string) bool {
-	on, _ := strconv.ParseBool(os.Getenv(key))
-	return on
 }
 
 func envOr(key, fallback string) string {

@@ -22,8 +22,8 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// sharedServer is one `healthsim serve --share` process with a Go SDK
-// client on its stdio.
+// sharedServer is one `healthsim serve` process with a Go SDK client on
+// its stdio.
 type sharedServer struct {
 	cs  *sdk.ClientSession
 	cmd *exec.Cmd
@@ -33,7 +33,7 @@ type sharedServer struct {
 func startShared(t *testing.T, ctx context.Context, db string, ready *regexp.Regexp) sharedServer {
 	t.Helper()
 	log := newE2ELog()
-	cmd := exec.Command(builtBinary(t), "serve", "--db", db, "--share")
+	cmd := exec.Command(builtBinary(t), "serve", "--db", db) // sharing is the default
 	cmd.Stderr = log
 	client := sdk.NewClient(&sdk.Implementation{Name: "healthsim-share-test", Version: "test"}, nil)
 	cs, err := client.Connect(ctx, &sdk.CommandTransport{Command: cmd, TerminateDuration: 5 * time.Second}, nil)

@@ -21,13 +21,14 @@ type server struct {
 	log     *tail // the server's stderr, last bytes
 }
 
-// startServer runs `binary serve --db db --transport stdio args...` and
-// connects a client to it. The process gets its own process group, so a
-// Ctrl-C in the terminal reaches only this program, which then stops the
-// servers itself.
+// startServer runs `binary serve --db db --transport stdio --no-share
+// args...` and connects a client to it. The process gets its own process
+// group, so a Ctrl-C in the terminal reaches only this program, which then
+// stops the servers itself.
 func startServer(ctx context.Context, binary, db string, args ...string) (*server, error) {
 	log := &tail{max: 64 << 10}
-	cmd := exec.Command(binary, append([]string{"serve", "--db", db, "--transport", "stdio"}, args...)...)
+	// Each server opens the file itself (dbx) unless args say --share.
+	cmd := exec.Command(binary, append([]string{"serve", "--db", db, "--transport", "stdio", "--no-share"}, args...)...)
 	cmd.Env = serverEnv()
 	cmd.Stderr = log
 	process.NewGroup(cmd)
