@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
@@ -59,8 +58,6 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	toolset []server.ServerTool
-	// httpSessions counts the clients connected over streamable HTTP.
-	httpSessions atomic.Int64
 }
 
 // NewServer returns the server with its eight tools, its resources and its
@@ -112,18 +109,9 @@ func NewServer(db *dbx.DB, opts Options) *Server {
 		s.toolset[i].Handler = validated(t.Tool, t.Handler)
 	}
 	s.AddTools(s.toolset...)
-	hooks.AddOnRegisterSession(func(_ context.Context, cs server.ClientSession) { s.countSession(cs, +1) })
-	hooks.AddOnUnregisterSession(func(_ context.Context, cs server.ClientSession) { s.countSession(cs, -1) })
 	s.addResources(hooks)
 	s.addPrompts()
 	return s
-}
-
-// countSession counts a client session that is not the stdio one.
-func (s *Server) countSession(cs server.ClientSession, delta int64) {
-	if cs.SessionID() != "stdio" {
-		s.httpSessions.Add(delta)
-	}
 }
 
 // Tools returns the server's tools, in the order they are listed.

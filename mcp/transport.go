@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -162,28 +161,20 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// HTTPPath is where ServeHTTP answers MCP's streamable HTTP transport, and
-// StatusPath where it tells its [Status] (with the same token).
-const (
-	HTTPPath   = "/mcp"
-	StatusPath = "/status"
-)
+// HTTPPath is where ServeHTTP answers MCP's streamable HTTP transport.
+const HTTPPath = "/mcp"
 
-// Status is what a server answers at StatusPath.
-type Status struct {
-	PID          int `json:"pid"`
-	HTTPSessions int `json:"http_sessions"` // clients connected over streamable HTTP
-}
-
-// ServeHTTP serves MCP's streamable HTTP transport at [HTTPPath] on ln until
-// ctx is cancelled, then shuts down gracefully (closing sessions, waiting up
-// to 5 s for calls in flight) and returns nil.
+// ServeHTTP serves MCP's streamable HTTP transport at [HTTPPath], and the
+// extra handlers at their paths, on ln until ctx is cancelled, then shuts
+// down gracefully (closing sessions, waiting up to 5 s for calls in
+// flight) and returns nil. Sessions are stateful: a client's logging
+// level holds for its later requests.
 //
 // With a token, every request must carry "Authorization: Bearer TOKEN". A
 // listener that is not on a loopback address needs a token: ServeHTTP
 // refuses to serve without one. Requests whose Host (DNS rebinding) or
 // Origin (a web page) is foreign to a loopback server are refused with 403.
-func (s *Server) ServeHTTP(ctx context.Context, ln net.Listener, token string) error {
+func (s *Server) ServeHTTP(ctx context.Context, ln net.Listener, token string, extra map[string]http.Handler) error {
 	if !isLoopback(ln.Addr().String()) && token == "" {
 		return fmt.Errorf("mcp: refusing to serve HTTP on %s without a token: set HEALTHSIM_MCP_TOKEN, or listen on a loopback address such as 127.0.0.1", ln.Addr())
 	}
@@ -192,13 +183,13 @@ func (s *Server) ServeHTTP(ctx context.Context, ln net.Listener, token string) e
 		server.WithEndpointPath(HTTPPath),
 		server.WithStreamableHTTPServer(httpSrv),
 		server.WithStreamableHTTPLogger(s.log),
+		server.WithStateful(true),
 	)
 	mux := http.NewServeMux()
 	mux.Handle(HTTPPath, guard(streamable, token))
-	mux.Handle(StatusPath, guard(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(Status{PID: os.Getpid(), HTTPSessions: int(s.httpSessions.Load())})
-	}), token))
+	for path, h := range extra {
+		mux.Handle(path, guard(h, token))
+	}
 	httpSrv.Handler = mux
 
 	served := make(chan error, 1)

@@ -11,7 +11,6 @@ import (
 	"github.com/healthsim/healthsim-go/internal/cli"
 	"github.com/healthsim/healthsim-go/internal/process"
 	"github.com/healthsim/healthsim-go/internal/share"
-	"github.com/healthsim/healthsim-go/mcp"
 )
 
 // LocksCommand tells who holds the database file's lock right now: the
@@ -82,7 +81,7 @@ func (c *LocksCommand) Run(ctx context.Context, args []string) error {
 }
 
 // describeOwner describes the owner of the file's shared server, if any
-// (healthsim serve --share), and how many bridged clients it serves.
+// (healthsim serve), and how many bridges it serves.
 func describeOwner(path string) string {
 	rec, owned := share.Owned(path)
 	switch {
@@ -95,13 +94,13 @@ func describeOwner(path string) string {
 	if exe := process.Exe(rec.PID); exe != "" {
 		who += " " + filepath.Base(exe)
 	}
-	var st mcp.Status
-	body, err := rec.Get(mcp.StatusPath, 2*time.Second)
+	var st share.Status
+	body, err := rec.Get(share.StatusPath, 2*time.Second)
 	if err == nil {
 		err = json.Unmarshal(body, &st)
 	}
 	if err != nil {
 		return fmt.Sprintf("Shared server (%s): %s owns the database; it did not say how many bridges it serves (%v).", path+share.Suffix, who, err)
 	}
-	return fmt.Sprintf("Shared server (%s): %s owns the database and serves %d bridged client(s) besides its own.", path+share.Suffix, who, st.HTTPSessions)
+	return fmt.Sprintf("Shared server (%s): %s owns the database and serves %d bridge(s) besides its own client.", path+share.Suffix, who, st.Bridges)
 }

@@ -124,7 +124,7 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	}
 	log.Info("serving MCP over streamable HTTP", "url", "http://"+ln.Addr().String()+mcp.HTTPPath,
 		"db", path, "token", os.Getenv("HEALTHSIM_MCP_TOKEN") != "")
-	return s.srv.ServeHTTP(ctx, ln, os.Getenv("HEALTHSIM_MCP_TOKEN"))
+	return s.srv.ServeHTTP(ctx, ln, os.Getenv("HEALTHSIM_MCP_TOKEN"), nil)
 }
 
 // serving is a database this process serves.
@@ -182,7 +182,7 @@ func (c *ServeCommand) own(ctx context.Context, o *share.Owner, path string, rea
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
-		if err := s.srv.ServeHTTP(httpCtx, ln, rec.Token); err != nil {
+		if err := s.srv.ServeHTTP(httpCtx, ln, rec.Token, o.Handlers(httpCtx)); err != nil {
 			log.Error("share: the endpoint for other servers stopped", "err", err)
 		}
 	}()

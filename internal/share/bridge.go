@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
 )
 
 // Bridge forwards a stdio client's JSON-RPC messages to the owner of a
@@ -35,11 +37,15 @@ type Bridge struct {
 	outMu sync.Mutex
 	out   io.Writer
 
-	mu       sync.Mutex // guards link, initLine, levelLine
+	mu       sync.Mutex // guards link, initLine, levelLin, sessionInit
 	link     *link
 	initLine []byte // the client's initialize request, replayed to a new owner
 	levelLin []byte // the client's last logging/setLevel request, replayed too
 	took     bool
+	// sessionInit is an initialize request for a client that discovered
+	// the server instead (protocol 2026-07-28 and later), sent when it
+	// first needs a session (see session).
+	sessionInit []byte
 }
 
 // link is a connection to one owner, and the session on it.
@@ -64,8 +70,11 @@ const replayID = `"healthsim-bridge-replay"`
 // Run forwards messages from in to the owner at rec, and its answers to
 // out, until in ends and every request read has its answer, or ctx ends.
 func (b *Bridge) Run(ctx context.Context, rec Record, in io.Reader, out io.Writer) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop() // ends the watch
 	b.out = out
 	b.link = newLink(rec)
+	go b.watch(ctx, b.link)
 	defer func() {
 		if l := b.current(); l.session != "" {
 			req, _ := http.NewRequest(http.MethodDelete, "http://localhost"+b.Path, nil)
@@ -97,6 +106,8 @@ func (b *Bridge) Run(ctx context.Context, rec Record, in io.Reader, out io.Write
 				b.levelLin = line
 				b.mu.Unlock()
 				b.forward(ctx, line, head.ID, head.Method)
+			case head.Method == "server/discover": // answered before the client goes on
+				b.forwardDiscover(ctx, line, head.ID)
 			case len(head.ID) > 0 && head.Method != "":
 				calls.Go(func() { b.forward(ctx, line, head.ID, head.Method) })
 			default: // notifications and answers to the owner's requests, in order
@@ -166,7 +177,11 @@ func (b *Bridge) headers(req *http.Request, l *link) {
 func (b *Bridge) forward(ctx context.Context, line, id json.RawMessage, method string) {
 	for attempt := 1; ; attempt++ {
 		l := b.current()
-		answered, err := b.send(ctx, l, line, id, b.write)
+		err := b.session(ctx, l, line)
+		answered := false
+		if err == nil {
+			answered, err = b.send(ctx, l, line, id, b.write)
+		}
 		if err == nil || ctx.Err() != nil {
 			return
 		}
@@ -194,6 +209,7 @@ func (b *Bridge) send(ctx context.Context, l *link, line, id json.RawMessage, em
 		return false, err
 	}
 	b.headers(req, l)
+	modernHeaders(req.Header, line)
 	resp, err := l.client.Do(req)
 	if opErr := (*net.OpError)(nil); errors.As(err, &opErr) && opErr.Op == "dial" {
 		return false, fmt.Errorf("%w: %w", errNotSent, err)
@@ -220,18 +236,20 @@ func (b *Bridge) send(ctx context.Context, l *link, line, id json.RawMessage, em
 		}
 		emit(msg)
 	}
-	switch ct := resp.Header.Get("Content-Type"); {
+	ct := resp.Header.Get("Content-Type")
+	switch {
 	case resp.StatusCode == http.StatusAccepted:
 		return true, nil
-	case resp.StatusCode >= 500:
-		return false, fmt.Errorf("%w: HTTP %s", errOwnerGone, resp.Status)
 	case strings.HasPrefix(ct, "text/event-stream"):
 		err = readEvents(resp.Body, each)
-	case resp.StatusCode == http.StatusOK:
+	case strings.HasPrefix(ct, "application/json") && resp.StatusCode < 500:
+		// An answer, or a JSON-RPC error with a 4xx status (2026-07-28).
 		var body []byte
 		if body, err = io.ReadAll(resp.Body); err == nil {
 			each(bytes.TrimSpace(body))
 		}
+	case resp.StatusCode >= 500:
+		return false, fmt.Errorf("%w: HTTP %s", errOwnerGone, resp.Status)
 	default:
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		if id != nil {
@@ -243,6 +261,99 @@ func (b *Bridge) send(ctx context.Context, l *link, line, id json.RawMessage, em
 		return false, fmt.Errorf("%w: the answer stream ended early (%v)", errOwnerGone, err)
 	}
 	return answered, nil
+}
+
+// forwardDiscover forwards a server/discover request and, if the owner
+// answers it, notes the client's identity for a session (see session).
+func (b *Bridge) forwardDiscover(ctx context.Context, line, id json.RawMessage) {
+	var answered bool
+	emit := func(msg []byte) {
+		var m struct {
+			ID     json.RawMessage `json:"id"`
+			Result json.RawMessage `json:"result"`
+		}
+		if json.Unmarshal(msg, &m) == nil && bytes.Equal(m.ID, id) && m.Result != nil {
+			answered = true
+		}
+		b.write(msg)
+	}
+	if _, err := b.send(ctx, b.current(), line, id, emit); err != nil {
+		b.write(rpcError(id, "the HealthSim server that owns the database did not answer server/discover; send it again"))
+		return
+	}
+	var req struct {
+		Params struct {
+			Meta struct {
+				ClientInfo   json.RawMessage `json:"io.modelcontextprotocol/clientInfo"`
+				Capabilities json.RawMessage `json:"io.modelcontextprotocol/clientCapabilities"`
+			} `json:"_meta"`
+		} `json:"params"`
+	}
+	if !answered || json.Unmarshal(line, &req) != nil {
+		return
+	}
+	init, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": map[string]any{
+		"protocolVersion": mcpgo.LATEST_LEGACY_PROTOCOL_VERSION, "clientInfo": req.Params.Meta.ClientInfo,
+		"capabilities": req.Params.Meta.Capabilities}})
+	b.mu.Lock()
+	b.sessionInit = init
+	b.mu.Unlock()
+}
+
+// session gives l a session before a message that needs one is sent: a
+// client that discovered the server (protocol 2026-07-28 and later) has
+// none, but may still send a message without a version, such as
+// logging/setLevel, which the owner takes only in a session (over stdio,
+// the connection is one).
+func (b *Bridge) session(ctx context.Context, l *link, line []byte) error {
+	if protocolOf(line) != "" {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if l.session != "" || b.sessionInit == nil || b.initLine != nil {
+		return nil
+	}
+	b.initLine = b.sessionInit // replayed to a new owner too
+	return b.replay(ctx, l)
+}
+
+// protocolOf returns the protocol version line states in its params'
+// _meta (2026-07-28 and later), or "".
+func protocolOf(line []byte) string {
+	var msg struct {
+		Params struct {
+			Meta map[string]json.RawMessage `json:"_meta"`
+		} `json:"params"`
+	}
+	var version string
+	if json.Unmarshal(line, &msg) == nil {
+		_ = json.Unmarshal(msg.Params.Meta[mcpgo.MetaKeyProtocolVersion], &version)
+	}
+	return version
+}
+
+// modernHeaders sets the headers protocol 2026-07-28 and later require of
+// a message over HTTP, which states its version in its params' _meta:
+// that version, and the method and name (no session: there is none).
+func modernHeaders(h http.Header, line []byte) {
+	var msg struct {
+		Method string          `json:"method"`
+		Params json.RawMessage `json:"params"`
+	}
+	version := protocolOf(line)
+	if !mcpgo.IsModernProtocol(version) || json.Unmarshal(line, &msg) != nil {
+		return
+	}
+	h.Set(mcpgo.HeaderProtocolVersion, version)
+	h.Del(mcpgo.HeaderSessionID)
+	if msg.Method == "" || !mcpgo.RequiresStandardHeaders(version) {
+		return
+	}
+	h.Set(mcpgo.HeaderMethod, msg.Method)
+	if name, ok := mcpgo.ExtractHeaderName(mcpgo.MCPMethod(msg.Method), msg.Params); ok {
+		h.Set(mcpgo.HeaderName, name)
+	}
 }
 
 // readEvents passes the data of each server-sent event in r to emit.
@@ -312,7 +423,30 @@ func (b *Bridge) reconnect(ctx context.Context, broken *link) (*link, error) {
 		}
 		b.Log.Info("share: bridging to a new owner", "owner_pid", rec.PID)
 		b.link = l
+		go b.watch(ctx, l)
 		return l, nil
+	}
+}
+
+// watch holds the owner's WatchPath open while l is the link, and
+// reconnects as soon as the owner goes away, so that a bridge takes
+// ownership at once rather than at its client's next message.
+func (b *Bridge) watch(ctx context.Context, l *link) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost"+WatchPath, nil)
+	if err != nil {
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+l.rec.Token)
+	if resp, err := l.client.Do(req); err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body) // until the owner stops
+		resp.Body.Close()
+	}
+	if ctx.Err() != nil || b.current() != l {
+		return
+	}
+	b.Log.Warn("share: the owner stopped", "owner_pid", l.rec.PID)
+	if _, err := b.reconnect(ctx, l); err != nil {
+		b.Log.Error("share: no owner to reconnect to", "err", err)
 	}
 }
 

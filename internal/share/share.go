@@ -16,7 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/healthsim/healthsim-go/internal/filelock"
@@ -39,8 +41,44 @@ type Record struct {
 
 // Owner is this process's claim on a database file.
 type Owner struct {
-	f   *os.File // the record, locked exclusively while this process owns the file
-	dir string   // the endpoint's private directory, if any
+	f       *os.File // the record, locked exclusively while this process owns the file
+	dir     string   // the endpoint's private directory, if any
+	bridges atomic.Int64
+}
+
+// WatchPath and StatusPath are the owner's own endpoints, beside MCP's:
+// each bridge holds a request to WatchPath open for as long as it bridges
+// to this owner (so the owner counts them, and a bridge learns at once
+// that its owner is gone); StatusPath answers a [Status].
+const (
+	WatchPath  = "/share/watch"
+	StatusPath = "/share/status"
+)
+
+// Status is what an owner answers at StatusPath.
+type Status struct {
+	PID     int `json:"pid"`
+	Bridges int `json:"bridges"`
+}
+
+// Handlers returns the owner's endpoints, to serve with MCP's (behind the
+// same token). The watches end when ctx does.
+func (o *Owner) Handlers(ctx context.Context) map[string]http.Handler {
+	watch := func(w http.ResponseWriter, r *http.Request) {
+		o.bridges.Add(1)
+		defer o.bridges.Add(-1)
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-ctx.Done():
+		}
+	}
+	status := func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(Status{PID: os.Getpid(), Bridges: int(o.bridges.Load())})
+	}
+	return map[string]http.Handler{WatchPath: http.HandlerFunc(watch), StatusPath: http.HandlerFunc(status)}
 }
 
 // Claim makes this process the owner of the database at dbPath, or fails
