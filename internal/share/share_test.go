@@ -1,0 +1,94 @@
+package share
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestClaim(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "x.duckdb")
+	if _, owned := Owned(db); owned {
+		t.Fatal("owned before any claim")
+	}
+	o, err := Claim(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Claim(db); !errors.Is(err, ErrOwned) {
+		t.Fatalf("second claim: %v, want ErrOwned", err)
+	}
+	if rec, owned := Owned(db); !owned || rec.PID != 0 {
+		t.Fatalf("before publishing: %+v, %v", rec, owned)
+	}
+	ln, rec, err := o.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if err := o.Publish(rec); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Find(context.Background(), db, 0); err != nil || got != rec || len(rec.Token) != 64 {
+		t.Fatalf("Find = %+v, %v; published %+v", got, err, rec)
+	}
+	o.Release()
+	if _, err := Find(context.Background(), db, 0); !errors.Is(err, ErrUnowned) {
+		t.Fatalf("Find after Release: %v, want ErrUnowned", err)
+	}
+	o2, err := Claim(db)
+	if err != nil {
+		t.Fatalf("claim after release: %v", err)
+	}
+	o2.Release()
+}
+
+func TestReadEvents(t *testing.T) {
+	stream := "event: message\ndata: {\"a\":1}\n\n: a comment\nid: 7\ndata: {\"b\":\ndata: 2}\n\ndata: {\"c\":3}"
+	var got []string
+	if err := readEvents(strings.NewReader(stream), func(m []byte) { got = append(got, string(m)) }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, " | ") != `{"a":1} | {"b":2} | {"c":3}` {
+		t.Fatalf("events %q", got)
+	}
+}
+
+func TestInterrupted(t *testing.T) {
+	writes := []string{"healthsim_save_scenario"}
+	text := func(method, line string) string {
+		var res struct {
+			Result struct {
+				IsError bool `json:"isError"`
+				Content []struct {
+					Text string `json:"text"`
+				} `json:"content"`
+			} `json:"result"`
+			Error struct {
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(interrupted(json.RawMessage(`7`), method, []byte(line), writes), &res); err != nil {
+			t.Fatal(err)
+		}
+		if res.Error.Message != "" {
+			return "error: " + res.Error.Message
+		}
+		if !res.Result.IsError || len(res.Result.Content) != 1 {
+			t.Fatalf("%s: %+v", line, res)
+		}
+		return res.Result.Content[0].Text
+	}
+	if got := text("tools/call", `{"params":{"name":"healthsim_save_scenario"}}`); !strings.Contains(got, "may or may not have been written") || !strings.Contains(got, "healthsim_list_scenarios") {
+		t.Errorf("save: %s", got)
+	}
+	if got := text("tools/call", `{"params":{"name":"healthsim_query"}}`); !strings.Contains(got, "Nothing was changed; call the tool again") {
+		t.Errorf("query: %s", got)
+	}
+	if got := text("resources/read", `{}`); !strings.HasPrefix(got, "error: ") || !strings.Contains(got, "send the request again") {
+		t.Errorf("resources/read: %s", got)
+	}
+}
