@@ -15,7 +15,8 @@ import (
 // second `healthsim serve --share`, which bridges to the owner. It reports
 // both p50s, what the bridge adds, and the RSS of both processes (and the
 // bridge's private part: the rest of its RSS is pages of the binary, shared
-// with every process that runs it).
+// with every process that runs it), and that of a third server serving
+// alone (--no-share) after as many calls.
 func BenchmarkSharedReadCall(b *testing.B) {
 	d := benchDatabase(b, largeMB)
 	query := pointQueries[1].sql(d)
@@ -56,7 +57,17 @@ func BenchmarkSharedReadCall(b *testing.B) {
 	b.ReportMetric(micros(p50b-p50d), "bridge-adds-p50-µs")
 	b.ReportMetric(micros(latency.Percentile(directTimes, 99)), "direct-p99-µs")
 	b.ReportMetric(micros(latency.Percentile(bridgedTimes, 99)), "bridged-p99-µs")
+	// A server alone (--no-share) on the same file, after as many calls,
+	// for its RSS against the owner's.
+	loneSession, loneCmd := startServerCmd(b, d.path, "--no-share")
+	lone := queryCall(b, loneSession, query)
+	for range warmUp + len(directTimes) {
+		if err := lone(); err != nil {
+			b.Fatal(err)
+		}
+	}
 	mb := func(pid int, field string) float64 { return float64(process.Memory(pid, field)) / (1 << 20) }
+	b.ReportMetric(mb(loneCmd.Process.Pid, "VmRSS"), "alone-rss-MB")
 	b.ReportMetric(mb(ownerCmd.Process.Pid, "VmRSS"), "owner-rss-MB")
 	b.ReportMetric(mb(bridgeCmd.Process.Pid, "VmRSS"), "bridge-rss-MB")
 	b.ReportMetric(mb(bridgeCmd.Process.Pid, "RssAnon"), "bridge-private-MB")
