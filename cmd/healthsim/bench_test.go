@@ -603,30 +603,7 @@ func BenchmarkReadToolOverhead(b *testing.B) {
 			server := queryCall(b, startServer(b, d.path), query)
 			pool := openRawPool(b, d.path)
 			ctx := context.Background()
-			raw := func() error { return rawQuery(ctx, pool, query) }
-			for range warmUp {
-				if err := errors.Join(server(), raw()); err != nil {
-					b.Fatal(err)
-				}
-			}
-			var stdio, direct []time.Duration
-			timed := func(f func() error, into *[]time.Duration) {
-				start := time.Now()
-				if err := f(); err != nil {
-					b.Fatal(err)
-				}
-				*into = append(*into, time.Since(start))
-			}
-			for b.Loop() {
-				// Alternate which goes first, so neither always runs second.
-				if len(stdio)%2 == 0 {
-					timed(server, &stdio)
-					timed(raw, &direct)
-				} else {
-					timed(raw, &direct)
-					timed(server, &stdio)
-				}
-			}
+			stdio, direct := alternate(b, server, func() error { return rawQuery(ctx, pool, query) })
 			b.ReportMetric(micros(latency.Percentile(stdio, 50)), "stdio-p50-µs")
 			b.ReportMetric(micros(latency.Percentile(direct, 50)), "raw-p50-µs")
 			b.ReportMetric(micros(latency.Percentile(stdio, 50)-latency.Percentile(direct, 50)), "diff-p50-µs")
@@ -634,6 +611,35 @@ func BenchmarkReadToolOverhead(b *testing.B) {
 			b.ReportMetric(micros(latency.Percentile(direct, 99)), "raw-p99-µs")
 		})
 	}
+}
+
+// alternate runs a and c warmUp times each, then each once per iteration,
+// alternating which goes first so that neither always runs second, and
+// returns the durations of each.
+func alternate(b *testing.B, a, c func() error) (aTimes, cTimes []time.Duration) {
+	b.Helper()
+	for range warmUp {
+		if err := errors.Join(a(), c()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	timed := func(f func() error, into *[]time.Duration) {
+		start := time.Now()
+		if err := f(); err != nil {
+			b.Fatal(err)
+		}
+		*into = append(*into, time.Since(start))
+	}
+	for b.Loop() {
+		if len(aTimes)%2 == 0 {
+			timed(a, &aTimes)
+			timed(c, &cTimes)
+		} else {
+			timed(c, &cTimes)
+			timed(a, &aTimes)
+		}
+	}
+	return aTimes, cTimes
 }
 
 // saveArgs returns the arguments of a 20-entity healthsim_save_scenario:

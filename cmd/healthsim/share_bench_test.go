@@ -2,7 +2,6 @@ package main
 
 import (
 	"testing"
-	"time"
 
 	"github.com/healthsim/healthsim-go/internal/latency"
 	"github.com/healthsim/healthsim-go/internal/process"
@@ -25,32 +24,7 @@ func BenchmarkSharedReadCall(b *testing.B) {
 		b.Fatalf("the first server does not own the file: %+v", rec)
 	}
 	bridgeSession, bridgeCmd := startServerCmd(b, d.path, "--share")
-	direct, bridged := queryCall(b, ownerSession, query), queryCall(b, bridgeSession, query)
-	for range warmUp {
-		if err := direct(); err != nil {
-			b.Fatal(err)
-		}
-		if err := bridged(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	var directTimes, bridgedTimes []time.Duration
-	timed := func(f func() error, into *[]time.Duration) {
-		start := time.Now()
-		if err := f(); err != nil {
-			b.Fatal(err)
-		}
-		*into = append(*into, time.Since(start))
-	}
-	for b.Loop() {
-		if len(directTimes)%2 == 0 { // alternate which goes first
-			timed(direct, &directTimes)
-			timed(bridged, &bridgedTimes)
-		} else {
-			timed(bridged, &bridgedTimes)
-			timed(direct, &directTimes)
-		}
-	}
+	directTimes, bridgedTimes := alternate(b, queryCall(b, ownerSession, query), queryCall(b, bridgeSession, query))
 	p50d, p50b := latency.Percentile(directTimes, 50), latency.Percentile(bridgedTimes, 50)
 	b.ReportMetric(micros(p50d), "direct-p50-µs")
 	b.ReportMetric(micros(p50b), "bridged-p50-µs")
