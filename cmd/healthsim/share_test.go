@@ -216,8 +216,19 @@ func TestSharedServers(t *testing.T) {
 	if got := b1.call(t, ctx, "healthsim_load_scenario", map[string]any{"name_or_id": "after the owner died"}); !strings.Contains(got, "after the owner died") {
 		t.Fatalf("load: %s", got)
 	}
-	if rec, owned := share.Owned(db); !owned || (rec.PID != b1.cmd.Process.Pid && rec.PID != b2.cmd.Process.Pid) {
+	rec, owned = share.Owned(db)
+	if !owned || (rec.PID != b1.cmd.Process.Pid && rec.PID != b2.cmd.Process.Pid) {
 		t.Fatalf("after the owner died: record %+v, owned %v", rec, owned)
+	}
+	// The other bridge watches the new owner, which counts it.
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		out, err := exec.Command(builtBinary(t), "locks", "--db", db).CombinedOutput()
+		if err == nil && strings.Contains(string(out), fmt.Sprintf("PID %d", rec.PID)) && strings.Contains(string(out), "serves 1 bridge(s)") {
+			break
+		}
+		if time.Since(start) > time.Minute {
+			t.Fatalf("healthsim locks after the takeover: %v\n%s", err, out)
+		}
 	}
 	for _, s := range []sharedServer{b1, b2} {
 		if err := s.cs.Close(); err != nil {

@@ -11,7 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +44,8 @@ type Bridge struct {
 	initLine []byte // the client's initialize request, replayed to a new owner
 	levelLin []byte // the client's last logging/setLevel request, replayed too
 	took     bool
+	ctx      context.Context // Run's, which the watches live for
+	watches  sync.WaitGroup  // the watch goroutines; Run waits for them
 	// sessionInit is an initialize request for a client that discovered
 	// the server instead (protocol 2026-07-28 and later), sent when it
 	// first needs a session (see session).
@@ -71,10 +75,12 @@ const replayID = `"healthsim-bridge-replay"`
 // out, until in ends and every request read has its answer, or ctx ends.
 func (b *Bridge) Run(ctx context.Context, rec Record, in io.Reader, out io.Writer) error {
 	ctx, stop := context.WithCancel(ctx)
-	defer stop() // ends the watch
-	b.out = out
-	b.link = newLink(rec)
-	go b.watch(ctx, b.link)
+	defer b.watches.Wait()
+	defer stop() // ends the watch, and a reconnect it started
+	b.ctx, b.out = ctx, out
+	first := newLink(rec)
+	b.link = first
+	b.watches.Go(func() { b.watch(ctx, first) })
 	defer func() {
 		if l := b.current(); l.session != "" {
 			req, _ := http.NewRequest(http.MethodDelete, "http://localhost"+b.Path, nil)
@@ -423,7 +429,7 @@ func (b *Bridge) reconnect(ctx context.Context, broken *link) (*link, error) {
 		}
 		b.Log.Info("share: bridging to a new owner", "owner_pid", rec.PID)
 		b.link = l
-		go b.watch(ctx, l)
+		b.watches.Go(func() { b.watch(b.ctx, l) }) // not ctx: that ends with this call
 		return l, nil
 	}
 }
@@ -437,6 +443,7 @@ func (b *Bridge) watch(ctx context.Context, l *link) {
 		return
 	}
 	req.Header.Set("Authorization", "Bearer "+l.rec.Token)
+	req.Header.Set(bridgePIDHeader, strconv.Itoa(os.Getpid()))
 	if resp, err := l.client.Do(req); err == nil {
 		_, _ = io.Copy(io.Discard, resp.Body) // until the owner stops
 		resp.Body.Close()

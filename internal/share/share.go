@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -55,6 +56,9 @@ const (
 	StatusPath = "/share/status"
 )
 
+// bridgePIDHeader carries a watching bridge's PID.
+const bridgePIDHeader = "Healthsim-Bridge-Pid"
+
 // Status is what an owner answers at StatusPath.
 type Status struct {
 	PID     int `json:"pid"`
@@ -65,8 +69,11 @@ type Status struct {
 // same token). The watches end when ctx does.
 func (o *Owner) Handlers(ctx context.Context) map[string]http.Handler {
 	watch := func(w http.ResponseWriter, r *http.Request) {
-		o.bridges.Add(1)
-		defer o.bridges.Add(-1)
+		// A bridge that took ownership watches itself: not counted.
+		if r.Header.Get(bridgePIDHeader) != strconv.Itoa(os.Getpid()) {
+			o.bridges.Add(1)
+			defer o.bridges.Add(-1)
+		}
 		w.WriteHeader(http.StatusOK)
 		http.NewResponseController(w).Flush()
 		select {
