@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
@@ -39,13 +40,13 @@ type Bridge struct {
 	outMu sync.Mutex
 	out   io.Writer
 
-	mu       sync.Mutex // guards link, initLine, levelLin, sessionInit
-	link     *link
-	initLine []byte // the client's initialize request, replayed to a new owner
-	levelLin []byte // the client's last logging/setLevel request, replayed too
-	took     bool
-	ctx      context.Context // Run's, which the watches live for
-	watches  sync.WaitGroup  // the watch goroutines; Run waits for them
+	mu        sync.Mutex // guards link, initLine, levelLine, sessionInit
+	link      *link
+	initLine  []byte // the client's initialize request, replayed to a new owner
+	levelLine []byte // the client's last logging/setLevel request, replayed too
+	took      bool
+	ctx       context.Context // Run's, which the watches live for
+	watches   sync.WaitGroup  // the watch goroutines; Run waits for them
 	// sessionInit is an initialize request for a client that discovered
 	// the server instead (protocol 2026-07-28 and later), sent when it
 	// first needs a session (see session).
@@ -56,8 +57,14 @@ type Bridge struct {
 type link struct {
 	rec      Record
 	client   *http.Client
-	session  string // Mcp-Session-Id
-	protocol string // the negotiated protocol version
+	session  atomic.Value // string: Mcp-Session-Id, set by the answer to initialize
+	protocol atomic.Value // string: the protocol version initialize negotiated
+}
+
+// get returns the string in v, or "".
+func get(v *atomic.Value) string {
+	s, _ := v.Load().(string)
+	return s
 }
 
 // errOwnerGone means the owner stopped before answering a message it may
@@ -82,7 +89,7 @@ func (b *Bridge) Run(ctx context.Context, rec Record, in io.Reader, out io.Write
 	b.link = first
 	b.watches.Go(func() { b.watch(ctx, first) })
 	defer func() {
-		if l := b.current(); l.session != "" {
+		if l := b.current(); get(&l.session) != "" {
 			req, _ := http.NewRequest(http.MethodDelete, "http://localhost"+b.Path, nil)
 			b.headers(req, l)
 			if resp, err := l.client.Do(req); err == nil {
@@ -109,7 +116,7 @@ func (b *Bridge) Run(ctx context.Context, rec Record, in io.Reader, out io.Write
 				b.forward(ctx, line, head.ID, head.Method)
 			case head.Method == "logging/setLevel":
 				b.mu.Lock()
-				b.levelLin = line
+				b.levelLine = line
 				b.mu.Unlock()
 				b.forward(ctx, line, head.ID, head.Method)
 			case head.Method == "server/discover": // answered before the client goes on
@@ -169,11 +176,11 @@ func (b *Bridge) headers(req *http.Request, l *link) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set("Authorization", "Bearer "+l.rec.Token)
-	if l.session != "" {
-		req.Header.Set("Mcp-Session-Id", l.session)
+	if session := get(&l.session); session != "" {
+		req.Header.Set("Mcp-Session-Id", session)
 	}
-	if l.protocol != "" {
-		req.Header.Set("MCP-Protocol-Version", l.protocol)
+	if protocol := get(&l.protocol); protocol != "" {
+		req.Header.Set("MCP-Protocol-Version", protocol)
 	}
 }
 
@@ -224,7 +231,7 @@ func (b *Bridge) send(ctx context.Context, l *link, line, id json.RawMessage, em
 	}
 	defer resp.Body.Close()
 	if s := resp.Header.Get("Mcp-Session-Id"); s != "" {
-		l.session = s // only initialize sets it, before any other request
+		l.session.Store(s) // only initialize sets it
 	}
 	each := func(msg []byte) {
 		var m struct {
@@ -237,7 +244,7 @@ func (b *Bridge) send(ctx context.Context, l *link, line, id json.RawMessage, em
 		if json.Unmarshal(msg, &m) == nil && m.Method == "" && bytes.Equal(m.ID, id) {
 			answered = true
 			if m.Result.ProtocolVersion != "" {
-				l.protocol = m.Result.ProtocolVersion
+				l.protocol.Store(m.Result.ProtocolVersion)
 			}
 		}
 		emit(msg)
@@ -317,7 +324,7 @@ func (b *Bridge) session(ctx context.Context, l *link, line []byte) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if l.session != "" || b.sessionInit == nil || b.initLine != nil {
+	if get(&l.session) != "" || b.sessionInit == nil || b.initLine != nil {
 		return nil
 	}
 	b.initLine = b.sessionInit // replayed to a new owner too
@@ -460,7 +467,7 @@ func (b *Bridge) watch(ctx context.Context, l *link) {
 // replay sends the client's initialize (and logging level) to l, the link
 // to a new owner, dropping the answers (the caller holds b.mu).
 func (b *Bridge) replay(ctx context.Context, l *link) error {
-	for _, line := range [][]byte{b.initLine, b.levelLin} {
+	for _, line := range [][]byte{b.initLine, b.levelLine} {
 		if line == nil {
 			continue
 		}
