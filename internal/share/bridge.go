@@ -61,6 +61,39 @@ type link struct {
 	protocol atomic.Value // string: the protocol version initialize negotiated
 }
 
+// message is one JSON-RPC message from the client, decoded once.
+type message struct {
+	line     []byte
+	id       json.RawMessage
+	method   string
+	tool     string // params.name: the tool of a tools/call
+	protocol string // the version params._meta states (2026-07-28 and later), or ""
+}
+
+func parseMessage(line []byte) message {
+	var m struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Params struct {
+			Name string `json:"name"`
+			Meta struct {
+				Protocol string `json:"io.modelcontextprotocol/protocolVersion"`
+			} `json:"_meta"`
+		} `json:"params"`
+	}
+	_ = json.Unmarshal(line, &m)
+	return message{line: line, id: m.ID, method: m.Method, tool: m.Params.Name, protocol: m.Params.Meta.Protocol}
+}
+
+// requestID is the id of a request, which gets an answer; nil for a
+// notification, or the client's answer to a request of the owner.
+func (m message) requestID() json.RawMessage {
+	if m.method == "" {
+		return nil
+	}
+	return m.id
+}
+
 // get returns the string in v, or "".
 func get(v *atomic.Value) string {
 	s, _ := v.Load().(string)
@@ -103,28 +136,25 @@ func (b *Bridge) Run(ctx context.Context, rec Record, in io.Reader, out io.Write
 	for {
 		line, err := r.ReadBytes('\n')
 		if line = bytes.TrimSpace(line); len(line) > 0 {
-			var head struct {
-				ID     json.RawMessage `json:"id"`
-				Method string          `json:"method"`
-			}
-			_ = json.Unmarshal(line, &head)
+			m := parseMessage(line)
 			switch {
-			case head.Method == "initialize":
+			case m.method == "initialize":
 				b.mu.Lock()
 				b.initLine = line
 				b.mu.Unlock()
-				b.forward(ctx, line, head.ID, head.Method)
-			case head.Method == "logging/setLevel":
+				b.forward(ctx, m)
+			case m.method == "logging/setLevel":
 				b.mu.Lock()
 				b.levelLine = line
 				b.mu.Unlock()
-				b.forward(ctx, line, head.ID, head.Method)
-			case head.Method == "server/discover": // answered before the client goes on
-				b.forwardDiscover(ctx, line, head.ID)
-			case len(head.ID) > 0 && head.Method != "":
-				calls.Go(func() { b.forward(ctx, line, head.ID, head.Method) })
+				b.forward(ctx, m)
+			case m.method == "server/discover": // answered before the client goes on
+				b.forward(ctx, m)
+				b.noteDiscover(m)
+			case m.requestID() != nil:
+				calls.Go(func() { b.forward(ctx, m) })
 			default: // notifications and answers to the owner's requests, in order
-				b.forward(ctx, line, nil, head.Method)
+				b.forward(ctx, m)
 			}
 		}
 		if err != nil {
@@ -187,18 +217,18 @@ func (b *Bridge) headers(req *http.Request, l *link) {
 // forward sends one message to the owner and writes what comes back. A
 // request (id not nil) always gets an answer: the owner's, or, if the
 // owner went away before answering, an error that says whether to retry.
-func (b *Bridge) forward(ctx context.Context, line, id json.RawMessage, method string) {
+func (b *Bridge) forward(ctx context.Context, m message) {
 	for attempt := 1; ; attempt++ {
 		l := b.current()
-		err := b.session(ctx, l, line)
+		err := b.session(ctx, l, m)
 		answered := false
 		if err == nil {
-			answered, err = b.send(ctx, l, line, id, b.write)
+			answered, err = b.send(ctx, l, m, b.write)
 		}
 		if err == nil || ctx.Err() != nil {
 			return
 		}
-		b.Log.Warn("share: the owner stopped", "owner_pid", l.rec.PID, "method", method, "err", err)
+		b.Log.Warn("share: the owner stopped", "owner_pid", l.rec.PID, "method", m.method, "err", err)
 		_, reconnectErr := b.reconnect(ctx, l)
 		if reconnectErr != nil {
 			b.Log.Error("share: no owner to reconnect to", "err", reconnectErr)
@@ -206,23 +236,24 @@ func (b *Bridge) forward(ctx context.Context, line, id json.RawMessage, method s
 		if errors.Is(err, errNotSent) && reconnectErr == nil && attempt < 3 {
 			continue // the owner never got it: send it to the new one
 		}
-		if id != nil && !answered {
-			b.write(interrupted(id, method, line, b.WriteTools))
+		if m.requestID() != nil && !answered {
+			b.write(interrupted(m, b.WriteTools))
 		}
 		return
 	}
 }
 
-// send posts line on l and passes each message of the answer to emit. It
-// reports whether the answer to id came, and errOwnerGone (wrapped) if the
-// owner could not be reached or stopped before answering.
-func (b *Bridge) send(ctx context.Context, l *link, line, id json.RawMessage, emit func([]byte)) (answered bool, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://localhost"+b.Path, bytes.NewReader(line))
+// send posts m on l and passes each message of the answer to emit. It
+// reports whether the answer to a request came, and errOwnerGone (wrapped)
+// if the owner could not be reached or stopped before answering.
+func (b *Bridge) send(ctx context.Context, l *link, m message, emit func([]byte)) (answered bool, err error) {
+	id := m.requestID()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://localhost"+b.Path, bytes.NewReader(m.line))
 	if err != nil {
 		return false, err
 	}
 	b.headers(req, l)
-	modernHeaders(req.Header, line)
+	modernHeaders(req.Header, m)
 	resp, err := l.client.Do(req)
 	if opErr := (*net.OpError)(nil); errors.As(err, &opErr) && opErr.Op == "dial" {
 		return false, fmt.Errorf("%w: %w", errNotSent, err)
@@ -234,17 +265,17 @@ func (b *Bridge) send(ctx context.Context, l *link, line, id json.RawMessage, em
 		l.session.Store(s) // only initialize sets it
 	}
 	each := func(msg []byte) {
-		var m struct {
+		var a struct {
 			ID     json.RawMessage `json:"id"`
 			Method string          `json:"method"`
 			Result struct {
 				ProtocolVersion string `json:"protocolVersion"`
 			} `json:"result"`
 		}
-		if json.Unmarshal(msg, &m) == nil && m.Method == "" && bytes.Equal(m.ID, id) {
+		if id != nil && !answered && json.Unmarshal(msg, &a) == nil && a.Method == "" && bytes.Equal(a.ID, id) {
 			answered = true
-			if m.Result.ProtocolVersion != "" {
-				l.protocol.Store(m.Result.ProtocolVersion)
+			if a.Result.ProtocolVersion != "" {
+				l.protocol.Store(a.Result.ProtocolVersion)
 			}
 		}
 		emit(msg)
@@ -276,24 +307,11 @@ func (b *Bridge) send(ctx context.Context, l *link, line, id json.RawMessage, em
 	return answered, nil
 }
 
-// forwardDiscover forwards a server/discover request and, if the owner
-// answers it, notes the client's identity for a session (see session).
-func (b *Bridge) forwardDiscover(ctx context.Context, line, id json.RawMessage) {
-	var answered bool
-	emit := func(msg []byte) {
-		var m struct {
-			ID     json.RawMessage `json:"id"`
-			Result json.RawMessage `json:"result"`
-		}
-		if json.Unmarshal(msg, &m) == nil && bytes.Equal(m.ID, id) && m.Result != nil {
-			answered = true
-		}
-		b.write(msg)
-	}
-	if _, err := b.send(ctx, b.current(), line, id, emit); err != nil {
-		b.write(rpcError(id, "the HealthSim server that owns the database did not answer server/discover; send it again"))
-		return
-	}
+// noteDiscover keeps, from the client's server/discover (protocol
+// 2026-07-28 and later), an initialize request for a session (see
+// session). A client whose discover fails falls back to initialize, whose
+// session then takes precedence.
+func (b *Bridge) noteDiscover(m message) {
 	var req struct {
 		Params struct {
 			Meta struct {
@@ -302,7 +320,7 @@ func (b *Bridge) forwardDiscover(ctx context.Context, line, id json.RawMessage) 
 			} `json:"_meta"`
 		} `json:"params"`
 	}
-	if !answered || json.Unmarshal(line, &req) != nil {
+	if json.Unmarshal(m.line, &req) != nil {
 		return
 	}
 	init, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": map[string]any{
@@ -318,8 +336,8 @@ func (b *Bridge) forwardDiscover(ctx context.Context, line, id json.RawMessage) 
 // none, but may still send a message without a version, such as
 // logging/setLevel, which the owner takes only in a session (over stdio,
 // the connection is one).
-func (b *Bridge) session(ctx context.Context, l *link, line []byte) error {
-	if protocolOf(line) != "" {
+func (b *Bridge) session(ctx context.Context, l *link, m message) error {
+	if m.protocol != "" {
 		return nil
 	}
 	b.mu.Lock()
@@ -331,41 +349,26 @@ func (b *Bridge) session(ctx context.Context, l *link, line []byte) error {
 	return b.replay(ctx, l)
 }
 
-// protocolOf returns the protocol version line states in its params'
-// _meta (2026-07-28 and later), or "".
-func protocolOf(line []byte) string {
-	var msg struct {
-		Params struct {
-			Meta map[string]json.RawMessage `json:"_meta"`
-		} `json:"params"`
-	}
-	var version string
-	if json.Unmarshal(line, &msg) == nil {
-		_ = json.Unmarshal(msg.Params.Meta[mcpgo.MetaKeyProtocolVersion], &version)
-	}
-	return version
-}
-
 // modernHeaders sets the headers protocol 2026-07-28 and later require of
 // a message over HTTP, which states its version in its params' _meta:
 // that version, and the method and name (no session: there is none).
-func modernHeaders(h http.Header, line []byte) {
-	var msg struct {
-		Method string          `json:"method"`
+func modernHeaders(h http.Header, m message) {
+	if !mcpgo.IsModernProtocol(m.protocol) {
+		return
+	}
+	h.Set(mcpgo.HeaderProtocolVersion, m.protocol)
+	h.Del(mcpgo.HeaderSessionID)
+	if m.method == "" || !mcpgo.RequiresStandardHeaders(m.protocol) {
+		return
+	}
+	h.Set(mcpgo.HeaderMethod, m.method)
+	var raw struct {
 		Params json.RawMessage `json:"params"`
 	}
-	version := protocolOf(line)
-	if !mcpgo.IsModernProtocol(version) || json.Unmarshal(line, &msg) != nil {
-		return
-	}
-	h.Set(mcpgo.HeaderProtocolVersion, version)
-	h.Del(mcpgo.HeaderSessionID)
-	if msg.Method == "" || !mcpgo.RequiresStandardHeaders(version) {
-		return
-	}
-	h.Set(mcpgo.HeaderMethod, msg.Method)
-	if name, ok := mcpgo.ExtractHeaderName(mcpgo.MCPMethod(msg.Method), msg.Params); ok {
-		h.Set(mcpgo.HeaderName, name)
+	if json.Unmarshal(m.line, &raw) == nil {
+		if name, ok := mcpgo.ExtractHeaderName(mcpgo.MCPMethod(m.method), raw.Params); ok {
+			h.Set(mcpgo.HeaderName, name)
+		}
 	}
 }
 
@@ -477,11 +480,12 @@ func (b *Bridge) replay(ctx context.Context, l *link) error {
 		}
 		msg["id"] = json.RawMessage(replayID)
 		replayed, _ := json.Marshal(msg)
-		if _, err := b.send(ctx, l, replayed, json.RawMessage(replayID), func([]byte) {}); err != nil {
+		if _, err := b.send(ctx, l, parseMessage(replayed), func([]byte) {}); err != nil {
 			return err
 		}
 		if bytes.Equal(line, b.initLine) {
-			if _, err := b.send(ctx, l, []byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`), nil, func([]byte) {}); err != nil {
+			initialized := parseMessage([]byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`))
+			if _, err := b.send(ctx, l, initialized, func([]byte) {}); err != nil {
 				return err
 			}
 		}
@@ -492,21 +496,15 @@ func (b *Bridge) replay(ctx context.Context, l *link) error {
 // interrupted is the answer to a request whose owner went away before
 // answering it: for a tool call, a tool error that says whether it may
 // have changed the database; for anything else, a JSON-RPC error.
-func interrupted(id json.RawMessage, method string, line []byte, writeTools []string) []byte {
-	if method != "tools/call" {
-		return rpcError(id, "the HealthSim server that owned the database stopped before answering; send the request again")
+func interrupted(m message, writeTools []string) []byte {
+	if m.method != "tools/call" {
+		return rpcError(m.id, "the HealthSim server that owned the database stopped before answering; send the request again")
 	}
-	var call struct {
-		Params struct {
-			Name string `json:"name"`
-		} `json:"params"`
+	text := fmt.Sprintf("Could not finish %s: the HealthSim server that owned the database stopped while the call ran, and another took over. Nothing was changed; call the tool again.", m.tool)
+	if slices.Contains(writeTools, m.tool) {
+		text = fmt.Sprintf("Could not confirm %s: the HealthSim server that owned the database stopped while the call ran, and another took over. The change may or may not have been written: check with healthsim_list_scenarios before calling it again.", m.tool)
 	}
-	_ = json.Unmarshal(line, &call)
-	text := fmt.Sprintf("Could not finish %s: the HealthSim server that owned the database stopped while the call ran, and another took over. Nothing was changed; call the tool again.", call.Params.Name)
-	if slices.Contains(writeTools, call.Params.Name) {
-		text = fmt.Sprintf("Could not confirm %s: the HealthSim server that owned the database stopped while the call ran, and another took over. The change may or may not have been written: check with healthsim_list_scenarios before calling it again.", call.Params.Name)
-	}
-	res, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "result": map[string]any{
+	res, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": m.id, "result": map[string]any{
 		"isError": true, "content": []any{map[string]any{"type": "text", "text": text}}}})
 	return res
 }

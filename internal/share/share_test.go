@@ -59,8 +59,9 @@ func TestReadEvents(t *testing.T) {
 
 func TestInterrupted(t *testing.T) {
 	writes := []string{"healthsim_save_scenario"}
-	text := func(method, line string) string {
+	text := func(method, params string) string {
 		var res struct {
+			ID     json.RawMessage `json:"id"`
 			Result struct {
 				IsError bool `json:"isError"`
 				Content []struct {
@@ -71,21 +72,25 @@ func TestInterrupted(t *testing.T) {
 				Message string `json:"message"`
 			} `json:"error"`
 		}
-		if err := json.Unmarshal(interrupted(json.RawMessage(`7`), method, []byte(line), writes), &res); err != nil {
+		msg := parseMessage([]byte(`{"jsonrpc":"2.0","id":7,"method":"` + method + `","params":` + params + `}`))
+		if err := json.Unmarshal(interrupted(msg, writes), &res); err != nil {
 			t.Fatal(err)
+		}
+		if string(res.ID) != "7" {
+			t.Fatalf("%s %s: answered id %s, want 7", method, params, res.ID)
 		}
 		if res.Error.Message != "" {
 			return "error: " + res.Error.Message
 		}
 		if !res.Result.IsError || len(res.Result.Content) != 1 {
-			t.Fatalf("%s: %+v", line, res)
+			t.Fatalf("%s: %+v", params, res)
 		}
 		return res.Result.Content[0].Text
 	}
-	if got := text("tools/call", `{"params":{"name":"healthsim_save_scenario"}}`); !strings.Contains(got, "may or may not have been written") || !strings.Contains(got, "healthsim_list_scenarios") {
+	if got := text("tools/call", `{"name":"healthsim_save_scenario"}`); !strings.Contains(got, "may or may not have been written") || !strings.Contains(got, "healthsim_list_scenarios") {
 		t.Errorf("save: %s", got)
 	}
-	if got := text("tools/call", `{"params":{"name":"healthsim_query"}}`); !strings.Contains(got, "Nothing was changed; call the tool again") {
+	if got := text("tools/call", `{"name":"healthsim_query"}`); !strings.Contains(got, "Nothing was changed; call the tool again") {
 		t.Errorf("query: %s", got)
 	}
 	if got := text("resources/read", `{}`); !strings.HasPrefix(got, "error: ") || !strings.Contains(got, "send the request again") {
