@@ -98,6 +98,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	db.read.SetMaxOpenConns(o.readConns)
 	db.read.SetMaxIdleConns(o.readConns)
 	readHost.letGo = db.releaseIdleReads
+	if o.readsDuringWrites {
+		readHost.writeSide = writeHost
+	}
 	db.write = sqlx.NewDb(sql.OpenDB(writeHost), "duckdb")
 	db.write.SetMaxOpenConns(1)
 	db.write.SetMaxIdleConns(0)
@@ -130,9 +133,11 @@ func (db *DB) Path() string { return db.path }
 
 // Read returns the read pool. On a local file it is read-only at the engine
 // level, cannot touch other files, and cannot change its configuration.
-// Reads wait while a write window of this process runs. Do not hold a
-// connection, transaction or open Rows from it across a call to Write:
-// the write waits for it and fails after the busy timeout.
+// Reads wait while a write window of this process runs, unless
+// [WithReadsDuringWrites]. Do not hold a connection, transaction or open
+// Rows from it across a call to Write: the write waits for it and fails
+// after the busy timeout (with WithReadsDuringWrites, one taken during a
+// write keeps the write side from letting go of the file).
 func (db *DB) Read() *sqlx.DB { return db.read }
 
 // Close waits for the running write window, if any, lets go of a

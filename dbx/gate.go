@@ -6,16 +6,19 @@ import (
 )
 
 // gate keeps reads and the write window of one process apart: while a
-// write waits or runs, no read connection opens, and the write starts only
-// once every read connection has closed (so the read side has detached the
-// file). The file must never be attached twice in one process: on Linux and
-// macOS nothing else would stop it (fcntl locks do not conflict within a
-// process), and on Windows the second open would fail.
+// write waits or runs, no read connection opens on the read side, and the
+// write starts only once every read connection has closed (so the read side
+// has detached the file). The file must never be attached twice in one
+// process: on Linux and macOS nothing else would stop it (fcntl locks do
+// not conflict within a process), and on Windows the second open would
+// fail. With [WithReadsDuringWrites], reads open on the write side while it
+// holds the file and shares it (see share).
 type gate struct {
 	mu      sync.Mutex
-	readers int  // read connections open or opening
-	waiting int  // reads waiting for the write side to let go
+	readers int  // read connections open or opening, on either side
+	waiting int  // reads waiting for the write side to let go or share
 	writing bool // a write window waits or runs, or the write side lingers
+	sharing bool // the write side holds the file and takes reads
 	changed chan struct{}
 }
 
@@ -26,11 +29,12 @@ func (g *gate) notifyLocked() {
 	g.changed = make(chan struct{})
 }
 
-// enterRead waits until no write waits or runs, then counts a reader.
-func (g *gate) enterRead(ctx context.Context) error {
+// enterRead waits until no write waits or runs, or the write side shares
+// the file, then counts a reader; onWriteSide says which.
+func (g *gate) enterRead(ctx context.Context) (onWriteSide bool, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.writing {
+	if g.writing && !g.sharing {
 		g.waiting++
 		g.notifyLocked() // a lingering write side lets go
 		defer func() {
@@ -38,11 +42,11 @@ func (g *gate) enterRead(ctx context.Context) error {
 			g.notifyLocked()
 		}()
 	}
-	if err := g.awaitLocked(ctx, func() bool { return !g.writing }); err != nil {
-		return err
+	if err := g.awaitLocked(ctx, func() bool { return !g.writing || g.sharing }); err != nil {
+		return false, err
 	}
 	g.readers++
-	return nil
+	return g.sharing, nil
 }
 
 // awaitLocked waits, with g.mu held on entry and on return, until done
@@ -83,13 +87,36 @@ func (g *gate) leaveRead() {
 	g.mu.Unlock()
 }
 
+// share lets reads open on the write side, which holds the file, or makes
+// new reads wait for the read side (those open still run on the write
+// side: call waitReaders next); unless unless is closed (nil: never).
+func (g *gate) share(on bool, unless <-chan struct{}) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-unless:
+		return
+	default:
+	}
+	g.sharing = on
+	g.notifyLocked()
+}
+
+// sharingReads reports whether reads may use the write side.
+func (g *gate) sharingReads() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.sharing
+}
+
 func (g *gate) writeWaiting() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.writing
 }
 
-// startWrite stops new reads. Call waitReaders next, and endWrite in any case.
+// startWrite stops new reads. Call waitReaders next, and endWrite in any
+// case.
 func (g *gate) startWrite() {
 	g.mu.Lock()
 	g.writing = true
@@ -108,7 +135,7 @@ func (g *gate) waitReaders(ctx context.Context) (int, error) {
 
 func (g *gate) endWrite() {
 	g.mu.Lock()
-	g.writing = false
+	g.writing, g.sharing = false, false
 	g.notifyLocked()
 	g.mu.Unlock()
 }

@@ -15,15 +15,18 @@ func TestGate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := newGate()
 		ctx := context.Background()
-		if err := g.enterRead(ctx); err != nil { // a read in flight
-			t.Fatal(err)
+		if onWriteSide, err := g.enterRead(ctx); err != nil || onWriteSide { // a read in flight
+			t.Fatal(onWriteSide, err)
 		}
 		g.startWrite()
 		if !g.writeWaiting() {
 			t.Fatal("writeWaiting false after startWrite")
 		}
 		readIn := make(chan error, 1)
-		go func() { readIn <- g.enterRead(ctx) }()
+		go func() {
+			_, err := g.enterRead(ctx)
+			readIn <- err
+		}()
 		synctest.Wait()
 		if g.readersWaiting() != 1 {
 			t.Fatalf("%d readers waiting, want 1", g.readersWaiting())
@@ -46,7 +49,7 @@ func TestGate(t *testing.T) {
 		// A read whose context ends while the write runs gives up.
 		late, cancelLate := context.WithTimeout(ctx, time.Second)
 		defer cancelLate()
-		if err := g.enterRead(late); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := g.enterRead(late); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("read during a write past its deadline: %v", err)
 		}
 		g.endWrite()
@@ -57,5 +60,59 @@ func TestGate(t *testing.T) {
 			t.Fatal("the gate is not open after the write")
 		}
 		g.leaveRead()
+	})
+}
+
+// TestGateSharing: while the write side shares the file, reads enter at
+// once, on the write side, and count as readers; once it stops sharing,
+// new reads wait again, and the write side waits for those it took.
+func TestGateSharing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate()
+		ctx := context.Background()
+		g.startWrite()
+		entered := make(chan bool, 1)
+		go func() {
+			onWriteSide, err := g.enterRead(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			entered <- onWriteSide
+		}()
+		synctest.Wait()
+		if g.readersWaiting() != 1 {
+			t.Fatalf("%d readers waiting before the write side shares, want 1", g.readersWaiting())
+		}
+		g.share(true, nil)
+		if onWriteSide := <-entered; !onWriteSide || !g.sharingReads() {
+			t.Fatalf("a read entered on the write side: %v, sharing: %v", onWriteSide, g.sharingReads())
+		}
+		if onWriteSide, err := g.enterRead(ctx); err != nil || !onWriteSide {
+			t.Fatalf("a read while sharing: on the write side %v, %v", onWriteSide, err)
+		}
+		taken := make(chan struct{})
+		close(taken)
+		g.share(false, taken) // a watcher whose linger a window took back
+		if !g.sharingReads() {
+			t.Fatal("share with a closed channel stopped sharing")
+		}
+		g.share(false, nil)
+		late, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if _, err := g.enterRead(late); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("a read after sharing stopped: %v, want to wait", err)
+		}
+		if open, err := g.waitReaders(late); open != 2 || err == nil {
+			t.Fatalf("waitReaders with two shared reads in flight: %d, %v", open, err)
+		}
+		g.leaveRead()
+		g.leaveRead()
+		if open, err := g.waitReaders(ctx); open != 0 || err != nil {
+			t.Fatalf("waitReaders after the shared reads: %d, %v", open, err)
+		}
+		g.endWrite()
+		if onWriteSide, err := g.enterRead(ctx); err != nil || onWriteSide {
+			t.Fatalf("a read after the write: on the write side %v, %v", onWriteSide, err)
+		}
 	})
 }

@@ -29,6 +29,9 @@ type host struct {
 	busy time.Duration
 	log  *slog.Logger
 	gate *gate // coordinates with this process's writer; nil if none
+	// writeSide is the write host, on which a read host's reads run while
+	// the gate shares it; nil without WithReadsDuringWrites.
+	writeSide *host
 
 	// intent is the sidecar through which a read host yields to writers
 	// of any dbx process (nil: protocol off, or a write host). letGo makes
@@ -60,7 +63,8 @@ type host struct {
 
 // newHost starts an in-memory instance for path. A read-only host is locked
 // down: no files but the database's own, no extension loading, and no
-// configuration changes.
+// configuration changes; so is a write host that takes reads
+// (WithReadsDuringWrites), which may also reach ReplaceFile's new file.
 func newHost(path string, mode Mode, o options, g *gate, in *intent) (*host, error) {
 	duck, err := duckdb.NewConnector(":memory:", nil)
 	if err != nil {
@@ -79,11 +83,17 @@ func newHost(path string, mode Mode, o options, g *gate, in *intent) (*host, err
 	setup := []string{"SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false",
 		// DETACH must not checkpoint: write windows do, by policy.
 		"PRAGMA disable_checkpoint_on_shutdown"}
-	if mode == ReadOnly {
+	if mode == ReadOnly || o.readsDuringWrites {
 		// allowed_paths must be set before external access is turned off.
+		files := []string{path}
+		if mode == ReadWrite {
+			files = append(files, path+ReplaceSuffix)
+		}
 		var paths []string
-		for _, suffix := range []string{"", ".wal", ".wal.checkpoint", ".wal.recovery"} {
-			paths = append(paths, quote(path+suffix))
+		for _, file := range files {
+			for _, suffix := range []string{"", ".wal", ".wal.checkpoint", ".wal.recovery"} {
+				paths = append(paths, quote(file+suffix))
+			}
 		}
 		setup = append(setup,
 			"SET allowed_paths = ["+strings.Join(paths, ", ")+"]",
@@ -100,30 +110,52 @@ func newHost(path string, mode Mode, o options, g *gate, in *intent) (*host, err
 }
 
 // Connect opens a connection whose default catalog is the database file,
-// attaching the file first if no connection has it open.
+// attaching the file first if no connection has it open. A read host's
+// connection opens on the write side instead while the gate shares it.
 func (h *host) Connect(ctx context.Context) (driver.Conn, error) {
-	if h.gate != nil {
-		if err := h.gate.enterRead(ctx); err != nil {
+	if h.gate == nil {
+		c, err := h.connect(ctx)
+		if err != nil {
 			return nil, err
 		}
+		return c, nil
 	}
-	c, err := h.connect(ctx)
-	if err != nil && h.gate != nil {
+	onWriteSide, err := h.gate.enterRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var c *conn
+	if onWriteSide {
+		// The write side holds the file until every shared read has
+		// closed (see letGo): this neither attaches nor waits for a turn.
+		c, err = h.writeSide.open(ctx)
+	} else {
+		c, err = h.connect(ctx)
+	}
+	if err != nil {
 		h.gate.leaveRead()
+		return nil, err
 	}
-	return c, err
+	c.read, c.shared, c.gate = true, onWriteSide, h.gate
+	return c, nil
 }
 
-func (h *host) connect(ctx context.Context) (driver.Conn, error) {
-	// A writer of another dbx process goes first; then this reader, before
-	// the next writer.
+// connect opens a connection, once a writer of another dbx process, if
+// any, has gone first; a read then goes before the next writer.
+func (h *host) connect(ctx context.Context) (*conn, error) {
 	attached, err := h.intent.readerTurn(ctx, h.mode, h.busy)
 	if err != nil {
 		return nil, err
 	}
-	err = h.acquire(ctx)
+	c, err := h.open(ctx)
 	attached()
-	if err != nil {
+	return c, err
+}
+
+// open counts and opens a connection, attaching the file if it is the
+// first.
+func (h *host) open(ctx context.Context) (*conn, error) {
+	if err := h.acquire(ctx); err != nil {
 		return nil, err
 	}
 	dc, err := h.newConn(ctx)
@@ -131,7 +163,7 @@ func (h *host) connect(ctx context.Context) (driver.Conn, error) {
 		h.release()
 		return nil, fmt.Errorf("dbx: connect %s: %w", h.mode, err)
 	}
-	return &conn{Conn: dc, host: h}, nil
+	return &conn{Conn: dc, host: h, read: h.mode == ReadOnly}, nil
 }
 
 // newConn opens a connection to the host whose default catalog is the file.

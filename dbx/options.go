@@ -15,8 +15,10 @@ type options struct {
 	readLease   time.Duration
 	readConns   int
 	writeLinger time.Duration
-	checkpoint  checkpointPolicy
-	logger      *slog.Logger
+	// readsDuringWrites: reads run on the write side while it holds the file.
+	readsDuringWrites bool
+	checkpoint        checkpointPolicy
+	logger            *slog.Logger
 }
 
 func defaultOptions() options {
@@ -107,6 +109,26 @@ func WithWriteLinger(d time.Duration) Option {
 			return errors.New("dbx: write linger must not be negative")
 		}
 		o.writeLinger = d
+		return nil
+	}
+}
+
+// WithReadsDuringWrites lets reads run while this process's write side
+// holds the file, instead of waiting for it to let go: they run on the
+// write side's DuckDB instance, each statement (or each transaction from
+// Read) in a read-only transaction, and see every committed window at
+// once (DuckDB's MVCC). The write side then keeps the file while reads
+// use it, for the write linger after its last statement, window or read,
+// and lets go at once when another dbx process waits for the file.
+//
+// So that reads keep the guarantees of the read side, the write side is
+// locked down like it: it reaches no file but the database's own (and
+// [DB.ReplaceFile]'s), loads no extension and cannot change its
+// configuration. Write windows that read other files (read_csv, say) must
+// not use this option.
+func WithReadsDuringWrites() Option {
+	return func(o *options) error {
+		o.readsDuringWrites = true
 		return nil
 	}
 }

@@ -9,15 +9,19 @@ import (
 	"time"
 )
 
-// TestLingerEnd: the write linger ends idle at its end, early when someone
-// wants the file (seen within pollMax, or at once on a gate change), and
-// not at all when a window takes the write side back.
+// TestLingerEnd: the write linger ends idle a linger after the write
+// side's last use (a read on it counts), early when someone wants the file
+// (seen within pollMax, or at once on a gate change), and not at all when
+// a window takes the write side back.
 func TestLingerEnd(t *testing.T) {
 	never := func() bool { return false }
 	noChange := func() <-chan struct{} { return nil }
+	var lastUse atomic.Int64 // set by each bubble
+	used := func() time.Time { return time.Unix(0, lastUse.Load()) }
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
-		if idle, taken := awaitLingerEnd(make(chan struct{}), 10*time.Millisecond, never, noChange); !idle || taken {
+		lastUse.Store(start.UnixNano())
+		if idle, taken := awaitLingerEnd(make(chan struct{}), 10*time.Millisecond, used, never, noChange); !idle || taken {
 			t.Fatalf("nobody wants the file: idle %v taken %v", idle, taken)
 		}
 		if took := time.Since(start); took != 10*time.Millisecond {
@@ -26,9 +30,23 @@ func TestLingerEnd(t *testing.T) {
 	})
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
+		lastUse.Store(start.UnixNano())
+		go func() { // a read on the shared write side
+			time.Sleep(6 * time.Millisecond)
+			lastUse.Store(time.Now().UnixNano())
+		}()
+		if idle, taken := awaitLingerEnd(make(chan struct{}), 10*time.Millisecond, used, never, noChange); !idle || taken {
+			t.Fatalf("nobody wants the file: idle %v taken %v", idle, taken)
+		}
+		if took := time.Since(start); took != 16*time.Millisecond {
+			t.Fatalf("the linger ended after %v, want 16ms (10ms after the read at 6ms)", took)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
 		wantedAt := start.Add(2500 * time.Microsecond) // another process starts waiting
 		wanted := func() bool { return !time.Now().Before(wantedAt) }
-		if idle, taken := awaitLingerEnd(make(chan struct{}), time.Minute, wanted, noChange); idle || taken {
+		if idle, taken := awaitLingerEnd(make(chan struct{}), time.Minute, used, wanted, noChange); idle || taken {
 			t.Fatalf("wanted: idle %v taken %v", idle, taken)
 		}
 		if late := time.Since(wantedAt); late < 0 || late > pollMax {
@@ -44,7 +62,7 @@ func TestLingerEnd(t *testing.T) {
 			waiting.Store(true)
 			close(changed)
 		}()
-		awaitLingerEnd(make(chan struct{}), time.Minute, waiting.Load, func() <-chan struct{} { return changed })
+		awaitLingerEnd(make(chan struct{}), time.Minute, used, waiting.Load, func() <-chan struct{} { return changed })
 		if took := time.Since(start); took != 300*time.Microsecond {
 			t.Fatalf("a reader of this process waited %v, want 0 after it came", took-300*time.Microsecond)
 		}
@@ -52,7 +70,7 @@ func TestLingerEnd(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		stop := make(chan struct{})
 		go func() { time.Sleep(5 * time.Millisecond); close(stop) }() // the next window
-		if idle, taken := awaitLingerEnd(stop, time.Minute, never, noChange); idle || !taken {
+		if idle, taken := awaitLingerEnd(stop, time.Minute, used, never, noChange); idle || !taken {
 			t.Fatalf("taken back: idle %v taken %v", idle, taken)
 		}
 	})

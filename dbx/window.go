@@ -53,13 +53,19 @@ func (db *DB) Write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	}
 	kept := false
 	defer func() { // panic or not
-		if !kept {
+		switch {
+		case kept:
+		case db.opts.readsDuringWrites:
+			// Reads may run on the write side, the caller's own among
+			// them: the watcher lets go once they are done.
+			db.linger(conn, 0)
+		default:
 			db.letGo(conn, false)
 		}
 	}()
 	err = db.runWindow(ctx, conn, fn)
 	if err == nil && db.opts.writeLinger > 0 && !db.fileWanted() {
-		db.linger(conn)
+		db.linger(conn, db.opts.writeLinger)
 		kept = true
 	}
 	return err
@@ -228,6 +234,10 @@ func (db *DB) writePool(ctx context.Context, fn func(pool *sql.DB) error, afterR
 		return fn(db.write.DB)
 	}
 	if conn := db.takeLingering(); conn != nil {
+		if err := db.unshare(ctx, nil, max(db.opts.busyTimeout, time.Millisecond)); err != nil {
+			db.linger(conn, db.opts.writeLinger)
+			return fmt.Errorf("dbx: write: %w", err)
+		}
 		db.letGo(conn, false)
 	}
 	if err := db.announceWrite(ctx); err != nil {
@@ -267,21 +277,25 @@ func (db *DB) writePool(ctx context.Context, fn func(pool *sql.DB) error, afterR
 // takeWriteSide returns a write connection with the file attached
 // read-write: the lingering one, or a new one once this process's reads
 // have been stopped and drained and the write announced to other dbx
-// processes. The caller holds db.writes and ends with letGo or linger.
+// processes; reads then run on the write side too, with
+// WithReadsDuringWrites. The caller holds db.writes and ends with letGo or
+// linger.
 func (db *DB) takeWriteSide(ctx context.Context) (*sqlx.Conn, error) {
-	if conn := db.takeLingering(); conn != nil {
-		return conn, nil
-	}
-	err := db.announceWrite(ctx)
-	var conn *sqlx.Conn
-	if err == nil {
-		if conn, err = db.write.Connx(ctx); err != nil {
-			err = fmt.Errorf("dbx: write: %w", err)
+	conn := db.takeLingering()
+	if conn == nil {
+		err := db.announceWrite(ctx)
+		if err == nil {
+			if conn, err = db.write.Connx(ctx); err != nil {
+				err = fmt.Errorf("dbx: write: %w", err)
+			}
+		}
+		if err != nil {
+			db.letGo(nil, false)
+			return nil, err
 		}
 	}
-	if err != nil {
-		db.letGo(nil, false)
-		return nil, err
+	if db.opts.readsDuringWrites {
+		db.gate.share(true, nil)
 	}
 	return conn, nil
 }
@@ -310,7 +324,7 @@ func (db *DB) announceWrite(ctx context.Context) error {
 // letGo ends the write side: it checkpoints as the policy says (idle: when
 // nobody waits), closes conn, if any, and so detaches the file, and lets
 // this process's reads and other processes' writers in. The caller holds
-// db.writes.
+// db.writes, and no read runs on the write side (see unshare).
 func (db *DB) letGo(conn *sqlx.Conn, idle bool) {
 	if conn != nil {
 		if db.opts.checkpoint.beforeLetGo(db.path, idle) {
@@ -328,16 +342,20 @@ func (db *DB) letGo(conn *sqlx.Conn, idle bool) {
 
 // lingering is the write side kept between windows.
 type lingering struct {
-	conn *sqlx.Conn    // attached read-write; nil when the write side has let go
-	stop chan struct{} // closed when a window takes conn back
+	conn *sqlx.Conn // attached read-write; nil when the write side has let go
+	take func()     // ends the watcher's context: a window takes conn back
 }
 
-// linger keeps conn for the next window, and lets go when the file is
-// wanted or the linger ends. The caller holds db.writes.
-func (db *DB) linger(conn *sqlx.Conn) {
-	stop := make(chan struct{})
-	db.held = lingering{conn: conn, stop: stop}
-	go db.watchLinger(stop)
+// linger keeps conn for the next window (reads run on it meanwhile, with
+// WithReadsDuringWrites), and lets go when the file is wanted or d has
+// passed since the write side's last use. The caller holds db.writes.
+func (db *DB) linger(conn *sqlx.Conn, d time.Duration) {
+	ctx, take := context.WithCancel(context.Background())
+	db.held = lingering{conn: conn, take: take}
+	if db.opts.readsDuringWrites {
+		db.gate.share(true, nil)
+	}
+	go db.watchLinger(ctx, d)
 }
 
 // takeLingering returns the lingering write connection, if any, and stops
@@ -345,39 +363,77 @@ func (db *DB) linger(conn *sqlx.Conn) {
 func (db *DB) takeLingering() *sqlx.Conn {
 	conn := db.held.conn
 	if conn != nil {
-		close(db.held.stop)
+		db.held.take()
 	}
 	db.held = lingering{}
 	return conn
 }
 
-// fileWanted reports whether a reader of this process, or a reader or
-// writer of another dbx process, waits for the file.
+// unshare stops reads on the write side (WithReadsDuringWrites), unless
+// taken is closed: new ones wait for the read side, idle ones close, and
+// it waits until those in use are returned, for timeout at most (0: until
+// ctx ends). It fails if some are still in use then; the caller shares
+// again or lets the write side linger.
+func (db *DB) unshare(ctx context.Context, taken <-chan struct{}, timeout time.Duration) error {
+	if !db.opts.readsDuringWrites {
+		return nil
+	}
+	db.gate.share(false, taken)
+	db.releaseIdleReads() // those in use close when returned (IsValid)
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	if open, err := db.gate.waitReaders(ctx); err != nil {
+		return fmt.Errorf("%d read connection(s) of this process still in use on the write side (close Rows, Tx and Conn taken from Read before writing): %w", open, err)
+	}
+	return nil
+}
+
+// fileWanted reports whether a reader or writer of another dbx process
+// waits for the file, or a reader of this one (which waits only while
+// the write side does not share it: see WithReadsDuringWrites).
 func (db *DB) fileWanted() bool {
-	return db.gate.readersWaiting() > 0 || db.intent.wanted()
+	return !db.opts.readsDuringWrites && db.gate.readersWaiting() > 0 || db.intent.wanted()
 }
 
 // watchLinger lets go of the lingering write side when the file is wanted
-// or the linger ends, unless a window takes it back first (stop).
-func (db *DB) watchLinger(stop chan struct{}) {
-	idle, taken := awaitLingerEnd(stop, db.opts.writeLinger, db.fileWanted, db.gate.waitingChanged)
-	if taken {
-		return
+// or the linger d ends, once no read runs on it, unless a window takes it
+// back first (ctx ends). It waits for those reads before it queues for
+// db.writes, where their caller may be queued itself; if they take longer
+// than the busy timeout, the write side shares again and lingers on.
+func (db *DB) watchLinger(ctx context.Context, d time.Duration) {
+	lastUse := func() time.Time { return time.Unix(0, db.window.host.lastUse.Load()) }
+	var idle bool
+	for {
+		var taken bool
+		idle, taken = awaitLingerEnd(ctx.Done(), d, lastUse, db.fileWanted, db.gate.waitingChanged)
+		if taken {
+			return
+		}
+		err := db.unshare(ctx, ctx.Done(), max(db.opts.busyTimeout, time.Millisecond))
+		if ctx.Err() != nil {
+			return // a window took the write side back
+		}
+		if err == nil {
+			break
+		}
+		db.opts.logger.Warn("dbx: the write side cannot let go of the file", "path", db.path, "err", err)
+		db.gate.share(true, ctx.Done())
 	}
 	_ = db.writes.Acquire(context.Background(), 1)
 	defer db.writes.Release(1)
-	select {
-	case <-stop: // a window took it first
+	if ctx.Err() != nil { // a window took it first
 		return
-	default:
 	}
 	db.letGo(db.takeLingering(), idle && !db.fileWanted()) // a waiter does not wait for an idle checkpoint
 }
 
-// awaitLingerEnd waits until the linger ends (idle), someone wants the
-// file (looking every pollMax, and at every change of the gate), or stop
-// is closed (taken).
-func awaitLingerEnd(stop <-chan struct{}, linger time.Duration, wanted func() bool, changed func() <-chan struct{}) (idle, taken bool) {
+// awaitLingerEnd waits until the linger since the write side's last use
+// ends (idle), someone wants the file (looking every pollMax, and at every
+// change of the gate), or stop is closed (taken).
+func awaitLingerEnd(stop <-chan struct{}, linger time.Duration, lastUse func() time.Time, wanted func() bool, changed func() <-chan struct{}) (idle, taken bool) {
 	end := time.NewTimer(linger)
 	defer end.Stop()
 	tick := time.NewTicker(pollMax)
@@ -387,6 +443,10 @@ func awaitLingerEnd(stop <-chan struct{}, linger time.Duration, wanted func() bo
 		case <-stop:
 			return false, true
 		case <-end.C:
+			if rest := linger - time.Since(lastUse()); rest > 0 {
+				end.Reset(rest) // used since: reads on a shared write side
+				continue
+			}
 			return true, false
 		case <-changed():
 		case <-tick.C:
@@ -404,6 +464,7 @@ func (db *DB) releaseWrites() {
 	_ = db.writes.Acquire(context.Background(), 1)
 	defer db.writes.Release(1)
 	if conn := db.takeLingering(); conn != nil {
+		_ = db.unshare(context.Background(), nil, 0) // Close waits for reads in use
 		db.letGo(conn, true)
 	}
 }

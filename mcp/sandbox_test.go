@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/mcp"
 )
 
@@ -33,10 +34,27 @@ func (e *env) snapshot() string {
 
 // TestQuerySandbox: escape attempts through healthsim_query are refused with
 // a clear message, change nothing, write no file, and the server keeps
-// answering.
+// answering; on the read side, and on the write side where reads run while
+// it holds the file (dbx.WithReadsDuringWrites, as healthsim serve has it).
 func TestQuerySandbox(t *testing.T) {
-	e := newEnv(t, mcp.Options{QueryTimeout: time.Second})
+	t.Run("read side", func(t *testing.T) {
+		testQuerySandbox(t, newEnv(t, mcp.Options{QueryTimeout: time.Second}), false)
+	})
+	t.Run("write side", func(t *testing.T) {
+		e := newEnv(t, mcp.Options{QueryTimeout: time.Second}, dbx.WithReadsDuringWrites(), dbx.WithWriteLinger(time.Hour))
+		testQuerySandbox(t, e, true)
+	})
+}
+
+func testQuerySandbox(t *testing.T, e *env, writeSide bool) {
 	e.ok("healthsim_save_scenario", sampleScenario("victim"), nil)
+	var readOnly bool
+	if err := e.db.Read().Get(&readOnly, "SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"); err != nil {
+		t.Fatal(err)
+	}
+	if readOnly == writeSide {
+		t.Fatalf("queries run on the read-only attachment: %v, want %v", readOnly, !writeSide)
+	}
 	outside := t.TempDir()
 	secret := filepath.Join(outside, "secret.csv")
 	if err := os.WriteFile(secret, []byte("a,b\n1,2\n"), 0o600); err != nil {

@@ -136,7 +136,9 @@ type serving struct {
 // start opens (creating and migrating when needed) the database at path
 // and the MCP server over it.
 func (c *ServeCommand) start(ctx context.Context, path string, readOnly bool, log *slog.Logger) (*serving, error) {
-	db, err := dbx.Open(ctx, path, dbx.WithBusyTimeout(c.db.BusyTimeout), dbx.WithLogger(log))
+	// Tool calls read while saves run; the server's windows read no
+	// other file, so the write side can be locked down.
+	db, err := dbx.Open(ctx, path, dbx.WithBusyTimeout(c.db.BusyTimeout), dbx.WithLogger(log), dbx.WithReadsDuringWrites())
 	if err != nil {
 		return nil, err
 	}

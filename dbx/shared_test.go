@@ -1,0 +1,212 @@
+package dbx_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/proctest"
+	"github.com/jmoiron/sqlx"
+)
+
+// onWriteSide reports whether q (a pool or a connection) reads on the write
+// side: only there is the file attached read-write.
+func onWriteSide(t *testing.T, q sqlx.QueryerContext) bool {
+	t.Helper()
+	var readOnly bool
+	if err := sqlx.GetContext(context.Background(), q, &readOnly,
+		"SELECT readonly FROM duckdb_databases() WHERE database_name = current_database()"); err != nil {
+		t.Fatal(err)
+	}
+	return !readOnly
+}
+
+// TestReadsDuringWrites: with WithReadsDuringWrites, a read during a write
+// window does not wait for it and sees the last commit, not the window's
+// rows; once the window commits, reads see it at once, on the write side,
+// which stays locked down like the read side and lets go for another dbx
+// process.
+func TestReadsDuringWrites(t *testing.T) {
+	path := newFile(t)
+	db := open(t, path, dbx.WithReadsDuringWrites(), dbx.WithWriteLinger(time.Minute))
+	ctx := context.Background()
+	if err := insert(ctx, db, 1); err != nil {
+		t.Fatal(err)
+	}
+	if !onWriteSide(t, db.Read()) {
+		t.Fatal("a read after a window runs on the read side; the lingering write side should take it")
+	}
+
+	inWindow, release := make(chan struct{}), make(chan struct{})
+	written := make(chan error, 1)
+	go func() {
+		written <- db.Write(ctx, func(tx *sqlx.Tx) error {
+			if _, err := tx.Exec("INSERT INTO t VALUES (2)"); err != nil {
+				return err
+			}
+			close(inWindow)
+			<-release
+			return nil
+		})
+	}()
+	<-inWindow
+	// The window waits for this read to finish: a read that waited for the
+	// window would never return.
+	if got := count(t, db); got != 1 {
+		t.Fatalf("a read during the window counts %d rows, want 1 (the last commit)", got)
+	}
+	close(release)
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, db); got != 2 {
+		t.Fatalf("a read after the window counts %d rows, want 2", got)
+	}
+
+	// On the write side, reads stay read-only and reach no other file,
+	// whichever way they run.
+	conn, err := db.Read().Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !onWriteSide(t, conn) {
+		t.Fatal("the connection is not on the write side")
+	}
+	for _, stmt := range []string{
+		"INSERT INTO t VALUES (3)",
+		"CREATE TABLE u (y INTEGER)",
+		"SELECT * FROM read_csv('/etc/passwd')",
+		"COPY (SELECT 1) TO '" + filepath.Join(t.TempDir(), "out.csv") + "'",
+		"SET enable_external_access = true",
+		"INSTALL httpfs",
+	} {
+		if _, err := conn.ExecContext(ctx, stmt); err == nil {
+			t.Errorf("a read on the write side ran %q", stmt)
+		}
+	}
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("INSERT INTO t VALUES (3)"); err == nil {
+		t.Error("a transaction on the write side's read connection inserted")
+	}
+	tx.Rollback()
+	stmt, err := conn.PrepareContext(ctx, "INSERT INTO t VALUES (?)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stmt.ExecContext(ctx, 3); err == nil {
+		t.Error("a prepared statement on the write side's read connection inserted")
+	}
+	stmt.Close()
+	conn.Close()
+	if got := count(t, db); got != 2 {
+		t.Fatalf("count = %d after refused writes, want 2", got)
+	}
+
+	// A plain process cannot open the file while the write side holds it;
+	// a dbx process gets it at once, though the linger has a minute to go.
+	if ok, msg := tryOpen(t, path, true); ok || !strings.Contains(msg, fmt.Sprintf("(PID %d)", os.Getpid())) {
+		t.Fatalf("a plain process opened the file while the write side shares it (%v, %s)", ok, msg)
+	}
+	start := time.Now()
+	p := proctest.Start(t, "dbx-count", path)
+	if line := p.Line(t); line != "ok 2" {
+		t.Fatalf("dbx-count: %s", line)
+	}
+	p.Stop()
+	if waited := time.Since(start); waited > 15*time.Second {
+		t.Fatalf("another dbx process waited %v for the sharing write side", waited)
+	}
+	if onWriteSide(t, db.Read()) {
+		t.Fatal("a read after the write side let go runs on the write side")
+	}
+}
+
+// TestReadsDuringWritesLetGo: the write side lets go once nothing has used
+// it for the linger: another process can then write.
+func TestReadsDuringWritesLetGo(t *testing.T) {
+	path := newFile(t)
+	db := open(t, path, dbx.WithReadsDuringWrites(), dbx.WithWriteLinger(20*time.Millisecond), dbx.WithReadLease(20*time.Millisecond))
+	if err := insert(context.Background(), db, 1); err != nil {
+		t.Fatal(err)
+	}
+	count(t, db)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, msg := tryOpen(t, path, false)
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the file is still held long after the linger and lease: %s", msg)
+		}
+	}
+}
+
+// TestReadHeldOnWriteSide: Rows taken from the write side and held across
+// Write do not block it (the write side takes the next window), nor a
+// failing one; WritePool, which needs the write side to let go, fails at
+// the busy timeout with a message that says why; all goes on once the Rows
+// close.
+func TestReadHeldOnWriteSide(t *testing.T) {
+	path := newFile(t)
+	db := open(t, path, dbx.WithReadsDuringWrites(), dbx.WithWriteLinger(time.Minute), dbx.WithBusyTimeout(300*time.Millisecond))
+	ctx := context.Background()
+	if err := insert(ctx, db, 1); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Read().QueryContext(ctx, "SELECT x FROM t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each would wait for the Rows forever if the write side waited for
+	// them: a minute tells a hang from a slow machine.
+	returns := func(what string, write func() error) error {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- write() }()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(time.Minute):
+			t.Fatalf("%s while Rows of the write side are open hangs", what)
+			return nil
+		}
+	}
+	if err := returns("a write", func() error { return insert(ctx, db, 2) }); err != nil {
+		t.Fatalf("a write while Rows of the write side are open: %v", err)
+	}
+	failed := errors.New("fn failed")
+	if err := returns("a failing write", func() error {
+		return db.Write(ctx, func(*sqlx.Tx) error { return failed })
+	}); !errors.Is(err, failed) {
+		t.Fatalf("a failing write while Rows of the write side are open: %v", err)
+	}
+	err = db.WritePool(ctx, func(*sql.DB) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "still in use") {
+		t.Fatalf("WritePool while Rows of the write side are open: %v, want a clear error", err)
+	}
+	for rows.Next() {
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.WritePool(ctx, func(pool *sql.DB) error {
+		_, err := pool.Exec("INSERT INTO t VALUES (3)")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, db); got != 3 {
+		t.Fatalf("count = %d, want 3", got)
+	}
+}
