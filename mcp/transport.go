@@ -1,13 +1,10 @@
 package mcp
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -15,143 +12,10 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
 )
-
-// ServeStdio serves MCP over stdin/stdout (newline-delimited JSON-RPC) until
-// in ends or ctx is cancelled, both of which are a clean stop (nil error).
-// When in ends, requests already read are answered first (mcp-go would
-// cancel them), so `printf '…' | healthsim serve` gets every answer. Only
-// protocol messages are written to out.
-func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
-	stdio := server.NewStdioServer(s.MCPServer)
-	stdio.SetErrorLogger(log.New(slogWriter{s.log}, "", 0))
-	p := &pending{}
-	p.cond = sync.NewCond(&p.mu)
-	err := stdio.Listen(ctx, &drainingReader{r: in, p: p, ctx: ctx}, &answerCounter{w: out, p: p})
-	if errors.Is(err, context.Canceled) || errors.Is(err, io.ErrClosedPipe) {
-		return nil
-	}
-	return err
-}
-
-// pending counts the requests read from stdin and the responses written.
-type pending struct {
-	mu                  sync.Mutex
-	cond                *sync.Cond
-	requests, responses int
-}
-
-// drainingReader passes stdin through, counting requests; at the end of
-// the input it returns io.EOF only once every request read has its
-// response (or ctx ends).
-type drainingReader struct {
-	r    io.Reader
-	p    *pending
-	ctx  context.Context
-	line []byte // the incomplete last line
-}
-
-func (d *drainingReader) Read(b []byte) (int, error) {
-	n, err := d.r.Read(b)
-	d.line = append(d.line, b[:n]...)
-	for {
-		i := bytes.IndexByte(d.line, '\n')
-		if i < 0 {
-			break
-		}
-		var msg struct {
-			ID     json.RawMessage `json:"id"`
-			Method string          `json:"method"`
-		}
-		if json.Unmarshal(d.line[:i], &msg) == nil && len(msg.ID) > 0 && msg.Method != "" {
-			d.p.mu.Lock()
-			d.p.requests++
-			d.p.mu.Unlock()
-		}
-		d.line = d.line[i+1:]
-	}
-	if err == io.EOF {
-		stop := context.AfterFunc(d.ctx, func() {
-			d.p.mu.Lock()
-			defer d.p.mu.Unlock()
-			d.p.cond.Broadcast()
-		})
-		defer stop()
-		d.p.mu.Lock()
-		for d.p.responses < d.p.requests && d.ctx.Err() == nil {
-			d.p.cond.Wait()
-		}
-		d.p.mu.Unlock()
-	}
-	return n, err
-}
-
-// answerCounter passes stdout through, counting responses.
-type answerCounter struct {
-	w    io.Writer
-	p    *pending
-	mu   sync.Mutex // mcp-go may write from several goroutines
-	line []byte
-}
-
-func (a *answerCounter) Write(b []byte) (int, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	n, err := a.w.Write(b)
-	a.line = append(a.line, b[:n]...)
-	for {
-		i := bytes.IndexByte(a.line, '\n')
-		if i < 0 {
-			break
-		}
-		if isResponse(a.line[:i]) {
-			a.p.mu.Lock()
-			a.p.responses++
-			a.p.cond.Broadcast()
-			a.p.mu.Unlock()
-		}
-		a.line = a.line[i+1:]
-	}
-	return n, err
-}
-
-// isResponse reports whether line is a JSON-RPC response (an id, and a
-// result or an error). It decodes only the top-level keys it needs: mcp-go
-// writes jsonrpc and id before the result, so a large result is not read.
-func isResponse(line []byte) bool {
-	dec := json.NewDecoder(bytes.NewReader(line))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return false
-	}
-	hasID, answer := false, false
-	for dec.More() {
-		key, err := dec.Token()
-		if err != nil {
-			return false
-		}
-		switch key {
-		case "method":
-			return false // a request or a notification
-		case "result", "error":
-			if hasID {
-				return true
-			}
-			answer = true
-		}
-		var value json.RawMessage
-		if err := dec.Decode(&value); err != nil {
-			return false
-		}
-		if key == "id" {
-			hasID = string(value) != "null"
-		}
-	}
-	return hasID && answer
-}
 
 // slogWriter turns mcp-go's log.Logger lines into slog warnings.
 type slogWriter struct{ log *slog.Logger }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -94,11 +93,9 @@ func describeOwner(path string) string {
 	if exe := process.Exe(rec.PID); exe != "" {
 		who += " " + filepath.Base(exe)
 	}
-	var st share.Status
-	body, err := rec.Get(share.StatusPath, 2*time.Second)
-	if err == nil {
-		err = json.Unmarshal(body, &st)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := rec.Status(ctx)
 	if err != nil {
 		return fmt.Sprintf("Shared server (%s): %s owns the database; it did not say how many bridges it serves (%v).", path+share.Suffix, who, err)
 	}

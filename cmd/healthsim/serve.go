@@ -159,7 +159,7 @@ func (c *ServeCommand) start(ctx context.Context, path string, readOnly bool, lo
 
 func (c *ServeCommand) serveStdio(ctx context.Context, s *serving, path string, log *slog.Logger) error {
 	log.Info("serving MCP over stdio", "db", path)
-	return s.srv.ServeStdio(ctx, c.stdin, c.stdout)
+	return s.srv.ServeLines(ctx, c.stdin, c.stdout)
 }
 
 // own starts serving the database as its owner: the MCP server, and its
@@ -180,18 +180,18 @@ func (c *ServeCommand) own(ctx context.Context, o *share.Owner, path string, rea
 		s.stop()
 		return nil, share.Record{}, err
 	}
-	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	bridgesCtx, stopBridges := context.WithCancel(context.WithoutCancel(ctx))
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
-		if err := s.srv.ServeHTTP(httpCtx, ln, rec.Token, o.Handlers(httpCtx)); err != nil {
+		if err := o.Serve(bridgesCtx, ln, rec.Token, s.srv.ServeLines); err != nil {
 			log.Error("share: the endpoint for other servers stopped", "err", err)
 		}
 	}()
 	log.Info("share: owning the database; other servers of it bridge to this one", "db", path, "endpoint", rec.Address)
 	closeDB := s.stop
 	s.stop = func() {
-		stopHTTP() // waits up to 5 s for the bridges' calls in flight
+		stopBridges() // their calls in flight get 5 s to finish
 		<-served
 		o.Release()
 		closeDB()
@@ -240,7 +240,7 @@ func (c *ServeCommand) serveShared(ctx context.Context, path string, readOnly bo
 // serves the database here if this process takes ownership.
 func (c *ServeCommand) bridge(ctx context.Context, rec share.Record, path string, readOnly bool, log *slog.Logger) error {
 	var took *serving
-	b := &share.Bridge{DBPath: path, Path: mcp.HTTPPath, Log: log, WriteTools: mcp.WriteTools,
+	b := &share.Bridge{DBPath: path, Log: log, WriteTools: mcp.WriteTools,
 		TakeOver: func(ctx context.Context, o *share.Owner) (share.Record, error) {
 			s, rec, err := c.own(ctx, o, path, readOnly, log)
 			took = s

@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,19 +177,19 @@ func TestSharedServers(t *testing.T) {
 			t.Fatalf("socket directory mode %v, want 0700", p)
 		}
 	}
-	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, rec.Network, rec.Address)
-	}}}
-	for _, token := range []string{"", "wrong"} {
-		req, _ := http.NewRequest(http.MethodPost, "http://localhost/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := client.Do(req)
+	// Without the token, the endpoint answers nothing but a refusal.
+	for _, hello := range []string{`{"token":"","want":"mcp"}`, `{"token":"wrong","want":"status"}`, `{"jsonrpc":"2.0","id":1,"method":"ping"}`} {
+		conn, err := net.Dial(rec.Network, rec.Address)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("token %q: HTTP %d, want 401", token, resp.StatusCode)
+		if _, err := conn.Write([]byte(hello + "\n" + `{"jsonrpc":"2.0","id":2,"method":"tools/list"}` + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(conn) // until the owner closes it
+		conn.Close()
+		if got := strings.TrimSpace(string(answer)); got != `{"error":"wrong token: read it from the record file beside the database"}` {
+			t.Fatalf("hello %s: the owner answered %q, want a refusal and nothing else", hello, got)
 		}
 	}
 

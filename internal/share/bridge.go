@@ -10,24 +10,17 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	mcpgo "github.com/mark3labs/mcp-go/mcp"
 )
 
 // Bridge forwards a stdio client's JSON-RPC messages to the owner of a
-// database file over streamable HTTP, and the owner's answers, progress
-// and log notifications back, without opening the database.
+// database file over the owner's endpoint, and the owner's answers,
+// progress and log notifications back, without opening the database. The
+// client's session at the owner is the connection, as over stdio.
 type Bridge struct {
 	DBPath string
-	Path   string // the owner's MCP endpoint path, e.g. "/mcp"
 	Log    *slog.Logger
 	// WriteTools are the tools whose interrupted calls may have changed
 	// the database.
@@ -40,34 +33,39 @@ type Bridge struct {
 	outMu sync.Mutex
 	out   io.Writer
 
-	mu        sync.Mutex // guards link, initLine, levelLine, sessionInit
-	link      *link
-	initLine  []byte // the client's initialize request, replayed to a new owner
-	levelLine []byte // the client's last logging/setLevel request, replayed too
+	mu        sync.Mutex // guards the fields below; held while switching owners
+	conn      *ownerConn // nil while no owner could be reached
+	pending   map[string]message
+	answered  chan struct{} // closed and replaced when pending shrinks
+	initLine  []byte        // the client's initialize request, replayed to a new owner
+	levelLine []byte        // the client's last logging/setLevel request, replayed too
 	took      bool
-	ctx       context.Context // Run's, which the watches live for
-	watches   sync.WaitGroup  // the watch goroutines; Run waits for them
-	// sessionInit is an initialize request for a client that discovered
-	// the server instead (protocol 2026-07-28 and later), sent when it
-	// first needs a session (see session).
-	sessionInit []byte
+	done      bool            // Run is ending: a closed connection is not a failover
+	ctx       context.Context // Run's, for which the readers of the connections live
+	readers   sync.WaitGroup
 }
 
-// link is a connection to one owner, and the session on it.
-type link struct {
-	rec      Record
-	client   *http.Client
-	session  atomic.Value // string: Mcp-Session-Id, set by the answer to initialize
-	protocol atomic.Value // string: the protocol version initialize negotiated
+// ownerConn is a connection to one owner, carrying the client's session.
+type ownerConn struct {
+	rec     Record
+	conn    net.Conn
+	r       *bufio.Reader
+	writeMu sync.Mutex
+}
+
+func (c *ownerConn) send(line []byte) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	_, err := c.conn.Write(append(line, '\n'))
+	return err
 }
 
 // message is one JSON-RPC message from the client, decoded once.
 type message struct {
-	line     []byte
-	id       json.RawMessage
-	method   string
-	tool     string // params.name: the tool of a tools/call
-	protocol string // the version params._meta states (2026-07-28 and later), or ""
+	line   []byte
+	id     json.RawMessage
+	method string
+	tool   string // params.name: the tool of a tools/call
 }
 
 func parseMessage(line []byte) message {
@@ -76,400 +74,194 @@ func parseMessage(line []byte) message {
 		Method string          `json:"method"`
 		Params struct {
 			Name string `json:"name"`
-			Meta struct {
-				Protocol string `json:"io.modelcontextprotocol/protocolVersion"`
-			} `json:"_meta"`
 		} `json:"params"`
 	}
 	_ = json.Unmarshal(line, &m)
-	return message{line: line, id: m.ID, method: m.Method, tool: m.Params.Name, protocol: m.Params.Meta.Protocol}
+	return message{line: line, id: m.ID, method: m.Method, tool: m.Params.Name}
 }
 
 // requestID is the id of a request, which gets an answer; nil for a
 // notification, or the client's answer to a request of the owner.
 func (m message) requestID() json.RawMessage {
-	if m.method == "" {
+	if m.method == "" || len(m.id) == 0 || string(m.id) == "null" {
 		return nil
 	}
 	return m.id
 }
 
-// get returns the string in v, or "".
-func get(v *atomic.Value) string {
-	s, _ := v.Load().(string)
-	return s
-}
-
-// errOwnerGone means the owner stopped before answering a message it may
-// have received; errNotSent, that it could not be reached at all.
-var (
-	errOwnerGone = errors.New("share: the owner stopped")
-	errNotSent   = fmt.Errorf("%w before the message reached it", errOwnerGone)
-)
-
 // replayID is the request id of initialize and setLevel requests the bridge
 // replays to a new owner; their answers are not forwarded.
 const replayID = `"healthsim-bridge-replay"`
 
-// Run forwards messages from in to the owner at rec, and its answers to
+// Run forwards messages from in to the owner at rec, and its messages to
 // out, until in ends and every request read has its answer, or ctx ends.
 func (b *Bridge) Run(ctx context.Context, rec Record, in io.Reader, out io.Writer) error {
-	ctx, stop := context.WithCancel(ctx)
-	defer b.watches.Wait()
-	defer stop() // ends the watch, and a reconnect it started
-	b.ctx, b.out = ctx, out
-	first := newLink(rec)
-	b.link = first
-	b.watches.Go(func() { b.watch(ctx, first) })
-	defer func() {
-		if l := b.current(); get(&l.session) != "" {
-			req, _ := http.NewRequest(http.MethodDelete, "http://localhost"+b.Path, nil)
-			b.headers(req, l)
-			if resp, err := l.client.Do(req); err == nil {
-				resp.Body.Close()
-			}
-		}
-	}()
+	b.ctx, b.out, b.pending, b.answered = ctx, out, map[string]message{}, make(chan struct{})
+	b.mu.Lock()
+	if err := b.connect(ctx, rec); err != nil {
+		b.Log.Warn("share: cannot reach the owner", "owner_pid", rec.PID, "err", err)
+		b.failover(ctx, &ownerConn{rec: rec})
+	}
+	b.mu.Unlock()
+	defer b.readers.Wait()
+	defer b.stop()
+
 	r := bufio.NewReader(in)
-	var calls sync.WaitGroup
-	defer calls.Wait()
 	for {
 		line, err := r.ReadBytes('\n')
 		if line = bytes.TrimSpace(line); len(line) > 0 {
-			m := parseMessage(line)
-			switch {
-			case m.method == "initialize":
-				b.mu.Lock()
-				b.initLine = line
-				b.mu.Unlock()
-				b.forward(ctx, m)
-			case m.method == "logging/setLevel":
-				b.mu.Lock()
-				b.levelLine = line
-				b.mu.Unlock()
-				b.forward(ctx, m)
-			case m.method == "server/discover": // answered before the client goes on
-				b.forward(ctx, m)
-				b.noteDiscover(m)
-			case m.requestID() != nil:
-				calls.Go(func() { b.forward(ctx, m) })
-			default: // notifications and answers to the owner's requests, in order
-				b.forward(ctx, m)
-			}
+			b.forward(ctx, parseMessage(line))
+		}
+		if errors.Is(err, io.EOF) {
+			b.awaitAnswers(ctx)
+			return nil
 		}
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
 			return err
 		}
 	}
 }
 
-// Get fetches path from the owner at rec with its token, for at most
-// timeout.
-func (rec Record) Get(path string, timeout time.Duration) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	l := newLink(rec)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost"+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+rec.Token)
-	resp, err := l.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("HTTP %s", resp.Status)
-	}
-	return io.ReadAll(resp.Body)
-}
-
-func newLink(rec Record) *link {
-	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, rec.Network, rec.Address)
-	}
-	return &link{rec: rec, client: &http.Client{Transport: &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 16}}}
-}
-
-func (b *Bridge) current() *link {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.link
-}
-
-func (b *Bridge) headers(req *http.Request, l *link) {
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Authorization", "Bearer "+l.rec.Token)
-	if session := get(&l.session); session != "" {
-		req.Header.Set("Mcp-Session-Id", session)
-	}
-	if protocol := get(&l.protocol); protocol != "" {
-		req.Header.Set("MCP-Protocol-Version", protocol)
-	}
-}
-
-// forward sends one message to the owner and writes what comes back. A
-// request (id not nil) always gets an answer: the owner's, or, if the
-// owner went away before answering, an error that says whether to retry.
+// forward sends m to the owner. A request whose owner goes away before
+// answering it gets an answer from failover.
 func (b *Bridge) forward(ctx context.Context, m message) {
-	for attempt := 1; ; attempt++ {
-		l := b.current()
-		err := b.session(ctx, l, m)
-		answered := false
-		if err == nil {
-			answered, err = b.send(ctx, l, m, b.write)
-		}
-		if err == nil || ctx.Err() != nil {
+	b.mu.Lock()
+	switch m.method {
+	case "initialize":
+		b.initLine = m.line
+	case "logging/setLevel":
+		b.levelLine = m.line
+	}
+	if b.conn == nil { // the last failover found no owner: look again
+		b.failover(ctx, nil)
+	}
+	c := b.conn
+	if id := m.requestID(); id != nil {
+		if c == nil {
+			b.mu.Unlock()
+			b.write(rpcError(id, "no HealthSim server owns the database and this one could not take it over; restart the server (see its log)"))
 			return
 		}
-		b.Log.Warn("share: the owner stopped", "owner_pid", l.rec.PID, "method", m.method, "err", err)
-		_, reconnectErr := b.reconnect(ctx, l)
-		if reconnectErr != nil {
-			b.Log.Error("share: no owner to reconnect to", "err", reconnectErr)
-		}
-		if errors.Is(err, errNotSent) && reconnectErr == nil && attempt < 3 {
-			continue // the owner never got it: send it to the new one
-		}
-		if m.requestID() != nil && !answered {
-			b.write(interrupted(m, b.WriteTools))
-		}
-		return
+		b.pending[string(id)] = m
 	}
-}
-
-// send posts m on l and passes each message of the answer to emit. It
-// reports whether the answer to a request came, and errOwnerGone (wrapped)
-// if the owner could not be reached or stopped before answering.
-func (b *Bridge) send(ctx context.Context, l *link, m message, emit func([]byte)) (answered bool, err error) {
-	id := m.requestID()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://localhost"+b.Path, bytes.NewReader(m.line))
-	if err != nil {
-		return false, err
-	}
-	b.headers(req, l)
-	modernHeaders(req.Header, m)
-	resp, err := l.client.Do(req)
-	if opErr := (*net.OpError)(nil); errors.As(err, &opErr) && opErr.Op == "dial" {
-		return false, fmt.Errorf("%w: %w", errNotSent, err)
-	} else if err != nil {
-		return false, fmt.Errorf("%w: %w", errOwnerGone, err)
-	}
-	defer resp.Body.Close()
-	if s := resp.Header.Get("Mcp-Session-Id"); s != "" {
-		l.session.Store(s) // only initialize sets it
-	}
-	each := func(msg []byte) {
-		var a struct {
-			ID     json.RawMessage `json:"id"`
-			Method string          `json:"method"`
-			Result struct {
-				ProtocolVersion string `json:"protocolVersion"`
-			} `json:"result"`
-		}
-		if id != nil && !answered && json.Unmarshal(msg, &a) == nil && a.Method == "" && bytes.Equal(a.ID, id) {
-			answered = true
-			if a.Result.ProtocolVersion != "" {
-				l.protocol.Store(a.Result.ProtocolVersion)
-			}
-		}
-		emit(msg)
-	}
-	ct := resp.Header.Get("Content-Type")
-	switch {
-	case resp.StatusCode == http.StatusAccepted:
-		return true, nil
-	case strings.HasPrefix(ct, "text/event-stream"):
-		err = readEvents(resp.Body, each)
-	case strings.HasPrefix(ct, "application/json") && resp.StatusCode < 500:
-		// An answer, or a JSON-RPC error with a 4xx status (2026-07-28).
-		var body []byte
-		if body, err = io.ReadAll(resp.Body); err == nil {
-			each(bytes.TrimSpace(body))
-		}
-	case resp.StatusCode >= 500:
-		return false, fmt.Errorf("%w: HTTP %s", errOwnerGone, resp.Status)
-	default:
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		if id != nil {
-			emit(rpcError(id, fmt.Sprintf("the HealthSim server that owns the database refused the request (HTTP %s): %s", resp.Status, bytes.TrimSpace(body))))
-		}
-		return true, nil
-	}
-	if id != nil && !answered {
-		return false, fmt.Errorf("%w: the answer stream ended early (%v)", errOwnerGone, err)
-	}
-	return answered, nil
-}
-
-// noteDiscover keeps, from the client's server/discover (protocol
-// 2026-07-28 and later), an initialize request for a session (see
-// session). A client whose discover fails falls back to initialize, whose
-// session then takes precedence.
-func (b *Bridge) noteDiscover(m message) {
-	var req struct {
-		Params struct {
-			Meta struct {
-				ClientInfo   json.RawMessage `json:"io.modelcontextprotocol/clientInfo"`
-				Capabilities json.RawMessage `json:"io.modelcontextprotocol/clientCapabilities"`
-			} `json:"_meta"`
-		} `json:"params"`
-	}
-	if json.Unmarshal(m.line, &req) != nil {
-		return
-	}
-	init, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": map[string]any{
-		"protocolVersion": mcpgo.LATEST_LEGACY_PROTOCOL_VERSION, "clientInfo": req.Params.Meta.ClientInfo,
-		"capabilities": req.Params.Meta.Capabilities}})
-	b.mu.Lock()
-	b.sessionInit = init
 	b.mu.Unlock()
-}
-
-// session gives l a session before a message that needs one is sent: a
-// client that discovered the server (protocol 2026-07-28 and later) has
-// none, but may still send a message without a version, such as
-// logging/setLevel, which the owner takes only in a session (over stdio,
-// the connection is one).
-func (b *Bridge) session(ctx context.Context, l *link, m message) error {
-	if m.protocol != "" {
-		return nil
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if get(&l.session) != "" || b.sessionInit == nil || b.initLine != nil {
-		return nil
-	}
-	b.initLine = b.sessionInit // replayed to a new owner too
-	return b.replay(ctx, l)
-}
-
-// modernHeaders sets the headers protocol 2026-07-28 and later require of
-// a message over HTTP, which states its version in its params' _meta:
-// that version, and the method and name (no session: there is none).
-func modernHeaders(h http.Header, m message) {
-	if !mcpgo.IsModernProtocol(m.protocol) {
+	if c == nil {
 		return
 	}
-	h.Set(mcpgo.HeaderProtocolVersion, m.protocol)
-	h.Del(mcpgo.HeaderSessionID)
-	if m.method == "" || !mcpgo.RequiresStandardHeaders(m.protocol) {
-		return
-	}
-	h.Set(mcpgo.HeaderMethod, m.method)
-	var raw struct {
-		Params json.RawMessage `json:"params"`
-	}
-	if json.Unmarshal(m.line, &raw) == nil {
-		if name, ok := mcpgo.ExtractHeaderName(mcpgo.MCPMethod(m.method), raw.Params); ok {
-			h.Set(mcpgo.HeaderName, name)
-		}
+	if err := c.send(m.line); err != nil {
+		// The owner is gone: its reader fails over and answers m.
+		b.Log.Warn("share: could not send to the owner", "owner_pid", c.rec.PID, "method", m.method, "err", err)
 	}
 }
 
-// readEvents passes the data of each server-sent event in r to emit.
-func readEvents(r io.Reader, emit func([]byte)) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(nil, 1<<30)
-	var data []byte
-	for sc.Scan() {
-		line := sc.Bytes()
-		switch {
-		case len(line) == 0:
-			if len(data) > 0 {
-				emit(data)
-				data = nil
+// connect dials the owner at rec, replays the client's session on it and
+// makes it the connection (the caller holds b.mu).
+func (b *Bridge) connect(ctx context.Context, rec Record) error {
+	dialCtx, cancel := context.WithTimeout(ctx, helloTimeout)
+	defer cancel()
+	conn, r, _, err := rec.dial(dialCtx, "mcp")
+	if err != nil {
+		return err
+	}
+	c := &ownerConn{rec: rec, conn: conn, r: r}
+	if err := b.replay(c); err != nil {
+		conn.Close()
+		return err
+	}
+	b.conn = c
+	b.readers.Go(func() { b.read(c) })
+	return nil
+}
+
+// read passes the owner's messages on c to the client until c ends, then
+// fails over unless the bridge is stopping.
+func (b *Bridge) read(c *ownerConn) {
+	for {
+		line, err := c.r.ReadBytes('\n')
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			b.write(line)
+			if id, ok := answerID(line); ok {
+				b.mu.Lock()
+				if _, was := b.pending[string(id)]; was {
+					delete(b.pending, string(id))
+					close(b.answered)
+					b.answered = make(chan struct{})
+				}
+				b.mu.Unlock()
 			}
-		case bytes.HasPrefix(line, []byte("data:")):
-			data = append(data, bytes.TrimPrefix(bytes.TrimPrefix(line, []byte("data:")), []byte(" "))...)
+		}
+		if err != nil {
+			break
 		}
 	}
-	if len(data) > 0 {
-		emit(data)
-	}
-	return sc.Err()
-}
-
-// write sends one message to the client, on a line of its own.
-func (b *Bridge) write(msg []byte) {
-	b.outMu.Lock()
-	defer b.outMu.Unlock()
-	_, _ = b.out.Write(append(bytes.TrimSpace(msg), '\n'))
-}
-
-// reconnect replaces the broken link: with one to the next owner, or, if
-// none owns the file, by claiming it and serving it here (TakeOver). The
-// client's initialize and logging level are replayed on the new session.
-func (b *Bridge) reconnect(ctx context.Context, broken *link) (*link, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.link != broken {
-		return b.link, nil
+	if b.done || b.conn != c || b.ctx.Err() != nil {
+		return
 	}
+	b.Log.Warn("share: the owner stopped", "owner_pid", c.rec.PID)
+	b.failover(b.ctx, c)
+}
+
+// failover answers the requests the owner of broken (nil: none) left
+// unanswered and moves to the next owner: another bridge that claimed the
+// file, or this process, which claims it if nobody owns it (TakeOver).
+// The caller holds b.mu; b.conn is nil if no owner could be reached.
+func (b *Bridge) failover(ctx context.Context, broken *ownerConn) {
+	if broken != nil && broken.conn != nil {
+		broken.conn.Close()
+	}
+	b.conn = nil
+	for id, m := range b.pending {
+		b.write(interrupted(m, b.WriteTools))
+		delete(b.pending, id)
+	}
+	close(b.answered)
+	b.answered = make(chan struct{})
+
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	for {
-		rec, err := Find(ctx, b.DBPath, broken.rec.PID)
+	notPID := 0
+	if broken != nil {
+		notPID = broken.rec.PID
+	}
+	for ctx.Err() == nil {
+		rec, err := Find(ctx, b.DBPath, notPID)
 		if errors.Is(err, ErrUnowned) && !b.took {
 			o, claimErr := Claim(b.DBPath)
 			if errors.Is(claimErr, ErrOwned) {
 				continue // another bridge was first: find it
 			}
 			if claimErr != nil {
-				return nil, claimErr
+				b.Log.Error("share: cannot claim the database", "err", claimErr)
+				return
 			}
 			b.took = true
 			if rec, err = b.TakeOver(ctx, o); err != nil {
 				o.Release()
-				return nil, err
+				b.Log.Error("share: cannot serve the database", "err", err)
+				return
 			}
 		} else if err != nil {
-			return nil, err
+			b.Log.Error("share: no owner to reconnect to", "err", err)
+			return
 		}
-		l := newLink(rec)
-		if err := b.replay(ctx, l); err != nil {
+		if err := b.connect(ctx, rec); err != nil {
 			b.Log.Warn("share: the new owner did not take the session", "owner_pid", rec.PID, "err", err)
-			broken = l
+			notPID = rec.PID
 			continue
 		}
 		b.Log.Info("share: bridging to a new owner", "owner_pid", rec.PID)
-		b.link = l
-		b.watches.Go(func() { b.watch(b.ctx, l) }) // not ctx: that ends with this call
-		return l, nil
+		return
 	}
 }
 
-// watch holds the owner's WatchPath open while l is the link, and
-// reconnects as soon as the owner goes away, so that a bridge takes
-// ownership at once rather than at its client's next message.
-func (b *Bridge) watch(ctx context.Context, l *link) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost"+WatchPath, nil)
-	if err != nil {
-		return
-	}
-	req.Header.Set("Authorization", "Bearer "+l.rec.Token)
-	req.Header.Set(bridgePIDHeader, strconv.Itoa(os.Getpid()))
-	if resp, err := l.client.Do(req); err == nil {
-		_, _ = io.Copy(io.Discard, resp.Body) // until the owner stops
-		resp.Body.Close()
-	}
-	if ctx.Err() != nil || b.current() != l {
-		return
-	}
-	b.Log.Warn("share: the owner stopped", "owner_pid", l.rec.PID)
-	if _, err := b.reconnect(ctx, l); err != nil {
-		b.Log.Error("share: no owner to reconnect to", "err", err)
-	}
-}
-
-// replay sends the client's initialize (and logging level) to l, the link
-// to a new owner, dropping the answers (the caller holds b.mu).
-func (b *Bridge) replay(ctx context.Context, l *link) error {
+// replay sends the client's initialize (and logging level) on c, a new
+// connection, and drops the answers (the caller holds b.mu; nothing reads
+// c yet).
+func (b *Bridge) replay(c *ownerConn) error {
+	_ = c.conn.SetDeadline(time.Now().Add(helloTimeout))
+	defer c.conn.SetDeadline(time.Time{})
 	for _, line := range [][]byte{b.initLine, b.levelLine} {
 		if line == nil {
 			continue
@@ -480,17 +272,95 @@ func (b *Bridge) replay(ctx context.Context, l *link) error {
 		}
 		msg["id"] = json.RawMessage(replayID)
 		replayed, _ := json.Marshal(msg)
-		if _, err := b.send(ctx, l, parseMessage(replayed), func([]byte) {}); err != nil {
+		if err := c.send(replayed); err != nil {
 			return err
 		}
+		for { // until the answer; notifications meanwhile are the replay's
+			answer, err := c.r.ReadBytes('\n')
+			if err != nil {
+				return fmt.Errorf("replaying the session: %w", err)
+			}
+			if id, ok := answerID(answer); ok && string(id) == replayID {
+				break
+			}
+		}
 		if bytes.Equal(line, b.initLine) {
-			initialized := parseMessage([]byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`))
-			if _, err := b.send(ctx, l, initialized, func([]byte) {}); err != nil {
+			if err := c.send([]byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// awaitAnswers waits until every request sent has its answer, or ctx ends.
+func (b *Bridge) awaitAnswers(ctx context.Context) {
+	for {
+		b.mu.Lock()
+		left, answered := len(b.pending), b.answered
+		b.mu.Unlock()
+		if left == 0 {
+			return
+		}
+		select {
+		case <-answered:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// stop closes the connection to the owner.
+func (b *Bridge) stop() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.done = true
+	if b.conn != nil {
+		b.conn.conn.Close()
+	}
+}
+
+// write sends one message to the client, on a line of its own.
+func (b *Bridge) write(msg []byte) {
+	b.outMu.Lock()
+	defer b.outMu.Unlock()
+	_, _ = b.out.Write(append(bytes.TrimSpace(msg), '\n'))
+}
+
+// answerID returns the id of a JSON-RPC answer (an id, and a result or an
+// error), and false for anything else. It decodes only the top-level keys
+// it needs: mcp-go writes jsonrpc and id before the result, so a large
+// result is not read.
+func answerID(line []byte) (json.RawMessage, bool) {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, false
+	}
+	var id json.RawMessage
+	answer := false
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		switch key {
+		case "method":
+			return nil, false // a request or a notification
+		case "result", "error":
+			if id != nil {
+				return id, true
+			}
+			answer = true
+		}
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, false
+		}
+		if key == "id" && string(value) != "null" {
+			id = value
+		}
+	}
+	return id, id != nil && answer
 }
 
 // interrupted is the answer to a request whose owner went away before

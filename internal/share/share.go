@@ -1,24 +1,33 @@
 // Package share lets the `healthsim serve` processes of one database file
 // share one server. The first to claim the file becomes its owner: it
-// serves MCP over streamable HTTP on a private endpoint, recorded beside
-// the database (PATH + [Suffix]) with a random token. Each later one
-// becomes a bridge that forwards its client's messages to the owner and
-// never opens the database. The claim is a lock on the record file, so it
-// dies with its process, and a bridge that finds the owner gone claims the
-// file itself (see [Bridge]).
+// serves MCP on a private endpoint, recorded beside the database (PATH +
+// [Suffix]) with a random token. Each later one becomes a bridge that
+// forwards its client's messages to the owner and never opens the
+// database. The claim is a lock on the record file, so it dies with its
+// process, and a bridge that finds the owner gone claims the file itself
+// (see [Bridge]).
+//
+// On the endpoint, each connection starts with a [Hello] line; the owner
+// answers with one line ([Welcome]), and then, for a bridge, the
+// connection carries the client's MCP session as newline-delimited
+// JSON-RPC, exactly as stdio does. A bridge's connection is also how the
+// owner counts its bridges, and how a bridge learns at once that the owner
+// is gone.
 package share
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
-	"net/http"
 	"os"
-	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,7 +46,7 @@ type Record struct {
 	PID     int    `json:"pid"`
 	Network string `json:"network"` // "unix" (Linux, macOS) or "tcp" (loopback, Windows)
 	Address string `json:"address"` // the socket's path, or host:port
-	Token   string `json:"token"`   // sent as "Authorization: Bearer TOKEN"
+	Token   string `json:"token"`   // sent in each connection's Hello
 }
 
 // Owner is this process's claim on a database file.
@@ -47,45 +56,135 @@ type Owner struct {
 	bridges atomic.Int64
 }
 
-// WatchPath and StatusPath are the owner's own endpoints, beside MCP's:
-// each bridge holds a request to WatchPath open for as long as it bridges
-// to this owner (so the owner counts them, and a bridge learns at once
-// that its owner is gone); StatusPath answers a [Status].
-const (
-	WatchPath  = "/share/watch"
-	StatusPath = "/share/status"
-)
+// Hello is the first line of every connection to an owner.
+type Hello struct {
+	Token string `json:"token"`
+	PID   int    `json:"pid"`  // the bridge's: an owner does not count its own
+	Want  string `json:"want"` // "mcp" (a bridge's session) or "status"
+}
 
-// bridgePIDHeader carries a watching bridge's PID.
-const bridgePIDHeader = "Healthsim-Bridge-Pid"
+// Welcome is the owner's answer to a Hello: an error, the Status, or
+// neither, and then the MCP session.
+type Welcome struct {
+	Error  string  `json:"error,omitempty"`
+	Status *Status `json:"status,omitempty"`
+}
 
-// Status is what an owner answers at StatusPath.
+// Status is what an owner says of itself.
 type Status struct {
 	PID     int `json:"pid"`
 	Bridges int `json:"bridges"`
 }
 
-// Handlers returns the owner's endpoints, to serve with MCP's (behind the
-// same token). The watches end when ctx does.
-func (o *Owner) Handlers(ctx context.Context) map[string]http.Handler {
-	watch := func(w http.ResponseWriter, r *http.Request) {
-		// A bridge that took ownership watches itself: not counted.
-		if r.Header.Get(bridgePIDHeader) != strconv.Itoa(os.Getpid()) {
-			o.bridges.Add(1)
-			defer o.bridges.Add(-1)
+// helloTimeout bounds the wait for a connection's Hello and for the
+// owner's Welcome.
+const helloTimeout = 10 * time.Second
+
+// Serve accepts connections on ln until ctx ends. Each must start with a
+// Hello carrying token; a bridge's session then runs through serve (one
+// MCP session per connection, until the connection ends or ctx does).
+// Serve closes ln and returns once every connection has ended.
+func (o *Owner) Serve(ctx context.Context, ln net.Listener, token string, serve func(ctx context.Context, in io.Reader, out io.Writer) error) error {
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var conns sync.WaitGroup
+	defer conns.Wait()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("share: accept: %w", err)
 		}
-		w.WriteHeader(http.StatusOK)
-		http.NewResponseController(w).Flush()
-		select {
-		case <-r.Context().Done():
-		case <-ctx.Done():
-		}
+		conns.Go(func() {
+			defer conn.Close()
+			o.serveConn(ctx, conn, token, serve)
+		})
 	}
-	status := func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(Status{PID: os.Getpid(), Bridges: int(o.bridges.Load())})
+}
+
+func (o *Owner) serveConn(ctx context.Context, conn net.Conn, token string, serve func(ctx context.Context, in io.Reader, out io.Writer) error) {
+	r := bufio.NewReader(conn)
+	_ = conn.SetDeadline(time.Now().Add(helloTimeout))
+	line, err := r.ReadBytes('\n')
+	var hello Hello
+	if err != nil || json.Unmarshal(line, &hello) != nil {
+		return
 	}
-	return map[string]http.Handler{WatchPath: http.HandlerFunc(watch), StatusPath: http.HandlerFunc(status)}
+	welcome := func(w Welcome) error {
+		b, _ := json.Marshal(w)
+		_, err := conn.Write(append(b, '\n'))
+		return err
+	}
+	if subtle.ConstantTimeCompare([]byte(hello.Token), []byte(token)) != 1 {
+		_ = welcome(Welcome{Error: "wrong token: read it from the record file beside the database"})
+		return
+	}
+	switch hello.Want {
+	case "status":
+		_ = welcome(Welcome{Status: &Status{PID: os.Getpid(), Bridges: int(o.bridges.Load())}})
+		return
+	case "mcp":
+	default:
+		_ = welcome(Welcome{Error: fmt.Sprintf("unknown request %q", hello.Want)})
+		return
+	}
+	if welcome(Welcome{}) != nil {
+		return
+	}
+	_ = conn.SetDeadline(time.Time{})
+	if hello.PID != os.Getpid() { // a bridge that took ownership: not counted
+		o.bridges.Add(1)
+		defer o.bridges.Add(-1)
+	}
+	_ = serve(ctx, r, conn)
+}
+
+// dial connects to the owner at rec and says hello; it returns the
+// connection, its reader, and the owner's Welcome.
+func (rec Record) dial(ctx context.Context, want string) (net.Conn, *bufio.Reader, Welcome, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, rec.Network, rec.Address)
+	if err != nil {
+		return nil, nil, Welcome{}, err
+	}
+	fail := func(err error) (net.Conn, *bufio.Reader, Welcome, error) {
+		conn.Close()
+		return nil, nil, Welcome{}, err
+	}
+	_ = conn.SetDeadline(time.Now().Add(helloTimeout))
+	b, _ := json.Marshal(Hello{Token: rec.Token, PID: os.Getpid(), Want: want})
+	if _, err := conn.Write(append(b, '\n')); err != nil {
+		return fail(err)
+	}
+	r := bufio.NewReader(conn)
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		return fail(fmt.Errorf("the owner (PID %d) did not answer: %w", rec.PID, err))
+	}
+	var w Welcome
+	if err := json.Unmarshal(line, &w); err != nil {
+		return fail(fmt.Errorf("the owner (PID %d) answered %q: %w", rec.PID, line, err))
+	}
+	if w.Error != "" {
+		return fail(fmt.Errorf("the owner (PID %d) refused: %s", rec.PID, w.Error))
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return conn, r, w, nil
+}
+
+// Status asks the owner at rec how many bridges it serves.
+func (rec Record) Status(ctx context.Context) (Status, error) {
+	conn, _, w, err := rec.dial(ctx, "status")
+	if err != nil {
+		return Status{}, err
+	}
+	conn.Close()
+	if w.Status == nil {
+		return Status{}, errors.New("the owner sent no status")
+	}
+	return *w.Status, nil
 }
 
 // Claim makes this process the owner of the database at dbPath, or fails

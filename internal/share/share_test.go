@@ -46,17 +46,6 @@ func TestClaim(t *testing.T) {
 	o2.Release()
 }
 
-func TestReadEvents(t *testing.T) {
-	stream := "event: message\ndata: {\"a\":1}\n\n: a comment\nid: 7\ndata: {\"b\":\ndata: 2}\n\ndata: {\"c\":3}"
-	var got []string
-	if err := readEvents(strings.NewReader(stream), func(m []byte) { got = append(got, string(m)) }); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Join(got, " | ") != `{"a":1} | {"b":2} | {"c":3}` {
-		t.Fatalf("events %q", got)
-	}
-}
-
 func TestInterrupted(t *testing.T) {
 	writes := []string{"healthsim_save_scenario"}
 	text := func(method, params string) string {
