@@ -236,12 +236,23 @@ func (c *ServeCommand) serveShared(ctx context.Context, path string, readOnly bo
 	}
 }
 
+// bridgeGCPercent is a bridge's GOGC: its live heap is well under 1 MB,
+// so collecting at 10% over it costs little and keeps it from growing to
+// the runtime's 4 MB minimum.
+const bridgeGCPercent = 10
+
 // bridge forwards the stdio client's messages to the owner at rec, and
 // serves the database here if this process takes ownership.
 func (c *ServeCommand) bridge(ctx context.Context, rec share.Record, path string, readOnly bool, log *slog.Logger) error {
+	// A bridge holds next to nothing between messages: it collects at a
+	// small heap and gives back what starting used, so that it stays small
+	// beside its owner. Taking over, it collects as a server does again.
+	gcPercent := debug.SetGCPercent(bridgeGCPercent)
+	debug.FreeOSMemory()
 	var took *serving
 	b := &share.Bridge{DBPath: path, Log: log, WriteTools: mcp.WriteTools,
 		TakeOver: func(ctx context.Context, o *share.Owner) (share.Record, error) {
+			debug.SetGCPercent(gcPercent)
 			s, rec, err := c.own(ctx, o, path, readOnly, log)
 			took = s
 			return rec, err
