@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -195,6 +197,7 @@ func TestSharedServers(t *testing.T) {
 
 	// The owner dies: the next calls on both bridges are answered, one of
 	// them now owning the file, and what was saved is there.
+	dead, _ := share.Owned(db)
 	if err := owner.cmd.Process.Kill(); err != nil { // SIGKILL
 		t.Fatal(err)
 	}
@@ -219,6 +222,11 @@ func TestSharedServers(t *testing.T) {
 	rec, owned = share.Owned(db)
 	if !owned || (rec.PID != b1.cmd.Process.Pid && rec.PID != b2.cmd.Process.Pid) {
 		t.Fatalf("after the owner died: record %+v, owned %v", rec, owned)
+	}
+	if dead.Network == "unix" { // the new owner removed the dead one's socket directory
+		if _, err := os.Stat(filepath.Dir(dead.Address)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the killed owner's endpoint %s after the takeover: %v", dead.Address, err)
+		}
 	}
 	// The other bridge watches the new owner, which counts it.
 	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {

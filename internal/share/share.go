@@ -188,7 +188,8 @@ func (rec Record) Status(ctx context.Context) (Status, error) {
 }
 
 // Claim makes this process the owner of the database at dbPath, or fails
-// with ErrOwned if another process is.
+// with ErrOwned if another process is. It removes what an owner killed
+// before it could release the file left behind (its endpoint's directory).
 func Claim(dbPath string) (*Owner, error) {
 	f, err := os.OpenFile(dbPath+Suffix, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -201,6 +202,10 @@ func Claim(dbPath string) (*Owner, error) {
 			return nil, fmt.Errorf("share: lock %s: %w", dbPath+Suffix, err)
 		}
 		return nil, ErrOwned
+	}
+	var stale Record
+	if b, err := io.ReadAll(f); err == nil && json.Unmarshal(b, &stale) == nil {
+		removeEndpoint(stale)
 	}
 	return &Owner{f: f}, nil
 }
