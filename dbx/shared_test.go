@@ -140,16 +140,7 @@ func TestReadsDuringWritesLetGo(t *testing.T) {
 		t.Fatal(err)
 	}
 	count(t, db)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ok, msg := tryOpen(t, path, false)
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the file is still held long after the linger and lease: %s", msg)
-		}
-	}
+	waitWritable(t, path)
 }
 
 // TestReadHeldOnWriteSide: Rows taken from the write side and held across
