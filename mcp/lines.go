@@ -36,25 +36,12 @@ func (s *Server) ServeLines(ctx context.Context, in io.Reader, out io.Writer) er
 		return fmt.Errorf("mcp: register session: %w", err)
 	}
 	defer s.MCPServer.UnregisterSession(context.WithoutCancel(ctx), sess.id)
-	w := &lineWriter{out: out, notifications: sess.notifications}
+	w := startLineWriter(out, sess.notifications)
 	// Requests outlive ctx by drainFor at most.
 	reqCtx, cancelRequests := context.WithCancel(s.MCPServer.WithContext(context.WithoutCancel(ctx), sess))
 	defer cancelRequests()
 	stopDrain := context.AfterFunc(ctx, func() { time.AfterFunc(drainFor, cancelRequests) })
 	defer stopDrain()
-
-	forwarded := make(chan struct{})
-	go func() { // notifications outside any request's answer
-		defer close(forwarded)
-		for {
-			select {
-			case n := <-sess.notifications:
-				w.write(n)
-			case <-reqCtx.Done():
-				return
-			}
-		}
-	}()
 
 	lines := make(chan []byte)
 	readErr := make(chan error, 1)
@@ -92,8 +79,7 @@ loop:
 	}
 	requests.Wait()
 	cancelRequests()
-	<-forwarded
-	w.flush()
+	w.close()
 	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) {
 		return nil
 	}
@@ -108,7 +94,7 @@ func (s *Server) handleLine(ctx context.Context, line []byte, w *lineWriter, req
 		Method string          `json:"method"`
 	}
 	if err := json.Unmarshal(line, &head); err != nil {
-		w.write(mcpgo.NewJSONRPCError(mcpgo.NewRequestId(nil), mcpgo.PARSE_ERROR, "Parse error: each line must be one JSON-RPC message", nil))
+		w.answer(mcpgo.NewJSONRPCError(mcpgo.NewRequestId(nil), mcpgo.PARSE_ERROR, "Parse error: each line must be one JSON-RPC message", nil))
 		return
 	}
 	switch {
@@ -141,46 +127,60 @@ func (s *Server) handle(ctx context.Context, id any, line []byte) (answer mcpgo.
 	return s.MCPServer.HandleMessage(ctx, line)
 }
 
-// lineWriter writes messages to out, one per line, one at a time.
+// lineWriter is the one goroutine that writes to out, a message per line:
+// the session's notifications as they come, and each answer after the
+// notifications queued before it (its request's among them).
 type lineWriter struct {
-	mu            sync.Mutex
 	out           io.Writer
-	notifications chan mcpgo.JSONRPCNotification
+	notifications <-chan mcpgo.JSONRPCNotification
+	answers       chan any
+	done          chan struct{}
 }
 
-func (w *lineWriter) write(msg any) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.writeLocked(msg)
+func startLineWriter(out io.Writer, notifications <-chan mcpgo.JSONRPCNotification) *lineWriter {
+	w := &lineWriter{out: out, notifications: notifications, answers: make(chan any), done: make(chan struct{})}
+	go w.run()
+	return w
 }
 
-// answer writes the notifications queued so far, then msg.
-func (w *lineWriter) answer(msg any) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.flushLocked()
-	w.writeLocked(msg)
-}
-
-// flush writes the notifications queued so far.
-func (w *lineWriter) flush() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.flushLocked()
-}
-
-func (w *lineWriter) flushLocked() {
+func (w *lineWriter) run() {
+	defer close(w.done)
 	for {
 		select {
 		case n := <-w.notifications:
-			w.writeLocked(n)
+			w.writeLine(n)
+		case msg, ok := <-w.answers:
+			w.flushNotifications()
+			if !ok {
+				return
+			}
+			w.writeLine(msg)
+		}
+	}
+}
+
+// answer writes msg after the notifications queued so far.
+func (w *lineWriter) answer(msg any) { w.answers <- msg }
+
+// close writes the notifications queued so far and stops the writer; no
+// answer may follow.
+func (w *lineWriter) close() {
+	close(w.answers)
+	<-w.done
+}
+
+func (w *lineWriter) flushNotifications() {
+	for {
+		select {
+		case n := <-w.notifications:
+			w.writeLine(n)
 		default:
 			return
 		}
 	}
 }
 
-func (w *lineWriter) writeLocked(msg any) {
+func (w *lineWriter) writeLine(msg any) {
 	b, err := json.Marshal(msg)
 	if err != nil {
 		return
