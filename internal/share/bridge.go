@@ -12,6 +12,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +44,10 @@ type Bridge struct {
 	done      bool            // Run is ending: a closed connection is not a failover
 	ctx       context.Context // Run's, for which the readers of the connections live
 	readers   sync.WaitGroup
+
+	// clientGone is set when the client's input ends: a failover then only
+	// answers what is pending, and neither claims the file nor reconnects.
+	clientGone atomic.Bool
 }
 
 // ownerConn is a connection to one owner, carrying the client's session.
@@ -94,7 +99,8 @@ func (m message) requestID() json.RawMessage {
 const replayID = `"healthsim-bridge-replay"`
 
 // Run forwards messages from in to the owner at rec, and its messages to
-// out, until in ends and every request read has its answer, or ctx ends.
+// out, until in ends and every request read has its answer, or ctx ends
+// (both a clean stop: nil error).
 func (b *Bridge) Run(ctx context.Context, rec Record, in io.Reader, out io.Writer) error {
 	b.ctx, b.out, b.pending, b.answered = ctx, out, map[string]message{}, make(chan struct{})
 	b.mu.Lock()
@@ -106,18 +112,39 @@ func (b *Bridge) Run(ctx context.Context, rec Record, in io.Reader, out io.Write
 	defer b.readers.Wait()
 	defer b.stop()
 
-	r := bufio.NewReader(in)
-	for {
-		line, err := r.ReadBytes('\n')
-		if line = bytes.TrimSpace(line); len(line) > 0 {
-			b.forward(ctx, parseMessage(line))
+	lines := make(chan []byte)
+	readErr := make(chan error, 1)
+	go func() { // a read of os.Stdin cannot be interrupted: ctx is watched below
+		r := bufio.NewReader(in)
+		for {
+			line, err := r.ReadBytes('\n')
+			if line = bytes.TrimSpace(line); len(line) > 0 {
+				select {
+				case lines <- line:
+				case <-ctx.Done():
+					return
+				}
+			}
+			if err != nil {
+				readErr <- err
+				return
+			}
 		}
-		if errors.Is(err, io.EOF) {
+	}()
+	for {
+		select {
+		case line := <-lines:
+			b.forward(ctx, parseMessage(line))
+		case err := <-readErr:
+			if !errors.Is(err, io.EOF) {
+				return err
+			}
+			b.clientGone.Store(true)
+			b.Log.Debug("share: the client's input ended; waiting for the answers to its requests")
 			b.awaitAnswers(ctx)
 			return nil
-		}
-		if err != nil {
-			return err
+		case <-ctx.Done():
+			return nil
 		}
 	}
 }
@@ -142,7 +169,7 @@ func (b *Bridge) forward(ctx context.Context, m message) {
 			b.write(rpcError(id, "no HealthSim server owns the database and this one could not take it over; restart the server (see its log)"))
 			return
 		}
-		b.pending[string(id)] = m
+		b.pending[idKey(id)] = m
 	}
 	b.mu.Unlock()
 	if c == nil {
@@ -182,8 +209,8 @@ func (b *Bridge) read(c *ownerConn) {
 			b.write(line)
 			if id, ok := answerID(line); ok {
 				b.mu.Lock()
-				if _, was := b.pending[string(id)]; was {
-					delete(b.pending, string(id))
+				if _, was := b.pending[idKey(id)]; was {
+					delete(b.pending, idKey(id))
 					close(b.answered)
 					b.answered = make(chan struct{})
 				}
@@ -204,9 +231,10 @@ func (b *Bridge) read(c *ownerConn) {
 }
 
 // failover answers the requests the owner of broken (nil: none) left
-// unanswered and moves to the next owner: another bridge that claimed the
-// file, or this process, which claims it if nobody owns it (TakeOver).
-// The caller holds b.mu; b.conn is nil if no owner could be reached.
+// unanswered and, unless the client has gone, moves to the next owner:
+// another bridge that claimed the file, or this process, which claims it
+// if nobody owns it (TakeOver). The caller holds b.mu; b.conn is nil if no
+// owner could be reached.
 func (b *Bridge) failover(ctx context.Context, broken *ownerConn) {
 	if broken != nil && broken.conn != nil {
 		broken.conn.Close()
@@ -225,7 +253,7 @@ func (b *Bridge) failover(ctx context.Context, broken *ownerConn) {
 	if broken != nil {
 		notPID = broken.rec.PID
 	}
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && !b.clientGone.Load() {
 		rec, err := Find(ctx, b.DBPath, notPID)
 		if errors.Is(err, ErrUnowned) && !b.took {
 			o, claimErr := Claim(b.DBPath)
@@ -280,7 +308,7 @@ func (b *Bridge) replay(c *ownerConn) error {
 			if err != nil {
 				return fmt.Errorf("replaying the session: %w", err)
 			}
-			if id, ok := answerID(answer); ok && string(id) == replayID {
+			if id, ok := answerID(answer); ok && idKey(id) == idKey(json.RawMessage(replayID)) {
 				break
 			}
 		}
@@ -327,6 +355,18 @@ func (b *Bridge) write(msg []byte) {
 	_, _ = b.out.Write(append(bytes.TrimSpace(msg), '\n'))
 }
 
+// idKey is the key of a request id in the pending map: the id as the owner
+// writes it back (decoded and encoded again: 1.0 and 1 are one id, and so
+// are "\u0061" and "a").
+func idKey(id json.RawMessage) string {
+	var v any
+	if json.Unmarshal(id, &v) != nil {
+		return string(id)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
 // answerID returns the id of a JSON-RPC answer (an id, and a result or an
 // error), and false for anything else. It decodes only the top-level keys
 // it needs: mcp-go writes jsonrpc and id before the result, so a large
@@ -370,9 +410,9 @@ func interrupted(m message, writeTools []string) []byte {
 	if m.method != "tools/call" {
 		return rpcError(m.id, "the HealthSim server that owned the database stopped before answering; send the request again")
 	}
-	text := fmt.Sprintf("Could not finish %s: the HealthSim server that owned the database stopped while the call ran, and another took over. Nothing was changed; call the tool again.", m.tool)
+	text := fmt.Sprintf("Could not finish %s: the HealthSim server that owned the database stopped while the call ran. Nothing was changed; call the tool again.", m.tool)
 	if slices.Contains(writeTools, m.tool) {
-		text = fmt.Sprintf("Could not confirm %s: the HealthSim server that owned the database stopped while the call ran, and another took over. The change may or may not have been written: check with healthsim_list_scenarios before calling it again.", m.tool)
+		text = fmt.Sprintf("Could not confirm %s: the HealthSim server that owned the database stopped while the call ran. The change may or may not have been written: check with healthsim_list_scenarios before calling it again.", m.tool)
 	}
 	res, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": m.id, "result": map[string]any{
 		"isError": true, "content": []any{map[string]any{"type": "text", "text": text}}}})

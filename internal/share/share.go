@@ -77,26 +77,41 @@ type Status struct {
 }
 
 // helloTimeout bounds the wait for a connection's Hello and for the
-// owner's Welcome.
-const helloTimeout = 10 * time.Second
+// owner's Welcome; maxHello bounds a Hello's length (before its token is
+// checked).
+const (
+	helloTimeout = 10 * time.Second
+	maxHello     = 4096
+)
 
-// Serve accepts connections on ln until ctx ends. Each must start with a
-// Hello carrying token; a bridge's session then runs through serve (one
-// MCP session per connection, until the connection ends or ctx does).
-// Serve closes ln and returns once every connection has ended.
+// Serve accepts connections on ln until ctx ends, pausing (up to 1 s)
+// after a failed accept. Each must start with a Hello carrying token; a
+// bridge's session then runs through serve (one MCP session per
+// connection, until the connection ends or ctx does). Serve closes ln and
+// returns once every connection has ended.
 func (o *Owner) Serve(ctx context.Context, ln net.Listener, token string, serve func(ctx context.Context, in io.Reader, out io.Writer) error) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	var conns sync.WaitGroup
 	defer conns.Wait()
+	pause := time.Duration(0) // after a failed accept (out of file descriptors, say)
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("share: accept: %w", err)
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("share: accept: %w", err)
+			}
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			select {
+			case <-time.After(pause):
+			case <-ctx.Done():
+			}
+			continue
 		}
+		pause = 0
 		conns.Go(func() {
 			defer conn.Close()
 			o.serveConn(ctx, conn, token, serve)
@@ -105,17 +120,21 @@ func (o *Owner) Serve(ctx context.Context, ln net.Listener, token string, serve 
 }
 
 func (o *Owner) serveConn(ctx context.Context, conn net.Conn, token string, serve func(ctx context.Context, in io.Reader, out io.Writer) error) {
-	r := bufio.NewReader(conn)
-	_ = conn.SetDeadline(time.Now().Add(helloTimeout))
-	line, err := r.ReadBytes('\n')
-	var hello Hello
-	if err != nil || json.Unmarshal(line, &hello) != nil {
-		return
-	}
 	welcome := func(w Welcome) error {
 		b, _ := json.Marshal(w)
 		_, err := conn.Write(append(b, '\n'))
 		return err
+	}
+	r := bufio.NewReaderSize(conn, maxHello)
+	_ = conn.SetDeadline(time.Now().Add(helloTimeout))
+	line, err := r.ReadSlice('\n') // a Hello is far shorter than the buffer
+	if errors.Is(err, bufio.ErrBufferFull) {
+		_ = welcome(Welcome{Error: "the hello line is too long"})
+		return
+	}
+	var hello Hello
+	if err != nil || json.Unmarshal(line, &hello) != nil {
+		return
 	}
 	if subtle.ConstantTimeCompare([]byte(hello.Token), []byte(token)) != 1 {
 		_ = welcome(Welcome{Error: "wrong token: read it from the record file beside the database"})
