@@ -48,12 +48,19 @@ const maxKept = 32
 // planning.
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	c.use(query)
-	end, err := c.readOnly(ctx)
-	if err != nil {
-		return nil, err
+	if c.shared {
+		stmt, err := c.prepareShared(query)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := stmt.QueryContext(ctx, args)
+		if err != nil {
+			stmt.Close()
+			return nil, err
+		}
+		return &closingRows{Rows: rows, done: stmt.Close}, nil
 	}
-	rows, err := c.query(ctx, query, args)
-	return endRows(rows, err, end)
+	return c.query(ctx, query, args)
 }
 
 func (c *conn) query(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
@@ -174,24 +181,56 @@ func (r *closingRows) ColumnTypeDatabaseTypeName(i int) string {
 
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	c.use(query)
-	end, err := c.readOnly(ctx)
-	if err != nil {
-		return nil, err
+	if c.shared {
+		stmt, err := c.prepareShared(query)
+		if err != nil {
+			return nil, err
+		}
+		defer stmt.Close()
+		return stmt.ExecContext(ctx, args)
 	}
-	res, err := c.Conn.ExecContext(ctx, query, args)
-	return endResult(res, err, end)
+	return c.Conn.ExecContext(ctx, query, args)
 }
 
-// PrepareContext prepares query; a shared connection's statement runs
-// each execution in a read-only transaction.
+// PrepareContext prepares query; on a shared connection, as prepareShared
+// does.
 func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
 	c.use(query)
-	stmt, err := c.Conn.PrepareContext(ctx, query)
-	if err != nil || !c.shared {
-		return stmt, err
+	if c.shared {
+		return c.prepareShared(query)
+	}
+	return c.Conn.PrepareContext(ctx, query)
+}
+
+// prepareShared prepares query on a shared connection: one statement (the
+// text is never run as several), of a kind that only reads (SELECT, which
+// includes DESCRIBE, SHOW and table functions, or EXPLAIN), so that it
+// cannot end the read-only transaction it runs in, attach or detach a
+// database or change settings. Each execution runs in a read-only
+// transaction.
+func (c *conn) prepareShared(query string) (*sharedStmt, error) {
+	// Prepare, unlike PrepareContext, refuses several statements
+	// (PrepareContext would run all but the last, once).
+	stmt, err := c.Conn.Prepare(query)
+	if err != nil {
+		if strings.Contains(err.Error(), "multi-statement") {
+			return nil, errSharedKind
+		}
+		return nil, err
+	}
+	kind, err := stmt.(*duckdb.Stmt).StatementType()
+	if err == nil && kind != duckdb.STATEMENT_TYPE_SELECT && kind != duckdb.STATEMENT_TYPE_EXPLAIN {
+		err = errSharedKind
+	}
+	if err != nil {
+		stmt.Close()
+		return nil, err
 	}
 	return &sharedStmt{Stmt: stmt, c: c}, nil
 }
+
+// errSharedKind refuses a statement on a shared connection.
+var errSharedKind = errors.New("dbx: a read that runs while this process writes (WithReadsDuringWrites) takes one SELECT or EXPLAIN statement at a time; run anything else in Write")
 
 // sharedStmt is a prepared statement of a shared connection.
 type sharedStmt struct {
@@ -199,6 +238,8 @@ type sharedStmt struct {
 	c *conn
 }
 
+// ExecContext and QueryContext run the statement in a read-only
+// transaction.
 func (s *sharedStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
 	end, err := s.c.readOnly(ctx)
 	if err != nil {
@@ -354,10 +395,15 @@ func (c *conn) IsValid() bool {
 
 // DuckDBConn returns the duckdb-go connection behind driverConn, the value
 // [database/sql.Conn.Raw] passes to its function, for duckdb-go helpers such
-// as [duckdb.NewAppenderFromConn]. It also accepts a *duckdb.Conn.
+// as [duckdb.NewAppenderFromConn]. It also accepts a *duckdb.Conn. It
+// returns false for a read connection on the write side
+// ([WithReadsDuringWrites]), which takes only statements that read.
 func DuckDBConn(driverConn any) (*duckdb.Conn, bool) {
 	switch c := driverConn.(type) {
 	case *conn:
+		if c.shared { // its statements must stay read-only: see prepareShared
+			return nil, false
+		}
 		return c.Conn, true
 	case *duckdb.Conn:
 		return c, true

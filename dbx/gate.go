@@ -102,6 +102,25 @@ func (g *gate) share(on bool, unless <-chan struct{}) {
 	g.notifyLocked()
 }
 
+// unshareIfNoReaders stops reads on the write side, as share(false,
+// unless) does, if no read connection is open, and reports whether it did
+// (true too if unless is closed).
+func (g *gate) unshareIfNoReaders(unless <-chan struct{}) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-unless:
+		return true
+	default:
+	}
+	if g.readers > 0 {
+		return false
+	}
+	g.sharing = false
+	g.notifyLocked()
+	return true
+}
+
 // sharingReads reports whether reads may use the write side.
 func (g *gate) sharingReads() bool {
 	g.mu.Lock()

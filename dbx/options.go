@@ -102,7 +102,8 @@ func WithCheckpointEvery(n int, walBytes int64) Option {
 // write window, so that a burst of windows opens it once. It lets go as
 // soon as a reader of this process, or a reader or writer of another dbx
 // process, waits for the file. Zero turns lingering off: Write lets go
-// before it returns. Default 10ms.
+// before it returns (with [WithReadsDuringWrites], once no read runs on
+// the write side). Default 10ms.
 func WithWriteLinger(d time.Duration) Option {
 	return func(o *options) error {
 		if d < 0 {
@@ -117,9 +118,12 @@ func WithWriteLinger(d time.Duration) Option {
 // holds the file, instead of waiting for it to let go: they run on the
 // write side's DuckDB instance, each statement (or each transaction from
 // Read) in a read-only transaction, and see every committed window at
-// once (DuckDB's MVCC). The write side then keeps the file while reads
-// use it, for the write linger after its last statement, window or read,
-// and lets go at once when another dbx process waits for the file.
+// once (DuckDB's MVCC). Such a read takes one SELECT or EXPLAIN
+// statement at a time; anything else is refused. The write side then
+// keeps the file for the write linger after its last statement, window or
+// read, and on while reads run on it; when another dbx process waits for
+// the file, it lets go once they end (waiting for them up to the busy
+// timeout, then lingering on).
 //
 // So that reads keep the guarantees of the read side, the write side is
 // locked down like it: it reaches no file but the database's own (and

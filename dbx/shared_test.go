@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,7 +73,8 @@ func TestReadsDuringWrites(t *testing.T) {
 	}
 
 	// On the write side, reads stay read-only and reach no other file,
-	// whichever way they run.
+	// whichever way they run: one statement at a time, of a kind that
+	// only reads, in a read-only transaction.
 	conn, err := db.Read().Connx(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -86,30 +89,56 @@ func TestReadsDuringWrites(t *testing.T) {
 		"COPY (SELECT 1) TO '" + filepath.Join(t.TempDir(), "out.csv") + "'",
 		"SET enable_external_access = true",
 		"INSTALL httpfs",
+		"COMMIT; INSERT INTO t VALUES (3)",
+		"ROLLBACK; INSERT INTO t VALUES (3)",
+		"INSERT INTO t VALUES (3); SELECT 1",
+		"ATTACH '" + path + dbx.ReplaceSuffix + "' AS r",
+		"DETACH r",
+		"USE memory",
+		"CHECKPOINT",
 	} {
 		if _, err := conn.ExecContext(ctx, stmt); err == nil {
 			t.Errorf("a read on the write side ran %q", stmt)
 		}
+		if rows, err := conn.QueryContext(ctx, stmt); err == nil {
+			rows.Close()
+			t.Errorf("a read on the write side queried %q", stmt)
+		}
+		if prepared, err := conn.PrepareContext(ctx, stmt); err == nil {
+			prepared.Close()
+			t.Errorf("a read on the write side prepared %q", stmt)
+		}
+	}
+	for _, query := range []string{"SELECT count(*) FROM t", "DESCRIBE t", "SHOW TABLES", "EXPLAIN SELECT * FROM t", "PRAGMA table_info('t')"} {
+		rows, err := conn.QueryContext(ctx, query)
+		if err != nil {
+			t.Errorf("a read on the write side: %q: %v", query, err)
+			continue
+		}
+		rows.Close()
 	}
 	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec("INSERT INTO t VALUES (3)"); err == nil {
-		t.Error("a transaction on the write side's read connection inserted")
+	for _, stmt := range []string{"COMMIT", "INSERT INTO t VALUES (3)"} {
+		if _, err := tx.Exec(stmt); err == nil {
+			t.Errorf("a transaction on the write side's read connection ran %q", stmt)
+		}
 	}
 	tx.Rollback()
-	stmt, err := conn.PrepareContext(ctx, "INSERT INTO t VALUES (?)")
-	if err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat(path + dbx.ReplaceSuffix); err == nil {
+		t.Error("a read on the write side created the replacement file")
 	}
-	if _, err := stmt.ExecContext(ctx, 3); err == nil {
-		t.Error("a prepared statement on the write side's read connection inserted")
-	}
-	stmt.Close()
 	conn.Close()
 	if got := count(t, db); got != 2 {
 		t.Fatalf("count = %d after refused writes, want 2", got)
+	}
+	if err := insert(ctx, db, 3); err != nil { // the write side is whole
+		t.Fatal(err)
+	}
+	if err := db.Write(ctx, func(tx *sqlx.Tx) error { _, err := tx.Exec("DELETE FROM t WHERE x = 3"); return err }); err != nil {
+		t.Fatal(err)
 	}
 
 	// A plain process cannot open the file while the write side holds it;
@@ -200,4 +229,118 @@ func TestReadHeldOnWriteSide(t *testing.T) {
 	if got := count(t, db); got != 3 {
 		t.Fatalf("count = %d, want 3", got)
 	}
+}
+
+// TestWriteAfterCancelledWindowSharing: a window cancelled by its context
+// loses its connection (database/sql discards it); the windows after it
+// take a new one.
+func TestWriteAfterCancelledWindowSharing(t *testing.T) {
+	path := newFile(t)
+	db := open(t, path, dbx.WithReadsDuringWrites(), dbx.WithWriteLinger(time.Minute))
+	ctx, cancel := context.WithCancel(context.Background())
+	err := db.Write(ctx, func(tx *sqlx.Tx) error {
+		cancel()
+		<-ctx.Done()
+		_, err := tx.Exec("INSERT INTO t VALUES (1)")
+		return err
+	})
+	if err == nil {
+		t.Fatal("a window whose context was cancelled committed")
+	}
+	for i := range 3 {
+		if err := insert(context.Background(), db, 10+i); err != nil {
+			t.Fatalf("window %d after the cancelled one: %v", i+1, err)
+		}
+	}
+	if got := count(t, db); got != 3 {
+		t.Fatalf("count = %d, want 3", got)
+	}
+}
+
+// TestLingerKeptForReads: once the linger ends while a read runs on the
+// write side, and nobody else wants the file, the write side lingers on
+// and takes the next reads, instead of making them wait for that read.
+func TestLingerKeptForReads(t *testing.T) {
+	path := newFile(t)
+	kept := &logWatch{want: "lingers on while reads run on it", seen: make(chan struct{})}
+	db := open(t, path, dbx.WithReadsDuringWrites(), dbx.WithWriteLinger(20*time.Millisecond), dbx.WithBusyTimeout(time.Minute),
+		dbx.WithLogger(slog.New(slog.NewTextHandler(kept, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	ctx := context.Background()
+	if err := insert(ctx, db, 1); err != nil {
+		t.Fatal(err)
+	}
+	held, err := db.Read().Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := held.QueryContext(ctx, "SELECT x FROM t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-kept.seen:
+	case <-time.After(time.Minute):
+		t.Fatal("the linger did not end while a read ran on the write side")
+	}
+	readCtx, cancel := context.WithTimeout(ctx, 20*time.Second) // the busy timeout is a minute
+	defer cancel()
+	if !onWriteSide(t, db.Read()) || count(t, db) != 1 {
+		t.Fatal("a read after the linger does not run on the write side")
+	}
+	if err := db.Read().PingContext(readCtx); err != nil {
+		t.Fatalf("a read after the linger waited: %v", err)
+	}
+	rows.Close()
+	held.Close()
+	waitWritable(t, path) // and it lets go once they are done
+}
+
+// TestSchemaCheckpointedBeforeLettingGo: a schema change whose checkpoint
+// after the window fails (a read on the write side has a transaction
+// open) is checkpointed before the write side lets go: no WAL is left for
+// a read-only open to replay.
+func TestSchemaCheckpointedBeforeLettingGo(t *testing.T) {
+	path := newFile(t)
+	db := open(t, path, dbx.WithReadsDuringWrites(), dbx.WithWriteLinger(20*time.Millisecond), dbx.WithReadLease(20*time.Millisecond))
+	ctx := context.Background()
+	if err := insert(ctx, db, 1); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Read().QueryContext(ctx, "SELECT x FROM t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Write(ctx, func(tx *sqlx.Tx) error { _, err := tx.Exec("CREATE TABLE u (y INTEGER)"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(path + ".wal"); err != nil || info.Size() == 0 {
+		t.Fatalf("the schema change is not in the WAL while a read runs (%v): the test no longer tests a failed checkpoint", err)
+	}
+	rows.Close()
+	// Probe read-only: a read-write open would checkpoint on close itself.
+	for start := time.Now(); ; {
+		if ok, msg := tryOpen(t, path, true); ok {
+			break
+		} else if time.Since(start) > time.Minute {
+			t.Fatalf("the write side still holds the file a minute later: %s", msg)
+		}
+	}
+	if info, err := os.Stat(path + ".wal"); err == nil && info.Size() > 0 {
+		t.Fatalf("the write side let go leaving %d bytes of WAL", info.Size())
+	}
+}
+
+// logWatch is a log destination that closes seen when a line with want is
+// written.
+type logWatch struct {
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *logWatch) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
 }

@@ -23,13 +23,15 @@ type window struct {
 }
 
 // Write runs fn in a write window: one transaction on the database file,
-// opened read-write, while reads in this process wait. If fn returns an
-// error or panics, the transaction is rolled back (a panic is re-raised
-// after cleanup); otherwise it is committed. If fn commits or rolls back
-// the transaction itself, Write says which. Concurrent calls run one at a
-// time, in the order they came. After a successful window the write side
-// may linger ([WithWriteLinger]); after a failed one Write returns only
-// once this process no longer holds the file's write lock.
+// opened read-write, while reads in this process wait (or run on the write
+// side: [WithReadsDuringWrites]). If fn returns an error or panics, the
+// transaction is rolled back (a panic is re-raised after cleanup);
+// otherwise it is committed. If fn commits or rolls back the transaction
+// itself, Write says which. Concurrent calls run one at a time, in the
+// order they came. After a successful window the write side may linger
+// ([WithWriteLinger]); after a failed one Write returns only once this
+// process no longer holds the file's write lock (with
+// WithReadsDuringWrites: once no read runs on the write side).
 //
 // Write fails with a [*LockError] if another process holds the file for the
 // whole busy timeout, and with an error if read connections of this process
@@ -103,8 +105,9 @@ func (db *DB) runWindow(ctx context.Context, conn *sqlx.Conn, fn func(tx *sqlx.T
 	if err := commitOrRollback(tx, fn, db.window.host); err != nil {
 		return err
 	}
-	if db.gate != nil && db.opts.checkpoint.afterWindow(db.path, db.window.host.schemaChanged.Swap(false)) {
-		db.checkpoint(ctx, conn)
+	if db.gate != nil && db.opts.checkpoint.afterWindow(db.path, db.window.host.schemaChanged.Swap(false)) &&
+		!db.checkpoint(ctx, conn) {
+		db.opts.checkpoint.failed()
 	}
 	return nil
 }
@@ -113,7 +116,11 @@ func (db *DB) runWindow(ctx context.Context, conn *sqlx.Conn, fn func(tx *sqlx.T
 type checkpointPolicy struct {
 	every    int   // before letting go, once this many windows are pending
 	walBytes int64 // at once when the WAL is this large
-	windows  int   // committed since this process last checkpointed; guarded by DB.writes
+	// Guarded by DB.writes: windows committed since this process last
+	// checkpointed, and whether a checkpoint after a window failed (reads
+	// on the write side had a transaction open), so letting go must.
+	windows int
+	due     bool
 }
 
 // afterWindow counts a committed window and reports whether to checkpoint
@@ -133,12 +140,16 @@ func (p *checkpointPolicy) afterWindow(path string, notRowsOnly bool) bool {
 // of the file: whatever is pending when nobody waits (idle), else once
 // every windows are pending or the WAL has reached walBytes.
 func (p *checkpointPolicy) beforeLetGo(path string, idle bool) bool {
-	if p.windows == 0 || !idle && p.windows < p.every && !p.walAtLeast(path) {
+	if !p.due && (p.windows == 0 || !idle && p.windows < p.every && !p.walAtLeast(path)) {
 		return false
 	}
-	p.windows = 0
+	p.windows, p.due = 0, false
 	return true
 }
+
+// failed notes that the checkpoint afterWindow asked for failed: the
+// write side checkpoints before it lets go.
+func (p *checkpointPolicy) failed() { p.due = true }
 
 func (p *checkpointPolicy) walAtLeast(path string) bool {
 	wal, err := os.Stat(path + ".wal") // Stat, never Open: see the package doc
@@ -263,8 +274,12 @@ func (db *DB) writePool(ctx context.Context, fn func(pool *sql.DB) error, afterR
 		db.opts.checkpoint.windows++
 		return nil
 	}
-	db.checkpoint(ctx, conn)
-	db.opts.checkpoint.windows = 0
+	if db.checkpoint(ctx, conn) {
+		db.opts.checkpoint.windows = 0
+	} else {
+		db.opts.logger.Warn("dbx: checkpoint after write failed; it is retried when the write side next lets go", "path", db.path)
+		db.opts.checkpoint.windows++
+	}
 	conn.Close()
 	if afterRelease == nil {
 		return nil
@@ -282,6 +297,16 @@ func (db *DB) writePool(ctx context.Context, fn func(pool *sql.DB) error, afterR
 // linger.
 func (db *DB) takeWriteSide(ctx context.Context) (*sqlx.Conn, error) {
 	conn := db.takeLingering()
+	if conn != nil && errors.Is(conn.PingContext(context.WithoutCancel(ctx)), sql.ErrConnDone) {
+		// A window cancelled by its context lost its connection
+		// (database/sql discards it), and lingered: take a new one.
+		conn.Close()
+		var err error
+		if conn, err = db.write.Connx(ctx); err != nil {
+			db.letGo(nil, false)
+			return nil, fmt.Errorf("dbx: write: %w", err)
+		}
+	}
 	if conn == nil {
 		err := db.announceWrite(ctx)
 		if err == nil {
@@ -327,8 +352,8 @@ func (db *DB) announceWrite(ctx context.Context) error {
 // db.writes, and no read runs on the write side (see unshare).
 func (db *DB) letGo(conn *sqlx.Conn, idle bool) {
 	if conn != nil {
-		if db.opts.checkpoint.beforeLetGo(db.path, idle) {
-			db.checkpoint(context.Background(), conn)
+		if db.opts.checkpoint.beforeLetGo(db.path, idle) && !db.checkpoint(context.Background(), conn) {
+			db.opts.logger.Warn("dbx: checkpoint before letting go of the file failed; the next open replays the WAL", "path", db.path)
 		}
 		conn.Close()
 	}
@@ -400,17 +425,39 @@ func (db *DB) fileWanted() bool {
 
 // watchLinger lets go of the lingering write side when the file is wanted
 // or the linger d ends, once no read runs on it, unless a window takes it
-// back first (ctx ends). It waits for those reads before it queues for
-// db.writes, where their caller may be queued itself; if they take longer
-// than the busy timeout, the write side shares again and lingers on.
+// back first (ctx ends). When the linger ends with nobody waiting, reads
+// on the write side keep it lingering. When the file is wanted, it stops
+// sharing and waits for those reads before it queues for db.writes, where
+// their caller may be queued itself; if they take longer than the busy
+// timeout, the write side shares again and lingers on.
 func (db *DB) watchLinger(ctx context.Context, d time.Duration) {
 	lastUse := func() time.Time { return time.Unix(0, db.window.host.lastUse.Load()) }
-	var idle bool
+	var idle, readsKept bool
 	for {
 		var taken bool
 		idle, taken = awaitLingerEnd(ctx.Done(), d, lastUse, db.fileWanted, db.gate.waitingChanged)
 		if taken {
 			return
+		}
+		if idle && db.opts.readsDuringWrites {
+			// Nobody waits for the file: while reads run on the write
+			// side, it lingers on, and new reads keep coming to it.
+			db.releaseIdleReads()
+			changed := db.gate.waitingChanged()
+			if db.gate.unshareIfNoReaders(ctx.Done()) {
+				break
+			}
+			if !readsKept {
+				db.opts.logger.Debug("dbx: the write side lingers on while reads run on it", "path", db.path)
+				readsKept = true
+			}
+			select {
+			case <-changed:
+			case <-time.After(pollMax):
+			case <-ctx.Done():
+				return
+			}
+			continue
 		}
 		err := db.unshare(ctx, ctx.Done(), max(db.opts.busyTimeout, time.Millisecond))
 		if ctx.Err() != nil {
@@ -464,18 +511,19 @@ func (db *DB) releaseWrites() {
 	_ = db.writes.Acquire(context.Background(), 1)
 	defer db.writes.Release(1)
 	if conn := db.takeLingering(); conn != nil {
-		_ = db.unshare(context.Background(), nil, 0) // Close waits for reads in use
+		// Close waits for reads in use on the write side, for the busy
+		// timeout at most: their caller may be queued for db.writes.
+		_ = db.unshare(context.Background(), nil, max(db.opts.busyTimeout, time.Millisecond))
 		db.letGo(conn, true)
 	}
 }
 
-// checkpoint folds committed writes into the file. The commits are already
-// durable in the WAL; checkpointing keeps the WAL, which every open
-// replays, short. If it fails, the next checkpoint retries.
-func (db *DB) checkpoint(ctx context.Context, conn *sqlx.Conn) {
-	if _, err := conn.ExecContext(context.WithoutCancel(ctx), "CHECKPOINT"); err != nil {
-		db.opts.logger.Warn("dbx: checkpoint after write failed", "path", db.path, "err", err)
-	}
+// checkpoint folds committed writes into the file, and reports whether it
+// did. The commits are already durable in the WAL; checkpointing keeps the
+// WAL, which every open replays, short.
+func (db *DB) checkpoint(ctx context.Context, conn *sqlx.Conn) bool {
+	_, err := conn.ExecContext(context.WithoutCancel(ctx), "CHECKPOINT")
+	return err == nil
 }
 
 // releaseIdleReads closes the read pool's idle connections now.
