@@ -9,12 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/proctest"
+	"github.com/healthsim/healthsim-go/internal/syncbuf"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -262,9 +262,9 @@ func TestWriteAfterCancelledWindowSharing(t *testing.T) {
 // and takes the next reads, instead of making them wait for that read.
 func TestLingerKeptForReads(t *testing.T) {
 	path := newFile(t)
-	kept := &logWatch{want: "lingers on while reads run on it", seen: make(chan struct{})}
+	var log syncbuf.Buffer
 	db := open(t, path, dbx.WithReadsDuringWrites(), dbx.WithWriteLinger(20*time.Millisecond), dbx.WithBusyTimeout(time.Minute),
-		dbx.WithLogger(slog.New(slog.NewTextHandler(kept, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+		dbx.WithLogger(slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	ctx := context.Background()
 	if err := insert(ctx, db, 1); err != nil {
 		t.Fatal(err)
@@ -277,9 +277,9 @@ func TestLingerKeptForReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-kept.seen:
-	case <-time.After(time.Minute):
+	waitCtx, cancelWait := context.WithTimeout(ctx, time.Minute)
+	defer cancelWait()
+	if err := log.Await(waitCtx, "lingers on while reads run on it"); err != nil {
 		t.Fatal("the linger did not end while a read ran on the write side")
 	}
 	readCtx, cancel := context.WithTimeout(ctx, 20*time.Second) // the busy timeout is a minute
@@ -328,19 +328,4 @@ func TestSchemaCheckpointedBeforeLettingGo(t *testing.T) {
 	if info, err := os.Stat(path + ".wal"); err == nil && info.Size() > 0 {
 		t.Fatalf("the write side let go leaving %d bytes of WAL", info.Size())
 	}
-}
-
-// logWatch is a log destination that closes seen when a line with want is
-// written.
-type logWatch struct {
-	want string
-	seen chan struct{}
-	once sync.Once
-}
-
-func (w *logWatch) Write(p []byte) (int, error) {
-	if strings.Contains(string(p), w.want) {
-		w.once.Do(func() { close(w.seen) })
-	}
-	return len(p), nil
 }

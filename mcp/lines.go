@@ -1,8 +1,6 @@
 package mcp
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/healthsim/healthsim-go/internal/lines"
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
@@ -43,33 +42,14 @@ func (s *Server) ServeLines(ctx context.Context, in io.Reader, out io.Writer) er
 	stopDrain := context.AfterFunc(ctx, func() { time.AfterFunc(drainFor, cancelRequests) })
 	defer stopDrain()
 
-	lines := make(chan []byte)
-	readErr := make(chan error, 1)
-	go func() { // a read of os.Stdin cannot be interrupted: ctx is watched below
-		r := bufio.NewReader(in)
-		for {
-			line, err := r.ReadBytes('\n')
-			if line = bytes.TrimSpace(line); len(line) > 0 {
-				select {
-				case lines <- line:
-				case <-ctx.Done():
-					readErr <- nil
-					return
-				}
-			}
-			if err != nil {
-				readErr <- err
-				return
-			}
-		}
-	}()
+	incoming, readErr := lines.Read(ctx, in)
 
 	var requests sync.WaitGroup
 	var err error
 loop:
 	for {
 		select {
-		case line := <-lines:
+		case line := <-incoming:
 			s.handleLine(reqCtx, line, w, &requests)
 		case err = <-readErr:
 			break loop

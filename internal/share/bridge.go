@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/healthsim/healthsim-go/internal/lines"
 )
 
 // Bridge forwards a stdio client's JSON-RPC messages to the owner of a
@@ -112,28 +114,10 @@ func (b *Bridge) Run(ctx context.Context, rec Record, in io.Reader, out io.Write
 	defer b.readers.Wait()
 	defer b.stop()
 
-	lines := make(chan []byte)
-	readErr := make(chan error, 1)
-	go func() { // a read of os.Stdin cannot be interrupted: ctx is watched below
-		r := bufio.NewReader(in)
-		for {
-			line, err := r.ReadBytes('\n')
-			if line = bytes.TrimSpace(line); len(line) > 0 {
-				select {
-				case lines <- line:
-				case <-ctx.Done():
-					return
-				}
-			}
-			if err != nil {
-				readErr <- err
-				return
-			}
-		}
-	}()
+	incoming, readErr := lines.Read(ctx, in)
 	for {
 		select {
-		case line := <-lines:
+		case line := <-incoming:
 			b.forward(ctx, parseMessage(line))
 		case err := <-readErr:
 			if !errors.Is(err, io.EOF) {

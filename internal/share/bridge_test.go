@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/internal/share"
+	"github.com/healthsim/healthsim-go/internal/syncbuf"
 	"github.com/healthsim/healthsim-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
@@ -26,17 +27,7 @@ const initLine = `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"proto
 // called (stop waits until the owner has let the file go).
 func startOwner(t *testing.T) (db string, rec share.Record, stop func()) {
 	db = filepath.Join(t.TempDir(), "x.duckdb")
-	o, err := share.Claim(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, rec, err := o.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := o.Publish(rec); err != nil {
-		t.Fatal(err)
-	}
+	o, ln, rec := publishOwner(t, db)
 	srv := &mcp.Server{MCPServer: server.NewMCPServer("t", "1")}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -48,6 +39,23 @@ func startOwner(t *testing.T) (db string, rec share.Record, stop func()) {
 	stop = sync.OnceFunc(func() { cancel(); <-done })
 	t.Cleanup(stop)
 	return db, rec, stop
+}
+
+// publishOwner claims db for this process, opens its endpoint and
+// publishes it.
+func publishOwner(t *testing.T, db string) (*share.Owner, net.Listener, share.Record) {
+	o, err := share.Claim(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, rec, err := o.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Publish(rec); err != nil {
+		t.Fatal(err)
+	}
+	return o, ln, rec
 }
 
 // client is the stdio side of a bridge under test: what it was sent, and
@@ -142,17 +150,7 @@ func TestBridgeIDsAsTheOwnerWritesThem(t *testing.T) {
 // take the file over.
 func TestBridgeClientGone(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "x.duckdb")
-	o, err := share.Claim(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, rec, err := o.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := o.Publish(rec); err != nil {
-		t.Fatal(err)
-	}
+	o, ln, rec := publishOwner(t, db)
 	got, die := make(chan struct{}), make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan struct{})
@@ -166,8 +164,8 @@ func TestBridgeClientGone(t *testing.T) {
 		})
 	}()
 
-	inputEnded := &logWatch{want: "input ended", seen: make(chan struct{})}
-	b := &share.Bridge{DBPath: db, Log: slog.New(slog.NewTextHandler(inputEnded, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	var log syncbuf.Buffer
+	b := &share.Bridge{DBPath: db, Log: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		WriteTools: []string{"save"},
 		TakeOver: func(context.Context, *share.Owner) (share.Record, error) {
 			t.Error("the bridge took the file over after its client had gone")
@@ -177,7 +175,9 @@ func TestBridgeClientGone(t *testing.T) {
 	c.send(t, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"save"}}`)
 	<-got
 	c.in.Close()
-	<-inputEnded.seen
+	if err := log.Await(context.Background(), "input ended"); err != nil {
+		t.Fatal(err)
+	}
 	close(die) // the owner goes, and lets the file go
 	cancel()
 	<-served
@@ -223,19 +223,4 @@ func TestOwnerRefusesLongHello(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(line), &w) != nil || w.Error != "the hello line is too long" {
 		t.Fatalf("the owner answered %q (%v), want a refusal", line, err)
 	}
-}
-
-// logWatch is a log destination that closes seen when a line with want is
-// written.
-type logWatch struct {
-	want string
-	seen chan struct{}
-	once sync.Once
-}
-
-func (w *logWatch) Write(p []byte) (int, error) {
-	if strings.Contains(string(p), w.want) {
-		w.once.Do(func() { close(w.seen) })
-	}
-	return len(p), nil
 }
