@@ -106,7 +106,7 @@ func (db *DB) runWindow(ctx context.Context, conn *sqlx.Conn, fn func(tx *sqlx.T
 		return err
 	}
 	if db.gate != nil && db.opts.checkpoint.afterWindow(db.path, db.window.host.schemaChanged.Swap(false)) &&
-		!db.checkpoint(ctx, conn) {
+		db.checkpoint(ctx, conn) != nil {
 		db.opts.checkpoint.failed()
 	}
 	return nil
@@ -274,11 +274,11 @@ func (db *DB) writePool(ctx context.Context, fn func(pool *sql.DB) error, afterR
 		db.opts.checkpoint.windows++
 		return nil
 	}
-	if db.checkpoint(ctx, conn) {
-		db.opts.checkpoint.windows = 0
-	} else {
-		db.opts.logger.Warn("dbx: checkpoint after write failed; it is retried when the write side next lets go", "path", db.path)
+	if err := db.checkpoint(ctx, conn); err != nil {
+		db.opts.logger.Warn("dbx: checkpoint after write failed; it is retried when the write side next lets go", "path", db.path, "err", err)
 		db.opts.checkpoint.windows++
+	} else {
+		db.opts.checkpoint.windows = 0
 	}
 	conn.Close()
 	if afterRelease == nil {
@@ -352,8 +352,10 @@ func (db *DB) announceWrite(ctx context.Context) error {
 // db.writes, and no read runs on the write side (see unshare).
 func (db *DB) letGo(conn *sqlx.Conn, idle bool) {
 	if conn != nil {
-		if db.opts.checkpoint.beforeLetGo(db.path, idle) && !db.checkpoint(context.Background(), conn) {
-			db.opts.logger.Warn("dbx: checkpoint before letting go of the file failed; the next open replays the WAL", "path", db.path)
+		if db.opts.checkpoint.beforeLetGo(db.path, idle) {
+			if err := db.checkpoint(context.Background(), conn); err != nil {
+				db.opts.logger.Warn("dbx: checkpoint before letting go of the file failed; the next open replays the WAL", "path", db.path, "err", err)
+			}
 		}
 		conn.Close()
 	}
@@ -511,19 +513,17 @@ func (db *DB) releaseWrites() {
 	_ = db.writes.Acquire(context.Background(), 1)
 	defer db.writes.Release(1)
 	if conn := db.takeLingering(); conn != nil {
-		// Close waits for reads in use on the write side, for the busy
-		// timeout at most: their caller may be queued for db.writes.
-		_ = db.unshare(context.Background(), nil, max(db.opts.busyTimeout, time.Millisecond))
+		_ = db.unshare(context.Background(), nil, 0) // Close waits for reads in use
 		db.letGo(conn, true)
 	}
 }
 
-// checkpoint folds committed writes into the file, and reports whether it
-// did. The commits are already durable in the WAL; checkpointing keeps the
-// WAL, which every open replays, short.
-func (db *DB) checkpoint(ctx context.Context, conn *sqlx.Conn) bool {
+// checkpoint folds committed writes into the file. The commits are already
+// durable in the WAL; checkpointing keeps the WAL, which every open
+// replays, short.
+func (db *DB) checkpoint(ctx context.Context, conn *sqlx.Conn) error {
 	_, err := conn.ExecContext(context.WithoutCancel(ctx), "CHECKPOINT")
-	return err == nil
+	return err
 }
 
 // releaseIdleReads closes the read pool's idle connections now.
