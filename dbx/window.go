@@ -505,15 +505,19 @@ func awaitLingerEnd(stop <-chan struct{}, linger time.Duration, lastUse func() t
 }
 
 // releaseWrites lets go of a lingering write side now, checkpointing what
-// is pending. Close calls it.
+// is pending. Close calls it, once db is closed (a window still queued
+// for db.writes then fails with ErrClosed).
 func (db *DB) releaseWrites() {
 	if db.gate == nil {
 		return
 	}
+	// Wait for the reads on the write side before queueing for db.writes,
+	// where their caller may be queued itself, as the linger watcher does.
+	_ = db.unshare(context.Background(), nil, 0)
 	_ = db.writes.Acquire(context.Background(), 1)
 	defer db.writes.Release(1)
 	if conn := db.takeLingering(); conn != nil {
-		_ = db.unshare(context.Background(), nil, 0) // Close waits for reads in use
+		_ = db.unshare(context.Background(), nil, 0) // a window ran meanwhile and shared again
 		db.letGo(conn, true)
 	}
 }
