@@ -280,19 +280,7 @@ func entitiesFrom(table, idColumn string) string {
 // copyDatabase copies d into a temporary folder, for benchmarks that write.
 func copyDatabase(b *testing.B, d benchDB) benchDB {
 	dst := filepath.Join(b.TempDir(), filepath.Base(d.path))
-	in, err := os.Open(d.path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		b.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
+	if err := copyFile(d.path, dst, 0o644); err != nil {
 		b.Fatal(err)
 	}
 	d.path = dst
@@ -315,17 +303,17 @@ var benchBinary = sync.OnceValues(func() (string, error) {
 	if out, err := exec.Command("go", "build", "-o", linked, ".").CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
-	return bin, copyExecutable(linked, bin)
+	return bin, copyFile(linked, bin, 0o755)
 })
 
-// copyExecutable copies the file src to dst, executable.
-func copyExecutable(src, dst string) error {
+// copyFile copies the file src to dst, created with perm.
+func copyFile(src, dst string, perm os.FileMode) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return err
 	}
