@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,9 +36,16 @@ type DB struct {
 	gate       *gate               // nil when the DSN is not a local file
 	intent     *intent             // the sidecar shared with other dbx processes; nil if off
 	writes     *semaphore.Weighted // of 1: queues write windows in arrival order
+	queued     atomic.Int32        // windows waiting for writes
 	lastWindow time.Time           // when the write side last let go; guarded by writes
 	held       lingering           // the write side between windows; guarded by writes
 	window     window
+
+	// background runs the read side's attaches after write windows (see
+	// letGo); Close ends them with stopBackground and waits for them.
+	background       sync.WaitGroup
+	stopBackground   context.Context
+	cancelBackground context.CancelFunc
 }
 
 // IsLocalFile reports whether dsn names a local database file, which dbx
@@ -80,6 +88,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("dbx: open %s: %w", abs, err)
 	}
 	db := &DB{path: abs, opts: o, gate: newGate(), intent: openIntent(abs), writes: semaphore.NewWeighted(1)}
+	db.stopBackground, db.cancelBackground = context.WithCancel(context.Background())
 	if db.intent == nil {
 		o.logger.Warn("dbx: cannot open the sidecar lock file; writers of other dbx processes may wait while this one reads", "path", abs+IntentSuffix)
 	}
@@ -154,6 +163,8 @@ func (db *DB) Close() error {
 		return db.read.Close()
 	}
 	db.releaseWrites()
+	db.cancelBackground()
+	db.background.Wait()
 	err := errors.Join(db.read.Close(), db.write.Close())
 	db.readHost.waitIdle()
 	return err

@@ -52,3 +52,10 @@ func KeptStatements(ctx context.Context, db *DB) (int, error) {
 	})
 	return n, err
 }
+
+// ReadAttached reports whether the read side has the file attached.
+func ReadAttached(db *DB) bool {
+	db.readHost.opening <- struct{}{}
+	defer func() { <-db.readHost.opening }()
+	return db.readHost.attached
+}

@@ -222,18 +222,69 @@ func (h *host) acquire(ctx context.Context) error {
 		return ErrClosed
 	}
 	h.lastUse.Store(time.Now().UnixNano()) // a new connection is about to be used
-	if first && !h.attached {
-		if err := h.attach(ctx); err != nil {
+	if first {
+		if err := h.attachLocked(ctx); err != nil {
 			return err
-		}
-		h.attached = true
-		if h.mode == ReadOnly {
-			h.watching = make(chan struct{})
-			go h.watch(h.watching)
 		}
 	}
 	h.setRefs(+1)
 	return nil
+}
+
+// attachLocked attaches the file unless it is attached, and starts a read
+// host's watcher (the caller holds opening).
+func (h *host) attachLocked(ctx context.Context) error {
+	if h.attached {
+		return nil
+	}
+	if err := h.attach(ctx); err != nil {
+		return err
+	}
+	h.attached = true
+	if h.mode == ReadOnly {
+		h.watching = make(chan struct{})
+		go h.watch(h.watching)
+	}
+	return nil
+}
+
+// warm attaches the file of a read host that has let go of it within its
+// read lease (for a write window of this process), so that the next read
+// does not pay for attaching it again. It gives way as a read does: it
+// waits for no window of this process, and for another dbx process's
+// writer until ctx ends. The lease still counts from the last query.
+func (h *host) warm(ctx context.Context) {
+	if h.leaseOver() || h.gate.writeWaiting() || h.intent.writerActive() {
+		return
+	}
+	onWriteSide, err := h.gate.enterRead(ctx)
+	if err != nil {
+		return
+	}
+	defer h.gate.leaveRead()
+	if onWriteSide {
+		return
+	}
+	turnTaken, err := h.intent.readerTurn(ctx, h.mode, h.busy)
+	if err != nil {
+		return
+	}
+	defer turnTaken()
+	select {
+	case h.opening <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	defer func() { <-h.opening }()
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if closed || h.leaseOver() {
+		return
+	}
+	if err := h.attachLocked(ctx); err != nil {
+		h.log.Debug("dbx: could not attach the file again after a write", "path", h.path, "err", err)
+	}
 }
 
 // release uncounts a connection. After the last one, a read host keeps the

@@ -100,9 +100,11 @@ func TestWriteLinger(t *testing.T) {
 	}
 }
 
-// TestWriteLingerEndsWithCheckpoint: when the linger ends with nobody
-// waiting, the write side folds the WAL into the file and lets go.
-func TestWriteLingerEndsWithCheckpoint(t *testing.T) {
+// TestWriteLingerEndsWithoutCheckpoint: when the linger ends with nobody
+// waiting, the write side lets go without folding the WAL into the file:
+// a checkpoint would hold the file read-write against plain DuckDB
+// readers, which cannot say that they wait. Close folds it in.
+func TestWriteLingerEndsWithoutCheckpoint(t *testing.T) {
 	path := newFile(t)
 	db := open(t, path, dbx.WithWriteLinger(50*time.Millisecond), dbx.WithCheckpointEvery(1000, 1<<30))
 	for i := range 3 {
@@ -121,8 +123,84 @@ func TestWriteLingerEndsWithCheckpoint(t *testing.T) {
 			t.Fatalf("the write side still holds the file 10 s after its 50 ms linger: %s", msg)
 		}
 	}
+	if info, err := os.Stat(path + ".wal"); err != nil || info.Size() == 0 {
+		t.Fatalf("the linger ended with the WAL folded in (%v): it holds the file longer than the windows", err)
+	}
+	db.Close()
 	if info, err := os.Stat(path + ".wal"); err == nil && info.Size() > 0 {
-		t.Fatalf("the linger ended leaving %d bytes of WAL", info.Size())
+		t.Fatalf("Close left %d bytes of WAL", info.Size())
+	}
+}
+
+// TestWriteLetsGoBeforeReturning: a plain DuckDB process that opens the
+// file read-only, once, the moment Write returns gets in: the write side
+// keeps nothing past the window (no linger, no checkpoint because the
+// process is idle), with the default options and with the reads during
+// writes that healthsim serve uses. The probe is started and ready before
+// each window.
+func TestWriteLetsGoBeforeReturning(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		opts []dbx.Option
+	}{
+		{"defaults", nil},
+		{"reads during writes", []dbx.Option{dbx.WithReadsDuringWrites()}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := newFile(t)
+			db := open(t, path, c.opts...)
+			probe := proctest.StartReady(t, "probe-ro", path)
+			for i := range 5 {
+				if err := insert(context.Background(), db, i); err != nil {
+					t.Fatal(err)
+				}
+				probe.Send(t, "open")
+				if line := probe.Line(t); line != "ok" {
+					t.Fatalf("window %d: a read-only open right after Write returned failed: %s", i, line)
+				}
+			}
+		})
+	}
+}
+
+// TestReadSideAttachesAgainAfterWrite: a read side in use within its lease
+// attaches the file again, in the background, once a write window has
+// made it let go, so that the next read does not pay for it; and it still
+// lets go at the end of the lease, which counts from the last read.
+func TestReadSideAttachesAgainAfterWrite(t *testing.T) {
+	path := newFile(t)
+	db := open(t, path, dbx.WithReadLease(leaseForProbes))
+	lastRead := time.Now()
+	count(t, db)
+	if err := insert(context.Background(), db, 1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the read side to attach the file again", func() bool { return dbx.ReadAttached(db) })
+	if ok, _ := tryOpen(t, path, false); ok {
+		t.Fatal("another process opened read-write within the read lease")
+	}
+	waitWritable(t, path)
+	if held := time.Since(lastRead); held < leaseForProbes {
+		t.Fatalf("the read side let go after %v, before its %v lease", held, leaseForProbes)
+	}
+	// A write after the lease leaves the read side detached.
+	if err := insert(context.Background(), db, 2); err != nil {
+		t.Fatal(err)
+	}
+	if dbx.ReadAttached(db) {
+		t.Fatal("the read side attached the file again after a write, its lease long over")
+	}
+}
+
+// waitFor waits until done reports true, failing the test after a minute.
+func waitFor(t *testing.T, what string, done func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !done() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting for %s after a minute", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

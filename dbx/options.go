@@ -26,7 +26,6 @@ func defaultOptions() options {
 		busyTimeout: 5 * time.Second,
 		readLease:   time.Second,
 		readConns:   max(4, runtime.NumCPU()),
-		writeLinger: 10 * time.Millisecond,
 		checkpoint:  checkpointPolicy{every: 16, walBytes: 4 << 20},
 		logger:      slog.New(slog.DiscardHandler),
 	}
@@ -99,11 +98,14 @@ func WithCheckpointEvery(n int, walBytes int64) Option {
 }
 
 // WithWriteLinger sets how long the write side keeps the file open after a
-// write window, so that a burst of windows opens it once. It lets go as
-// soon as a reader of this process, or a reader or writer of another dbx
-// process, waits for the file. Zero turns lingering off: Write lets go
-// before it returns (with [WithReadsDuringWrites], once no read runs on
-// the write side). Default 10ms.
+// write window, so that a burst of windows from one caller opens it once
+// (a batch import, say). It lets go as soon as a reader of this process,
+// or a reader or writer of another dbx process, waits for the file; but a
+// plain DuckDB process (a notebook, a test suite) cannot say that it
+// waits, and cannot even open the file read-only meanwhile. Zero, the
+// default, lets go before Write returns, unless a window of this process
+// is already queued behind it, which then reuses the open file (with
+// [WithReadsDuringWrites], once no read runs on the write side).
 func WithWriteLinger(d time.Duration) Option {
 	return func(o *options) error {
 		if d < 0 {

@@ -53,24 +53,31 @@ func (db *DB) Write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	if err != nil {
 		return err
 	}
-	kept := false
-	defer func() { // panic or not
-		switch {
-		case kept:
-		case db.opts.readsDuringWrites:
-			// Reads may run on the write side, the caller's own among
-			// them: the watcher lets go once they are done.
-			db.linger(conn, 0)
-		default:
-			db.letGo(conn, false)
-		}
-	}()
+	committed := false
+	defer func() { db.endWindow(conn, committed) }() // panic or not
 	err = db.runWindow(ctx, conn, fn)
-	if err == nil && db.opts.writeLinger > 0 && !db.fileWanted() {
-		db.linger(conn, db.opts.writeLinger)
-		kept = true
-	}
+	committed = err == nil
 	return err
+}
+
+// endWindow ends a window's hold on the file: the write side lingers for
+// the write linger after a window that committed, if one is set and
+// nobody waits for the file; it stays for a window of this process queued
+// behind this one (unless another process waits); with
+// WithReadsDuringWrites it stays while reads run on it (the linger
+// watcher lets go once they end). Otherwise it lets go now, before Write
+// returns. The caller holds db.writes.
+func (db *DB) endWindow(conn *sqlx.Conn, committed bool) {
+	wanted := db.fileWanted()
+	switch {
+	case committed && db.opts.writeLinger > 0 && !wanted:
+		db.linger(conn, db.opts.writeLinger)
+	case db.queued.Load() > 0 && !wanted,
+		db.opts.readsDuringWrites && !db.gate.unshareIfNoReaders(nil):
+		db.linger(conn, 0)
+	default:
+		db.letGo(conn, false)
+	}
 }
 
 // lockWrites takes the write queue, in arrival order, unless db is closed
@@ -79,7 +86,10 @@ func (db *DB) lockWrites(ctx context.Context) error {
 	if db.closed.Load() {
 		return ErrClosed
 	}
-	if err := db.writes.Acquire(ctx, 1); err != nil {
+	db.queued.Add(1)
+	err := db.writes.Acquire(ctx, 1)
+	db.queued.Add(-1)
+	if err != nil {
 		return fmt.Errorf("dbx: write: waiting for earlier writes: %w", err)
 	}
 	if db.closed.Load() {
@@ -137,10 +147,12 @@ func (p *checkpointPolicy) afterWindow(path string, notRowsOnly bool) bool {
 }
 
 // beforeLetGo reports whether to checkpoint before the write side lets go
-// of the file: whatever is pending when nobody waits (idle), else once
-// every windows are pending or the WAL has reached walBytes.
-func (p *checkpointPolicy) beforeLetGo(path string, idle bool) bool {
-	if !p.due && (p.windows == 0 || !idle && p.windows < p.every && !p.walAtLeast(path)) {
+// of the file: once every windows are pending or the WAL has reached
+// walBytes, or whatever is pending if all (Close). A checkpoint holds the
+// file read-write against every other process, so it is not done merely
+// because nobody waits: a plain DuckDB reader cannot say that it waits.
+func (p *checkpointPolicy) beforeLetGo(path string, all bool) bool {
+	if !p.due && (p.windows == 0 || !all && p.windows < p.every && !p.walAtLeast(path)) {
 		return false
 	}
 	p.windows, p.due = 0, false
@@ -150,6 +162,9 @@ func (p *checkpointPolicy) beforeLetGo(path string, idle bool) bool {
 // failed notes that the checkpoint afterWindow asked for failed: the
 // write side checkpoints before it lets go.
 func (p *checkpointPolicy) failed() { p.due = true }
+
+// pending reports whether committed windows wait for a checkpoint.
+func (p *checkpointPolicy) pending() bool { return p.due || p.windows > 0 }
 
 func (p *checkpointPolicy) walAtLeast(path string) bool {
 	wal, err := os.Stat(path + ".wal") // Stat, never Open: see the package doc
@@ -346,13 +361,15 @@ func (db *DB) announceWrite(ctx context.Context) error {
 	return db.drainReads(ctx)
 }
 
-// letGo ends the write side: it checkpoints as the policy says (idle: when
-// nobody waits), closes conn, if any, and so detaches the file, and lets
-// this process's reads and other processes' writers in. The caller holds
-// db.writes, and no read runs on the write side (see unshare).
-func (db *DB) letGo(conn *sqlx.Conn, idle bool) {
+// letGo ends the write side: it checkpoints as the policy says (all:
+// whatever is pending), closes conn, if any, and so detaches the file, and
+// lets this process's reads and other processes' writers in; the read
+// side, if it was in use within its lease, attaches the file again in
+// the background. The caller holds db.writes, and no read runs on the
+// write side (see unshare).
+func (db *DB) letGo(conn *sqlx.Conn, all bool) {
 	if conn != nil {
-		if db.opts.checkpoint.beforeLetGo(db.path, idle) {
+		if db.opts.checkpoint.beforeLetGo(db.path, all) {
 			if err := db.checkpoint(context.Background(), conn); err != nil {
 				db.opts.logger.Warn("dbx: checkpoint before letting go of the file failed; the next open replays the WAL", "path", db.path, "err", err)
 			}
@@ -365,6 +382,9 @@ func (db *DB) letGo(conn *sqlx.Conn, idle bool) {
 	db.intent.unlock()
 	db.lastWindow = time.Now()
 	db.gate.endWrite()
+	if !db.closed.Load() && !db.readHost.leaseOver() {
+		db.background.Go(func() { db.readHost.warm(db.stopBackground) })
+	}
 }
 
 // lingering is the write side kept between windows.
@@ -476,7 +496,7 @@ func (db *DB) watchLinger(ctx context.Context, d time.Duration) {
 	if ctx.Err() != nil { // a window took it first
 		return
 	}
-	db.letGo(db.takeLingering(), idle && !db.fileWanted()) // a waiter does not wait for an idle checkpoint
+	db.letGo(db.takeLingering(), false)
 }
 
 // awaitLingerEnd waits until the linger since the write side's last use
@@ -505,8 +525,12 @@ func awaitLingerEnd(stop <-chan struct{}, linger time.Duration, lastUse func() t
 }
 
 // releaseWrites lets go of a lingering write side now, checkpointing what
-// is pending. Close calls it, once db is closed (a window still queued
-// for db.writes then fails with ErrClosed).
+// is pending; if the write side has let go with windows pending, it
+// attaches the file once more to checkpoint them, trying for the busy
+// timeout (1 s at most: the commits are durable in the WAL, which the
+// next open replays, so Close need not wait for a busy file). Close calls
+// it, once db is closed (a window still queued for db.writes then fails
+// with ErrClosed).
 func (db *DB) releaseWrites() {
 	if db.gate == nil {
 		return
@@ -519,7 +543,22 @@ func (db *DB) releaseWrites() {
 	if conn := db.takeLingering(); conn != nil {
 		_ = db.unshare(context.Background(), nil, 0) // a window ran meanwhile and shared again
 		db.letGo(conn, true)
+		return
 	}
+	if !db.opts.checkpoint.pending() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), min(db.opts.busyTimeout, time.Second))
+	defer cancel()
+	err := db.announceWrite(ctx)
+	var conn *sqlx.Conn
+	if err == nil {
+		conn, err = db.write.Connx(ctx)
+	}
+	if err != nil {
+		db.opts.logger.Warn("dbx: cannot checkpoint on close; the next open replays the WAL", "path", db.path, "err", err)
+	}
+	db.letGo(conn, true)
 }
 
 // checkpoint folds committed writes into the file. The commits are already

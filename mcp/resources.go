@@ -61,6 +61,11 @@ func (s *Server) addResources(hooks *server.Hooks) {
 // result as JSON.
 func (s *Server) readJSON(read func(ctx context.Context, req mcpgo.ReadResourceRequest) (any, error)) server.ResourceHandlerFunc {
 	return func(ctx context.Context, req mcpgo.ReadResourceRequest) ([]mcpgo.ResourceContents, error) {
+		if s.opts.Ready != nil {
+			if err := s.opts.Ready(ctx); err != nil {
+				return nil, err
+			}
+		}
 		v, err := read(ctx, req)
 		if err != nil {
 			return nil, err

@@ -43,6 +43,12 @@ type Options struct {
 	// Logger receives one line per failed tool call (debug: every call).
 	// Default: discard.
 	Logger *slog.Logger
+	// Ready, if set, is called before each tool call and resource read;
+	// while it fails, the call fails with its error (a *dbx.LockError names
+	// the process that holds the file). healthsim serve sets it when
+	// another process held the database as it started, so that the
+	// database is migrated at the first call that finds it free.
+	Ready func(context.Context) error
 	// ValidateOutput checks every result against its tool's output schema
 	// and turns a mismatch into an error result. The results are built from
 	// the typed structs the schemas come from, so this is for tests; it
@@ -89,6 +95,7 @@ func NewServer(db *dbx.DB, opts Options) *Server {
 		server.WithStrictInputSchemaDefault(),
 		server.WithRecovery(),
 		server.WithToolHandlerMiddleware(s.logCalls),
+		server.WithToolHandlerMiddleware(s.whenReady),
 	}
 	if opts.ValidateOutput {
 		serverOpts = append(serverOpts, server.WithOutputSchemaValidation())
@@ -148,6 +155,18 @@ func (s *Server) logCalls(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 		}
 		s.logToClient(ctx, req.Params.Name, elapsed, msg)
 		return res, err
+	}
+}
+
+// whenReady fails a tool call while Options.Ready does.
+func (s *Server) whenReady(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
+		if s.opts.Ready != nil {
+			if err := s.opts.Ready(ctx); err != nil {
+				return s.failure(ctx, "call "+req.Params.Name, err), nil
+			}
+		}
+		return next(ctx, req)
 	}
 }
 

@@ -946,3 +946,41 @@ func TestE2ETwoServers(t *testing.T) {
 		t.Fatalf("the file holds %d scenarios; %d saves succeeded", got, len(all))
 	}
 }
+
+// TestE2EServesWhileFileHeld: a server started while a plain DuckDB program
+// holds the file read-write answers initialize and tools/list at once (not
+// after the busy timeout), answers tool calls with a sentence that names
+// the holder, and, once the holder has gone, migrates the file and works.
+func TestE2EServesWhileFileHeld(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db := tempDB(t)
+	holder := proctest.StartReady(t, "hold-rw", db) // creates the file, unmigrated
+	builtBinary(t)
+	start := time.Now()
+	cs, _, log, err := e2eConnectStdio(t, ctx, db, "--busy-timeout", "1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("initialize answered %v after the server started, the file held", time.Since(start).Round(time.Millisecond))
+	tools, err := cs.ListTools(ctx, nil)
+	if err != nil || len(tools.Tools) != 8 {
+		t.Fatalf("tools/list while the file is held: %v, %v", tools, err)
+	}
+	c := e2eCaller{t: t, ctx: ctx, cs: cs}
+	c.failing("healthsim_list_scenarios", nil, fmt.Sprintf("PID %d", holder.PID()))
+	c.failing("healthsim_save_scenario", map[string]any{"name": "held", "entities": map[string]any{"patients": []any{map[string]any{"id": "p1"}}}},
+		fmt.Sprintf("PID %d", holder.PID()))
+	holder.Stop()
+	var list struct {
+		Count int `json:"count"`
+	}
+	c.ok("healthsim_list_scenarios", nil, &list)
+	if list.Count != 0 {
+		t.Fatalf("%d scenarios in a new file", list.Count)
+	}
+	c.ok("healthsim_save_scenario", map[string]any{"name": "after", "entities": map[string]any{"patients": []any{map[string]any{"id": "p1"}}}}, &struct{}{})
+	if !strings.Contains(log.String(), "another process holds the database") {
+		t.Errorf("the server did not log that the file was held; its log:\n%s", log)
+	}
+}

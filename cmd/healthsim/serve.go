@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
@@ -30,8 +31,16 @@ first owns the file, the others bridge to it (--no-share: serve alone).
 Environment: HEALTHSIM_DB_PATH, MCP_TRANSPORT (stdio|http),
 HEALTHSIM_HTTP_ADDR, HEALTHSIM_MCP_TOKEN (bearer token; required when
 listening off loopback), HEALTHSIM_LOG_LEVEL (debug|info|warn|error),
-HEALTHSIM_SHARE (false: --no-share), HEALTHSIM_READ_ONLY (deprecated:
-turns the write tools off, and serves alone)`
+HEALTHSIM_SHARE (false: --no-share), HEALTHSIM_READ_LEASE (--read-lease),
+HEALTHSIM_READ_ONLY (deprecated: turns the write tools off, and serves
+alone)`
+
+// defaultReadLease is how long serve keeps its shared lock after the last
+// read: a model calls tools seconds apart, and each call after the lease
+// pays for attaching the file again. Other readers are never kept out by
+// it, and dbx processes that write take the file at once; only a plain
+// DuckDB program that opens the file read-write waits for it.
+const defaultReadLease = 10 * time.Second
 
 // defaultHTTPAddr is where --transport http listens without --http.
 const defaultHTTPAddr = "127.0.0.1:8765"
@@ -45,6 +54,7 @@ type ServeCommand struct {
 	queryTimeout time.Duration
 	logLevel     string
 	share        bool
+	readLease    time.Duration
 }
 
 func (c *ServeCommand) Run(ctx context.Context, args []string) error {
@@ -59,6 +69,8 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 		c.share = false
 		return nil
 	})
+	leaseDefault, leaseErr := durationEnv("HEALTHSIM_READ_LEASE", defaultReadLease)
+	fs.DurationVar(&c.readLease, "read-lease", leaseDefault, "keep the file open for reads this long after the last one; a plain DuckDB program that opens it read-write waits that long (default $HEALTHSIM_READ_LEASE, else 10s)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("HEALTHSIM_LOG_LEVEL", "info"), "debug, info, warn or error")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -84,8 +96,11 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 		return cli.UsageError(fs, "--transport must be stdio or http, got %q", c.transport)
 	}
 	readOnly, err := boolEnv("HEALTHSIM_READ_ONLY", false)
-	if err = errors.Join(err, shareErr); err != nil {
+	if err = errors.Join(err, shareErr, leaseErr); err != nil {
 		return cli.UsageError(fs, "%v", err)
+	}
+	if c.readLease <= 0 {
+		return cli.UsageError(fs, "--read-lease must be positive, got %v", c.readLease)
 	}
 
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
@@ -133,22 +148,38 @@ type serving struct {
 	stop func() // stops serving the owner's endpoint, if any, then closes the database
 }
 
+// startProbe is how long serve tries to read the file as it starts before
+// it serves without it.
+const startProbe = 250 * time.Millisecond
+
 // start opens (creating and migrating when needed) the database at path
-// and the MCP server over it.
+// and the MCP server over it. If another process holds the file, it
+// serves anyway: tool calls name that process until it lets go, and the
+// first call after that migrates the database.
 func (c *ServeCommand) start(ctx context.Context, path string, readOnly bool, log *slog.Logger) (*serving, error) {
 	// Tool calls read while saves run; the server's windows read no
 	// other file, so the write side can be locked down.
-	db, err := dbx.Open(ctx, path, dbx.WithBusyTimeout(c.db.BusyTimeout), dbx.WithLogger(log), dbx.WithReadsDuringWrites())
+	db, err := dbx.Open(ctx, path, dbx.WithBusyTimeout(c.db.BusyTimeout), dbx.WithReadLease(c.readLease),
+		dbx.WithLogger(log), dbx.WithReadsDuringWrites())
 	if err != nil {
 		return nil, err
 	}
-	version, err := c.prepare(ctx, db, readOnly, log)
-	if err != nil {
+	ready := c.whenPrepared(db, readOnly, log)
+	// A file another program holds read-write: serve at once instead of
+	// after the busy timeout.
+	probeCtx, cancel := context.WithTimeout(ctx, startProbe)
+	err = db.Read().PingContext(probeCtx)
+	cancel()
+	if !errors.Is(err, dbx.ErrLocked) {
+		err = ready(ctx)
+	}
+	if errors.Is(err, dbx.ErrLocked) {
+		log.Warn("another process holds the database: serving anyway; tool calls say which process until it lets go", "err", err)
+	} else if err != nil {
 		db.Close()
 		return nil, err
 	}
-	log.Info("opened the database", "db", path, "schema_version", version, "read_only", readOnly)
-	srv := mcp.NewServer(db, mcp.Options{Version: buildVersion(), ReadOnly: readOnly, QueryTimeout: c.queryTimeout, Logger: log})
+	srv := mcp.NewServer(db, mcp.Options{Version: buildVersion(), ReadOnly: readOnly, QueryTimeout: c.queryTimeout, Logger: log, Ready: ready})
 	return &serving{srv: srv, stop: func() {
 		if err := db.Close(); err != nil {
 			log.Error("close database", "err", err)
@@ -265,6 +296,29 @@ func (c *ServeCommand) bridge(ctx context.Context, rec share.Record, path string
 	return err
 }
 
+// whenPrepared returns a function that prepares the database (see
+// prepare) until that has succeeded once, then does nothing.
+func (c *ServeCommand) whenPrepared(db *dbx.DB, readOnly bool, log *slog.Logger) func(context.Context) error {
+	var (
+		mu   sync.Mutex
+		done bool
+	)
+	return func(ctx context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			return nil
+		}
+		version, err := c.prepare(ctx, db, readOnly, log)
+		if err != nil {
+			return err
+		}
+		done = true
+		log.Info("opened the database", "db", db.Path(), "schema_version", version, "read_only", readOnly)
+		return nil
+	}
+}
+
 // prepare creates and migrates the database when needed (in one write
 // window), or, read-only, only checks it, and returns the schema version.
 func (c *ServeCommand) prepare(ctx context.Context, db *dbx.DB, readOnly bool, log *slog.Logger) (int64, error) {
@@ -302,6 +356,19 @@ func boolEnv(key string, fallback bool) (bool, error) {
 		return fallback, fmt.Errorf("%s must be true or false, got %q", key, v)
 	}
 	return on, nil
+}
+
+// durationEnv reads a duration from the environment, as boolEnv does.
+func durationEnv(key string, fallback time.Duration) (time.Duration, error) {
+	v := os.Getenv(key)
+	if v == "" {
+		return fallback, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fallback, fmt.Errorf("%s must be a duration such as 10s, got %q", key, v)
+	}
+	return d, nil
 }
 
 func envOr(key, fallback string) string {

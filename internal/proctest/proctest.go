@@ -46,13 +46,29 @@ func Main(m *testing.M, helpers map[string]Helper) {
 		os.Exit(2)
 	}
 	done := make(chan struct{})
-	go func() { io.Copy(io.Discard, os.Stdin); close(done) }()
+	go func() {
+		in := bufio.NewScanner(os.Stdin)
+		for in.Scan() {
+			select {
+			case commands <- in.Text():
+			default: // a helper that takes no commands
+			}
+		}
+		close(done)
+	}()
 	if err := h(os.Getenv(pathEnv), done); err != nil {
 		fmt.Println("error:", err)
 		os.Exit(2)
 	}
 	os.Exit(0)
 }
+
+// commands carries the lines the test sends to this helper process.
+var commands = make(chan string, 16)
+
+// Commands returns the lines the test sends with [Process.Send], in a
+// helper process.
+func Commands() <-chan string { return commands }
 
 // hold opens the file with plain duckdb-go, as a foreign program (a
 // notebook, a CLI) does, prints "ready" and holds it until stdin closes.
@@ -136,6 +152,14 @@ func (p *Process) Line(t testing.TB) string {
 		t.Fatalf("helper ended without output: %v", p.out.Err())
 	}
 	return p.out.Text()
+}
+
+// Send sends line to the helper (see [Commands]).
+func (p *Process) Send(t testing.TB, line string) {
+	t.Helper()
+	if _, err := io.WriteString(p.stdin, line+"\n"); err != nil {
+		t.Fatalf("send %q to the helper: %v", line, err)
+	}
 }
 
 // PID returns the process id.
