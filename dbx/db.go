@@ -150,7 +150,9 @@ func (db *DB) Path() string { return db.path }
 func (db *DB) Read() *sqlx.DB { return db.read }
 
 // Close waits for the running write window, if any, lets go of a
-// lingering write side (checkpointing what is pending), closes both pools,
+// lingering write side, checkpoints the windows still in the WAL (see
+// [WithCheckpointEvery]; it tries for the busy timeout, a second at most,
+// and leaves them in the WAL if the file stays busy), closes both pools,
 // and waits until every connection taken from Read has been returned: then
 // this process holds no lock on the file or its sidecars. Write,
 // WritePool, ReplaceFile and RawConn fail with [ErrClosed] afterwards,

@@ -11,9 +11,10 @@
 // (see [WithReadLease]). [DB.Write] runs a function in a short write window:
 // reads in this process wait, the read side lets go of the file, the file is
 // opened read-write, and the function runs in one transaction. The write
-// side then keeps the file for a few milliseconds, for a next window (see
-// [WithWriteLinger]), unless a reader or another dbx process's writer waits
-// for it. Opening either side retries lock
+// side lets go of the file once the window has committed, before Write
+// returns (unless a window of this process is queued behind it, or
+// [WithWriteLinger] says otherwise), and the read side attaches it again
+// in the background if it was in use. Opening either side retries lock
 // conflicts until the busy timeout (see [WithBusyTimeout]) and then returns a
 // [*LockError] that names the process holding the file.
 //

@@ -53,10 +53,13 @@ func WithBusyTimeout(d time.Duration) Option {
 	}
 }
 
-// WithReadLease sets how long an idle read pool keeps the file open (and so
-// its shared lock held) after the last read: the lock goes within a few
-// milliseconds of d after the last statement. A writer of this or another
-// dbx process does not wait for it. Default 1s.
+// WithReadLease sets how long an idle read side keeps the file open (and
+// so its shared lock held) after the last read: the lock goes within a few
+// milliseconds of d after the last statement, also when a write window of
+// this process came in between (the read side attaches the file again
+// after it). Other readers are not kept out, and a writer of this or
+// another dbx process does not wait for it; a program that opens the file
+// read-write without dbx does. Default 1s.
 func WithReadLease(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 {
@@ -81,12 +84,13 @@ func WithReadConns(n int) Option {
 
 // WithCheckpointEvery sets when the write side folds the write-ahead log
 // into the database file: always after a window that ran anything but row
-// changes, and when the write linger ends with nobody waiting; otherwise
-// once the WAL reaches walBytes, or when the write side lets go for a
-// waiting reader or writer with n windows pending. Until then each commit
-// stays in PATH.wal, durable, and the next open replays it. n = 1
-// checkpoints whenever the write side lets go. Default: 16 windows or
-// 4 MiB. Copy the .wal with the file, or run scripts/checkpoint first.
+// changes; otherwise once the WAL reaches walBytes, when the write side
+// lets go with n windows pending, and at [DB.Close]. Until then each
+// commit stays in PATH.wal, durable, and the next open replays it. A
+// checkpoint holds the file read-write, so none is done merely because
+// the process is idle. n = 1 checkpoints whenever the write side lets go.
+// Default: 16 windows or 4 MiB. Copy the .wal with the file, or run
+// scripts/checkpoint first.
 func WithCheckpointEvery(n int, walBytes int64) Option {
 	return func(o *options) error {
 		if n < 1 || walBytes < 1 {

@@ -28,10 +28,11 @@ type window struct {
 // transaction is rolled back (a panic is re-raised after cleanup);
 // otherwise it is committed. If fn commits or rolls back the transaction
 // itself, Write says which. Concurrent calls run one at a time, in the
-// order they came. After a successful window the write side may linger
-// ([WithWriteLinger]); after a failed one Write returns only once this
-// process no longer holds the file's write lock (with
-// WithReadsDuringWrites: once no read runs on the write side).
+// order they came. Write returns once this process no longer holds the
+// file's write lock, unless a window of this process is queued behind it
+// (which then uses the file as it is), reads run on the write side (with
+// WithReadsDuringWrites: it lets go once they end), or a write linger is
+// set ([WithWriteLinger]).
 //
 // Write fails with a [*LockError] if another process holds the file for the
 // whole busy timeout, and with an error if read connections of this process

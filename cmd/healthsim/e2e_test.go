@@ -984,3 +984,37 @@ func TestE2EServesWhileFileHeld(t *testing.T) {
 		t.Errorf("the server did not log that the file was held; its log:\n%s", log)
 	}
 }
+
+// TestE2EReadLease: while calls come within the read lease, the server
+// keeps its shared lock (a call does not attach the file again, even after
+// a save), so a plain DuckDB program cannot open the file read-write; it
+// gets the file within the read lease after the last call.
+func TestE2EReadLease(t *testing.T) {
+	const lease = 2 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db := tempDB(t)
+	cs, _, _, err := e2eConnectStdio(t, ctx, db, "--read-lease", lease.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e2eCaller{t: t, ctx: ctx, cs: cs}
+	probe := proctest.StartReady(t, "probe-rw", db)
+	var out any
+	c.ok("healthsim_list_scenarios", nil, &out)
+	c.ok("healthsim_save_scenario", map[string]any{"name": "lease", "entities": map[string]any{"patients": []any{map[string]any{"id": "p1"}}}}, &out)
+	last := time.Now()
+	probe.Send(t, "open")
+	line := probe.Line(t)
+	if time.Since(last) < lease/2 && line == "ok" {
+		t.Fatal("a plain process opened the file read-write right after a call: the read side did not keep it")
+	}
+	for line != "ok" {
+		if waited := time.Since(last); waited > lease+5*time.Second {
+			t.Fatalf("the file is still held %v after the last call, with a %v read lease: %s", waited.Round(time.Millisecond), lease, line)
+		}
+		probe.Send(t, "open")
+		line = probe.Line(t)
+	}
+	t.Logf("a plain read-write open got the file %v after the last call (read lease %v)", time.Since(last).Round(time.Millisecond), lease)
+}

@@ -24,9 +24,28 @@ import (
 // database file (proctest): hold-ro and hold-rw open it with plain
 // duckdb-go; read-bursts reads through dbx in bursts with pauses;
 // write-waiting runs one dbx write window (waiting up to 20 s for the file)
-// and prints "wrote" or the error.
+// and prints "wrote" or the error; probe-rw opens the file read-write with
+// plain duckdb-go, once per command, and prints "ok" or the error.
 func TestMain(m *testing.M) {
-	proctest.Main(m, map[string]proctest.Helper{"read-bursts": readBursts, "write-waiting": writeWaiting})
+	proctest.Main(m, map[string]proctest.Helper{"read-bursts": readBursts, "write-waiting": writeWaiting, "probe-rw": probeReadWrite})
+}
+
+func probeReadWrite(path string, done <-chan struct{}) error {
+	fmt.Println("ready")
+	for {
+		select {
+		case <-proctest.Commands():
+			db, err := proctest.OpenRaw(path, false)
+			if err != nil {
+				fmt.Println("locked:", err)
+				continue
+			}
+			db.Close()
+			fmt.Println("ok")
+		case <-done:
+			return nil
+		}
+	}
 }
 
 func writeWaiting(path string, _ <-chan struct{}) error {
