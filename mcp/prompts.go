@@ -71,8 +71,8 @@ func (s *Server) generateCohortPrompt(ctx context.Context, req mcpgo.GetPromptRe
 	tags, _ := promptArg(req, "tags", false)
 	var b strings.Builder
 	fmt.Fprintf(&b, "Generate a synthetic healthcare cohort: %s.\n\n", desc)
-	fmt.Fprintf(&b, "Use HealthSim's entity types (%s). Give every entity an id unique within its type, link related entities by those ids (an encounter's patient_id, a claim's member_id, ...), and keep values clinically plausible: real ICD-10, CPT, LOINC and NDC codes, dates in order.\n\n",
-		strings.Join(scenario.EntityTypes(), ", "))
+	fmt.Fprintf(&b, "Use HealthSim's entity types (%s), with the column names healthsim_tables lists as field names. Give every entity an id unique within its type (a patient its mrn), and keep values clinically plausible: real ICD-10, CPT, LOINC and NDC codes, dates in order. %s\n\n",
+		strings.Join(scenario.EntityTypes(), ", "), scenario.LinkHint())
 	b.WriteString("Then save it in one call to healthsim_save_scenario")
 	if name != "" {
 		fmt.Fprintf(&b, " named %q", name)

@@ -74,6 +74,9 @@ func (s *Server) readJSON(read func(ctx context.Context, req mcpgo.ReadResourceR
 		if err != nil {
 			return nil, fmt.Errorf("encode %s: %w", req.Params.URI, err)
 		}
+		if len(text) > MaxAnswerBytes {
+			return nil, fmt.Errorf("read %s: %w", req.Params.URI, errTooLarge(len(text)))
+		}
 		return []mcpgo.ResourceContents{mcpgo.TextResourceContents{URI: req.Params.URI, MIMEType: "application/json", Text: string(text)}}, nil
 	}
 }
@@ -164,6 +167,8 @@ type SchemaOutput struct {
 	// ProvenanceColumns are the columns every entity table has besides the
 	// entity's own fields.
 	ProvenanceColumns map[string]string `json:"provenance_columns"`
+	// Links say how entity tables refer to each other, for joins.
+	Links string `json:"links"`
 }
 
 // SchemaGroup is a kind of table, with what its tables hold.
@@ -231,5 +236,6 @@ func (s *Server) schema(ctx context.Context) (*SchemaOutput, error) {
 			"generation_seed": "The entity's own generation_seed field, if given.",
 			"created_at":      "When the row was saved.",
 		},
+		Links: scenario.LinkHint(),
 	}, nil
 }

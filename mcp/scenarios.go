@@ -45,19 +45,27 @@ func (s *Server) listScenariosTool() server.ServerTool {
 	return server.ServerTool{Tool: tool, Handler: handler}
 }
 
-// LoadScenarioOutput is the result of healthsim_load_scenario. Entities maps
-// each entity type to its entities exactly as saved.
+// LoadScenarioOutput is the result of healthsim_load_scenario. Entities
+// maps each entity type to one page of its entities exactly as saved;
+// Page says which, and how to get the rest.
 type LoadScenarioOutput struct {
 	scenario.Overview
-	Entities map[string][]any `json:"entities,omitempty"`
+	Entities map[string][]any   `json:"entities,omitempty"`
+	Page     *scenario.PageInfo `json:"page,omitempty"`
 }
 
 func (s *Server) loadScenarioTool() server.ServerTool {
 	tool := mcpgo.NewTool("healthsim_load_scenario",
 		mcpgo.WithTitleAnnotation("Load a scenario"),
-		mcpgo.WithDescription("Load a saved scenario by name or id: its description, tags, entity counts and (unless include_entities is false) every entity as saved. For a large scenario, prefer healthsim_get_summary."),
+		mcpgo.WithDescription(fmt.Sprintf("Load a saved scenario by name or id: its description, tags, entity counts and (unless include_entities is false) its entities as saved, a page at a time: "+
+			"at most limit entities (default %d) and %d bytes of them, by type then as saved. page.next_offset, when present, is the offset of the next page; entity_type keeps to one type. "+
+			"For an overview of a large scenario, prefer healthsim_get_summary.", scenario.DefaultPageLimit, scenario.MaxPageBytes)),
 		mcpgo.WithString("name_or_id", mcpgo.Required(), mcpgo.MinLength(1), mcpgo.Description("The scenario's name or id.")),
-		mcpgo.WithBoolean("include_entities", mcpgo.DefaultBool(true), mcpgo.Description("Include the entities themselves, not only their counts.")),
+		mcpgo.WithBoolean("include_entities", mcpgo.DefaultBool(true), mcpgo.Description("Include a page of the entities themselves, not only their counts.")),
+		mcpgo.WithString("entity_type", mcpgo.Description("Only entities of this type (e.g. patients); default every type.")),
+		mcpgo.WithInteger("offset", mcpgo.Min(0), mcpgo.DefaultNumber(0), mcpgo.Description("Entities to skip: the previous answer's page.next_offset.")),
+		mcpgo.WithInteger("limit", mcpgo.Min(1), mcpgo.Max(scenario.MaxPageLimit), mcpgo.DefaultNumber(scenario.DefaultPageLimit),
+			mcpgo.Description("At most this many entities in the page.")),
 		mcpgo.WithOutputSchema[LoadScenarioOutput](),
 		readTool(),
 	)
@@ -65,25 +73,32 @@ func (s *Server) loadScenarioTool() server.ServerTool {
 		args := struct {
 			NameOrID        string `json:"name_or_id"`
 			IncludeEntities bool   `json:"include_entities"`
-		}{IncludeEntities: true}
+			EntityType      string `json:"entity_type"`
+			Offset          int    `json:"offset"`
+			Limit           int    `json:"limit"`
+		}{IncludeEntities: true, Limit: scenario.DefaultPageLimit}
 		if res := bind(req, &args); res != nil {
 			return res, nil
 		}
 		what := fmt.Sprintf("load scenario %q", args.NameOrID)
-		sc, err := s.store.Load(ctx, args.NameOrID, args.IncludeEntities)
+		if !args.IncludeEntities {
+			sc, err := s.store.Load(ctx, args.NameOrID, false)
+			if err != nil {
+				return s.failure(ctx, what, err), nil
+			}
+			return structured(LoadScenarioOutput{Overview: sc.Overview})
+		}
+		page, err := s.store.LoadPage(ctx, args.NameOrID, scenario.PageRequest{Type: args.EntityType, Offset: args.Offset, Limit: args.Limit})
 		if err != nil {
 			return s.failure(ctx, what, err), nil
 		}
-		out := LoadScenarioOutput{Overview: sc.Overview}
-		if args.IncludeEntities {
-			out.Entities = make(map[string][]any, len(sc.Entities))
-			for typ, docs := range sc.Entities {
-				list := make([]any, len(docs))
-				for i, doc := range docs {
-					list[i] = doc // json.RawMessage: sent exactly as saved
-				}
-				out.Entities[typ] = list
+		out := LoadScenarioOutput{Overview: page.Overview, Entities: make(map[string][]any, len(page.Entities)), Page: &page.PageInfo}
+		for typ, docs := range page.Entities {
+			list := make([]any, len(docs))
+			for i, doc := range docs {
+				list[i] = doc // json.RawMessage: sent exactly as saved
 			}
+			out.Entities[typ] = list
 		}
 		return structured(out)
 	}
@@ -124,11 +139,12 @@ func (s *Server) saveScenarioTool() server.ServerTool {
 	tool := mcpgo.NewTool("healthsim_save_scenario",
 		mcpgo.WithTitleAnnotation("Save a scenario"),
 		mcpgo.WithDescription("Save generated entities as a named scenario, all or nothing. Entity types: "+types+
-			" (singular forms work too). Each entity is a JSON object with an id (patients: id, patient_id or mrn; encounters: encounter_id; claims: claim_id; others: id), unique within its type. Fields that match a column of the type's table are also stored there for SQL."),
+			" (singular forms work too). Each entity is a JSON object with an id (patients: id, patient_id or mrn; encounters: encounter_id; claims: claim_id; others: id), unique within its type. Fields that match a column of the type's table (healthsim_tables lists them) are also stored there for SQL. "+
+			scenario.LinkHint()+" Rename those fields to columns and save again with overwrite, so that SQL sees them."),
 		mcpgo.WithString("name", mcpgo.Required(), mcpgo.MinLength(1), mcpgo.MaxLength(scenario.MaxNameLen),
 			mcpgo.Description("The scenario's name, unique in the database.")),
 		mcpgo.WithObject("entities", mcpgo.Required(), mcpgo.MinProperties(1),
-			mcpgo.Description("Entities by type, e.g. {\"patients\": [{\"id\": \"p1\", \"given_name\": \"Ana\"}], \"encounters\": [...]}."),
+			mcpgo.Description("Entities by type, e.g. {\"patients\": [{\"mrn\": \"p1\", \"given_name\": \"Ana\"}], \"encounters\": [{\"encounter_id\": \"e1\", \"patient_mrn\": \"p1\", \"admission_time\": \"2024-03-01T09:30:00\"}]}."),
 			mcpgo.AdditionalProperties(map[string]any{"type": "array", "items": map[string]any{"type": "object"}})),
 		mcpgo.WithString("description", mcpgo.Description("What the scenario is for.")),
 		mcpgo.WithArray("tags", mcpgo.Description("Tags to find the scenario by (stored lowercased)."),

@@ -257,12 +257,28 @@ func bind(req mcpgo.CallToolRequest, args any) *mcpgo.CallToolResult {
 	return nil
 }
 
+// MaxAnswerBytes bounds the JSON of any tool result or resource. The tools
+// bound what they return well below it (healthsim_query's rows: 256 KiB;
+// a page of entities: 100 kB); this catches the rest (long descriptions,
+// many tags), which a client would otherwise receive twice (as text and as
+// structured content) in one message.
+const MaxAnswerBytes = 512 << 10
+
+// errTooLarge says that an answer of size bytes is over MaxAnswerBytes.
+func errTooLarge(size int) error {
+	return fmt.Errorf("the answer would be %d bytes, more than the %d an answer may have; ask for less (a smaller limit, one entity type, a narrower search)", size, MaxAnswerBytes)
+}
+
 // structured returns v as the structured result, with its JSON as the text
-// for clients that read only text (encoded once for both).
+// for clients that read only text (encoded once for both), or an error
+// result if it is over MaxAnswerBytes.
 func structured(v any) (*mcpgo.CallToolResult, error) {
 	text, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("encode result: %w", err)
+	}
+	if len(text) > MaxAnswerBytes {
+		return mcpgo.NewToolResultErrorf("Could not answer: %v.", errTooLarge(len(text))), nil
 	}
 	return mcpgo.NewToolResultStructured(json.RawMessage(text), string(text)), nil
 }

@@ -50,6 +50,7 @@ type env struct {
 	t      *testing.T
 	path   string
 	db     *dbx.DB
+	srv    *mcp.Server
 	client *client.Client
 
 	mu            sync.Mutex
@@ -75,7 +76,7 @@ func newEnv(t *testing.T, opts mcp.Options, dbOpts ...dbx.Option) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	e := &env{t: t, path: path, db: db, client: c}
+	e := &env{t: t, path: path, db: db, srv: srv, client: c}
 	c.OnNotification(func(n mcpgo.JSONRPCNotification) {
 		e.mu.Lock()
 		defer e.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -92,6 +93,22 @@ func e2eRunTS(t *testing.T, env []string, args ...string) map[string]any {
 	}
 	t.Logf("TypeScript SDK client: %s", lines[len(lines)-1])
 	return res
+}
+
+// TestE2ETypeScriptSDKAsClaude: big scenarios are saved and paged
+// through with the TypeScript SDK client, whose 10 MiB message limit is
+// real, and the README's save example is joined by SQL.
+func TestE2ETypeScriptSDKAsClaude(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("\\| `healthsim_save_scenario` \\|[^\\n]*\\| `(\\{.*\\})` \\|").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("no healthsim_save_scenario example in the README's tool table")
+	}
+	res := e2eRunTS(t, []string{"HEALTHSIM_README_EXAMPLE=" + string(m[1])}, "claude", builtBinary(t), tempDB(t))
+	t.Logf("%v", res)
 }
 
 func TestE2ETypeScriptSDK(t *testing.T) {

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -225,6 +226,134 @@ func (s *Store) Load(ctx context.Context, nameOrID string, includeEntities bool)
 		return nil, err
 	}
 	return sc, nil
+}
+
+// Limits of LoadPage.
+const (
+	DefaultPageLimit = 100
+	MaxPageLimit     = 1000
+	// MaxPageBytes bounds the entity JSON of one page (about 25k tokens),
+	// so that a page fits a model's context and a client's message size.
+	MaxPageBytes = 100_000
+)
+
+// PageRequest selects a page of a scenario's entities.
+type PageRequest struct {
+	Type   string // an entity type (plural or singular); "" for every type
+	Offset int    // entities to skip, in the order Load gives them
+	Limit  int    // 1 to MaxPageLimit; 0 means DefaultPageLimit
+}
+
+// Page is a page of a scenario's entities: at most Limit of them and
+// MaxPageBytes of JSON, in the order Load gives them (by type, then as
+// saved).
+type Page struct {
+	Overview
+	Entities map[string][]json.RawMessage
+	PageInfo
+}
+
+// PageInfo says which entities a page holds and how to get the rest.
+type PageInfo struct {
+	EntityType string `json:"entity_type,omitempty"` // the type asked for; "" for all
+	Offset     int    `json:"offset"`
+	Returned   int    `json:"returned"`
+	Total      int    `json:"total"` // the entities of EntityType (or all) in the scenario
+	// NextOffset is the offset of the next page; absent on the last.
+	NextOffset *int `json:"next_offset,omitempty"`
+	// Note says, when there is more, that the page is bounded and how to
+	// get the rest.
+	Note string `json:"note,omitempty"`
+}
+
+// LoadPage returns the scenario whose id or name is nameOrID with one page
+// of its entities. An entity larger than MaxPageBytes on its own comes as
+// an object that says so and how to read it with SQL.
+func (s *Store) LoadPage(ctx context.Context, nameOrID string, req PageRequest) (*Page, error) {
+	limit := cmp.Or(req.Limit, DefaultPageLimit)
+	if limit < 1 || limit > MaxPageLimit {
+		return nil, input.Invalid("limit", "must be between 1 and %d, got %d", MaxPageLimit, req.Limit)
+	}
+	if req.Offset < 0 {
+		return nil, input.Invalid("offset", "must not be negative, got %d", req.Offset)
+	}
+	typ := strings.TrimSpace(req.Type)
+	if typ != "" {
+		table, ok := CanonicalType(typ)
+		if !ok {
+			return nil, input.Invalid("entity_type", "unknown entity type %q; valid types are %s", typ, strings.Join(entityTypes, ", "))
+		}
+		typ = table
+	}
+	var page *Page
+	err := s.readTx(ctx, func(tx *sqlx.Tx) error {
+		h, err := s.readLookup(ctx, tx, nameOrID)
+		if err != nil {
+			return err
+		}
+		page = &Page{Overview: h.overview(), Entities: map[string][]json.RawMessage{},
+			PageInfo: PageInfo{EntityType: typ, Offset: req.Offset}}
+		page.Total = page.TotalEntities
+		if typ != "" {
+			page.Total = page.EntityCounts[typ]
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT entity_type, entity_id, entity_data::VARCHAR FROM scenario_entities
+			WHERE scenario_seq = $2 AND scenario_id = $1 AND ($3 = '' OR entity_type = $3)
+			ORDER BY entity_type, rowid LIMIT $4 OFFSET $5`, h.ID, h.Seq, typ, limit, req.Offset)
+		if err != nil {
+			return fmt.Errorf("scenario: load entities: %w", err)
+		}
+		defer rows.Close()
+		size, cut := 0, false
+		for rows.Next() {
+			var etype, id, data string
+			if err := rows.Scan(&etype, &id, &data); err != nil {
+				return fmt.Errorf("scenario: load entities: %w", err)
+			}
+			if size+len(data) > MaxPageBytes {
+				if page.Returned > 0 {
+					cut = true
+					break
+				}
+				data = oversized(h.ID, etype, id, len(data))
+			}
+			size += len(data)
+			page.Entities[etype] = append(page.Entities[etype], json.RawMessage(data))
+			page.Returned++
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("scenario: load entities: %w", err)
+		}
+		if next := req.Offset + page.Returned; next < page.Total {
+			page.NextOffset = &next
+			bound := fmt.Sprintf("at most %d entities", limit)
+			if cut {
+				bound = fmt.Sprintf("at most %d bytes of entities", MaxPageBytes)
+			}
+			of, same := "entities", ""
+			if typ != "" {
+				of, same = typ, fmt.Sprintf(" and entity_type %q", typ)
+			}
+			page.Note = fmt.Sprintf("This page holds %s %d to %d of %d (a page holds %s). For the next page, call healthsim_load_scenario again with offset %d%s.",
+				of, req.Offset+1, next, page.Total, bound, next, same)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// oversized is what a page holds in place of an entity of size bytes,
+// over MaxPageBytes on its own.
+func oversized(scenarioID, typ, id string, size int) string {
+	b, _ := json.Marshal(map[string]any{
+		"_omitted": fmt.Sprintf("This %s entity (id %s) is %d bytes, more than a page holds (%d). Read its fields with healthsim_query.", typ, id, size, MaxPageBytes),
+		"_sql": fmt.Sprintf("SELECT json_keys(entity_data) FROM scenario_entities WHERE scenario_id = '%s' AND entity_type = '%s' AND entity_id = '%s'",
+			scenarioID, typ, strings.ReplaceAll(id, "'", "''")),
+	})
+	return string(b)
 }
 
 // List returns the scenarios matching opts, most recently saved first.

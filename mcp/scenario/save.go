@@ -54,6 +54,11 @@ type SaveResult struct {
 	Tags          []string       `json:"tags"`
 	CreatedAt     time.Time      `json:"created_at"`
 	UpdatedAt     time.Time      `json:"updated_at"`
+	// JSONOnlyFields names, per entity type, the fields that matched no
+	// column of the type's table: they are kept in the entity's JSON
+	// (scenario_entities.entity_data) but SQL on the table does not see
+	// them. Empty when every field has a column.
+	JSONOnlyFields map[string][]string `json:"json_only_fields,omitempty"`
 }
 
 // entity is one validated entity, with where the caller put it (for messages).
@@ -131,6 +136,7 @@ func (s *Store) Save(ctx context.Context, req SaveRequest) (SaveResult, error) {
 				return fmt.Errorf("scenario: save %q: %w", p.name, err)
 			}
 		}
+		res.JSONOnlyFields = jsonOnlyFields(p.byTable, stmts)
 		if len(p.tags) > 0 {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO scenario_tags (scenario_id, tag) SELECT $1, unnest($2::VARCHAR[])`,
 				res.ID, p.tags); err != nil {
@@ -161,6 +167,33 @@ func (s *Store) Save(ctx context.Context, req SaveRequest) (SaveResult, error) {
 		return SaveResult{}, s.explain(ctx, err)
 	}
 	return res, nil
+}
+
+// jsonOnlyFields returns, per table with any, the sorted fields of its
+// entities that no column of the table holds.
+func jsonOnlyFields(byTable map[string][]entity, stmts map[string]*tableSQL) map[string][]string {
+	var out map[string][]string
+	for table, es := range byTable {
+		seen := map[string]bool{}
+		for _, e := range es {
+			for field := range e.data {
+				if !stmts[table].columns[field] && !seen[field] {
+					seen[field] = true
+					out = mapAppend(out, table, field)
+				}
+			}
+		}
+		slices.Sort(out[table])
+	}
+	return out
+}
+
+func mapAppend(m map[string][]string, key, v string) map[string][]string {
+	if m == nil {
+		m = map[string][]string{}
+	}
+	m[key] = append(m[key], v)
+	return m
 }
 
 // validate checks req and returns what to write; it touches no database.
@@ -255,8 +288,9 @@ type column struct {
 // from a batch of entity JSON documents.
 type tableSQL struct {
 	table     string
-	insertSQL string // $1 scenario id, $2 VARCHAR[] of entity JSON
-	check     string // $1 VARCHAR[]: the first entity and field DuckDB cannot cast, if any
+	columns   map[string]bool // the table's columns, by name
+	insertSQL string          // $1 scenario id, $2 VARCHAR[] of entity JSON
+	check     string          // $1 VARCHAR[]: the first entity and field DuckDB cannot cast, if any
 }
 
 // statements returns the per-table statements, building them from the
@@ -317,7 +351,10 @@ func buildTableSQL(table string, cols []column) *tableSQL {
 		names = append(names, quoteIdent(c.Name))
 		exprs = append(exprs, expr)
 	}
-	ts := &tableSQL{table: table}
+	ts := &tableSQL{table: table, columns: map[string]bool{}}
+	for _, c := range cols {
+		ts.columns[c.Name] = true
+	}
 	ts.insertSQL = fmt.Sprintf(`INSERT INTO %s (%s) SELECT %s FROM (SELECT unnest($2::VARCHAR[])::JSON AS j)`,
 		quoteIdent(table), strings.Join(names, ", "), strings.Join(exprs, ", "))
 	if len(checks) > 0 {

@@ -10,6 +10,7 @@ package scenario
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -115,4 +116,35 @@ func (s *Store) ResolveID(ctx context.Context, nameOrID string) (string, error) 
 func resolve(ctx context.Context, q sqlx.QueryerContext, nameOrID string) (id, name string, err error) {
 	h, err := lookup(ctx, q, nameOrID)
 	return h.ID, h.Name, err
+}
+
+// Link is how entities of one type refer to another: Column of each of
+// Tables holds the value of RefColumn of the RefTable entity it belongs to.
+type Link struct {
+	Column    string
+	Tables    []string
+	RefTable  string
+	RefColumn string
+}
+
+// Links are the references between the canonical tables, which joins
+// follow. What a model is told about linking entities comes from them
+// (see LinkHint), and a test checks them against the schema.
+var Links = []Link{
+	{"patient_mrn", []string{"encounters", "diagnoses", "medications", "lab_results", "vital_signs", "orders", "clinical_notes", "prescriptions"}, "patients", "mrn"},
+	{"encounter_id", []string{"diagnoses", "medications", "lab_results", "vital_signs", "orders", "clinical_notes"}, "encounters", "encounter_id"},
+	{"member_id", []string{"claims", "prescriptions", "pharmacy_claims"}, "members", "member_id"},
+	{"claim_id", []string{"claim_lines"}, "claims", "claim_id"},
+	{"subject_id", []string{"trial_visits", "adverse_events", "exposures"}, "subjects", "subject_id"},
+	{"patient_ref", []string{"subjects"}, "patients", "mrn"},
+}
+
+// LinkHint tells a model how to link entities so that SQL joins find them.
+func LinkHint() string {
+	var parts []string
+	for _, l := range Links {
+		parts = append(parts, fmt.Sprintf("%s.%s = %s.%s", strings.Join(l.Tables, "/"), l.Column, l.RefTable, l.RefColumn))
+	}
+	return "Link related entities by these fields, which SQL joins follow: " + strings.Join(parts, "; ") +
+		". Fields that match no column of the type's table are kept in the entity's JSON only, and the answer lists them in json_only_fields."
 }

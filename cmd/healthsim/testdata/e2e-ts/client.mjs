@@ -6,6 +6,12 @@
 //                                         (HEALTHSIM_MCP_TOKEN, if set, is sent as a bearer token)
 //   node client.mjs command JSON          starts {"command", "args", "env"} as a
 //                                         host does from an MCP Bundle's mcp_config
+//   node client.mjs claude BINARY DBPATH  stdio, as Claude meets the server: saves
+//                                         a 6 MB and a 30,000-entity scenario and
+//                                         pages through both (every entity once, no
+//                                         answer near the SDK's 10 MiB limit), and
+//                                         saves the README's example
+//                                         ($HEALTHSIM_README_EXAMPLE) and joins it
 //
 // It lists the tools, then saves a scenario, lists, loads, summarises,
 // queries it, reads it as a resource, gets a prompt about it, completes its
@@ -153,11 +159,58 @@ async function resourcesAndPrompts(client, name, id) {
   check(canonical(states.completion.values) === canonical(["New York"]), `complete state: ${JSON.stringify(states)}`);
 }
 
+// claude saves big scenarios and pages through them, and checks that the
+// README's save example is joined by SQL.
+async function claude(client) {
+  const big = {
+    "6 MB": { patients: Array.from({ length: 1500 }, (_, i) => ({ mrn: `m${i}`, given_name: "Ana", note: "n".repeat(4000) })) },
+    "30k": {
+      patients: Array.from({ length: 20000 }, (_, i) => ({ mrn: `m${i}` })),
+      encounters: Array.from({ length: 10000 }, (_, i) => ({ encounter_id: `e${i}`, patient_mrn: `m${i}` })),
+    },
+  };
+  const result = {};
+  for (const [label, entities] of Object.entries(big)) {
+    const want = Object.values(entities).reduce((n, l) => n + l.length, 0);
+    const saved = await ok(client, "healthsim_save_scenario", { name: `claude ${label}`, entities });
+    check(saved.total_entities === want, `save ${label}: ${JSON.stringify(saved)}`);
+    const seen = new Set();
+    let offset = 0, pages = 0, largest = 0;
+    for (;;) {
+      const res = await call(client, "healthsim_load_scenario", { name_or_id: saved.id, offset, limit: 1000 });
+      largest = Math.max(largest, text(res).length);
+      check(!res.isError, `load ${label} at offset ${offset}: ${text(res)}`);
+      const { entities: got = {}, page } = res.structuredContent;
+      for (const [typ, list] of Object.entries(got)) {
+        for (const e of list) seen.add(`${typ}/${e.mrn ?? e.encounter_id}`);
+      }
+      pages++;
+      if (page.next_offset === undefined) break;
+      check(page.note.includes(`offset ${page.next_offset}`), `load ${label}: page ${JSON.stringify(page)}`);
+      offset = page.next_offset;
+    }
+    check(seen.size === want, `load ${label}: paging reached ${seen.size} of ${want} entities`);
+    check(largest < 1_000_000, `load ${label}: an answer of ${largest} bytes`);
+    const first = await ok(client, "healthsim_load_scenario", { name_or_id: saved.id });
+    check(first.page.returned <= 100 && first.page.next_offset !== undefined, `load ${label} with defaults: ${JSON.stringify(first.page)}`);
+    result[label] = { entities: want, pages, largest_answer: largest };
+  }
+  const example = JSON.parse(process.env.HEALTHSIM_README_EXAMPLE);
+  const saved = await ok(client, "healthsim_save_scenario", example);
+  check(saved.json_only_fields === undefined, `README example: fields without a column: ${JSON.stringify(saved.json_only_fields)}`);
+  const joined = await ok(client, "healthsim_query", {
+    sql: `SELECT p.mrn, e.encounter_id FROM patients p JOIN encounters e ON e.patient_mrn = p.mrn AND e.scenario_id = p.scenario_id WHERE p.scenario_id = '${saved.id}'`,
+  });
+  check(joined.row_count === example.entities.encounters.length, `README example join: ${JSON.stringify(joined)}`);
+  const { tools } = await client.listTools(undefined, { timeout: CALL_TIMEOUT_MS });
+  return { tools: tools.length, ...result };
+}
+
 async function main() {
   const [mode, ...rest] = process.argv.slice(2);
   let transport;
   let serverLog = "";
-  if (mode === "stdio" && rest.length === 2) {
+  if ((mode === "stdio" || mode === "claude") && rest.length === 2) {
     transport = new StdioClientTransport({
       command: rest[0], args: ["serve", "--db", rest[1]], env: { ...process.env }, stderr: "pipe",
     });
@@ -186,7 +239,7 @@ async function main() {
   const start = Date.now();
   try {
     await client.connect(transport, { timeout: CALL_TIMEOUT_MS });
-    const result = await cycle(client);
+    const result = mode === "claude" ? await claude(client) : await cycle(client);
     const server = client.getServerVersion();
     await client.close();
     console.log(JSON.stringify({ ok: true, transport: mode, server: server?.name, server_version: server?.version, ...result, elapsed_ms: Date.now() - start }));
