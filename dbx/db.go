@@ -164,9 +164,9 @@ func (db *DB) Close() error {
 	if db.write == db.read {
 		return db.read.Close()
 	}
-	db.releaseWrites()
 	db.cancelBackground()
 	db.background.Wait()
+	db.releaseWrites()
 	err := errors.Join(db.read.Close(), db.write.Close())
 	db.readHost.waitIdle()
 	return err

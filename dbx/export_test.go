@@ -59,3 +59,17 @@ func ReadAttached(db *DB) bool {
 	defer func() { <-db.readHost.opening }()
 	return db.readHost.attached
 }
+
+// WaitBackground waits for the read side's background attaches started so
+// far (see letGo).
+func WaitBackground(db *DB) { db.background.Wait() }
+
+// DetachRead detaches the read side if no connection uses it, leaving its
+// lease running.
+func DetachRead(db *DB) {
+	db.releaseIdleReads()
+	db.readHost.detachIdle()
+}
+
+// Warm runs the read side's background attach (see letGo) now.
+func Warm(ctx context.Context, db *DB) { db.readHost.warm(ctx) }

@@ -49,6 +49,19 @@ func (g *gate) enterRead(ctx context.Context) (onWriteSide bool, err error) {
 	return g.sharing, nil
 }
 
+// tryEnterRead counts a reader on the read side, without waiting, unless
+// a write waits or runs (or the write side lingers).
+func (g *gate) tryEnterRead() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.writing {
+		return false
+	}
+	g.readers++
+	g.notifyLocked()
+	return true
+}
+
 // awaitLocked waits, with g.mu held on entry and on return, until done
 // reports true at a change of the gate, or ctx ends.
 func (g *gate) awaitLocked(ctx context.Context, done func() bool) error {

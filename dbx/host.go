@@ -223,7 +223,7 @@ func (h *host) acquire(ctx context.Context) error {
 	}
 	h.lastUse.Store(time.Now().UnixNano()) // a new connection is about to be used
 	if first {
-		if err := h.attachLocked(ctx); err != nil {
+		if err := h.attachLocked(ctx, h.busy); err != nil {
 			return err
 		}
 	}
@@ -231,13 +231,14 @@ func (h *host) acquire(ctx context.Context) error {
 	return nil
 }
 
-// attachLocked attaches the file unless it is attached, and starts a read
-// host's watcher (the caller holds opening).
-func (h *host) attachLocked(ctx context.Context) error {
+// attachLocked attaches the file unless it is attached, retrying lock
+// conflicts for busy, and starts a read host's watcher (the caller holds
+// opening).
+func (h *host) attachLocked(ctx context.Context, busy time.Duration) error {
 	if h.attached {
 		return nil
 	}
-	if err := h.attach(ctx); err != nil {
+	if err := h.attach(ctx, busy); err != nil {
 		return err
 	}
 	h.attached = true
@@ -250,22 +251,16 @@ func (h *host) attachLocked(ctx context.Context) error {
 
 // warm attaches the file of a read host that has let go of it within its
 // read lease (for a write window of this process), so that the next read
-// does not pay for attaching it again. It gives way as a read does: it
-// waits for no window of this process, and for another dbx process's
-// writer until ctx ends. The lease still counts from the last query.
+// does not pay for attaching it again. It only tries, once: it gives up if
+// a window of this process or a writer of another dbx process waits or
+// runs, or another program holds the file; the next read then attaches it
+// as usual. The lease still counts from the last query.
 func (h *host) warm(ctx context.Context) {
-	if h.leaseOver() || h.gate.writeWaiting() || h.intent.writerActive() {
-		return
-	}
-	onWriteSide, err := h.gate.enterRead(ctx)
-	if err != nil {
+	if h.leaseOver() || h.intent.writerActive() || !h.gate.tryEnterRead() {
 		return
 	}
 	defer h.gate.leaveRead()
-	if onWriteSide {
-		return
-	}
-	turnTaken, err := h.intent.readerTurn(ctx, h.mode, h.busy)
+	turnTaken, err := h.intent.readerTurn(ctx, h.mode, 0)
 	if err != nil {
 		return
 	}
@@ -282,7 +277,7 @@ func (h *host) warm(ctx context.Context) {
 	if closed || h.leaseOver() {
 		return
 	}
-	if err := h.attachLocked(ctx); err != nil {
+	if err := h.attachLocked(ctx, 0); err != nil {
 		h.log.Debug("dbx: could not attach the file again after a write", "path", h.path, "err", err)
 	}
 }
@@ -375,7 +370,7 @@ func (h *host) waitIdle() {
 
 // attach attaches the file, retrying lock conflicts until the busy timeout
 // or the context ends.
-func (h *host) attach(ctx context.Context) error {
+func (h *host) attach(ctx context.Context, busy time.Duration) error {
 	var opts []string
 	if h.mode == ReadOnly {
 		opts = append(opts, "READ_ONLY")
@@ -389,7 +384,7 @@ func (h *host) attach(ctx context.Context) error {
 	}
 	var conflict error // the last lock conflict, if any
 	attempts := 0
-	waited, err := retryBusy(ctx, h.busy, time.Millisecond, 10*time.Millisecond, func() (bool, error) {
+	waited, err := retryBusy(ctx, busy, time.Millisecond, 10*time.Millisecond, func() (bool, error) {
 		attempts++
 		_, err := h.admin.ExecContext(ctx, stmt, nil)
 		if err != nil && isLockConflict(err) {

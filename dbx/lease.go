@@ -10,7 +10,7 @@ const watchEvery = 5 * time.Millisecond
 
 // watch lets go of the file for a writer, or once the lease is over, until
 // stop is closed (when the file is detached). It is the read host's only
-// background goroutine while attached.
+// long-lived goroutine while attached.
 func (h *host) watch(stop <-chan struct{}) {
 	t := time.NewTicker(watchEvery)
 	defer t.Stop()

@@ -187,8 +187,34 @@ func TestReadSideAttachesAgainAfterWrite(t *testing.T) {
 	if err := insert(context.Background(), db, 2); err != nil {
 		t.Fatal(err)
 	}
+	dbx.WaitBackground(db)
 	if dbx.ReadAttached(db) {
 		t.Fatal("the read side attached the file again after a write, its lease long over")
+	}
+}
+
+// TestWarmDoesNotWait: the read side's background attach after a write
+// only tries: when another program holds the file, it gives up at once
+// instead of retrying for the busy timeout while it holds this process's
+// read side (its next read or write would wait behind it).
+func TestWarmDoesNotWait(t *testing.T) {
+	const busy = 20 * time.Second
+	path := newFile(t)
+	db := open(t, path, dbx.WithReadLease(time.Minute), dbx.WithBusyTimeout(busy))
+	count(t, db)
+	dbx.DetachRead(db)
+	holder := proctest.StartReady(t, "hold-rw", path)
+	start := time.Now()
+	dbx.Warm(context.Background(), db)
+	if took := time.Since(start); took > busy/2 {
+		t.Fatalf("the background attach waited %v for a file another program holds", took)
+	}
+	if dbx.ReadAttached(db) {
+		t.Fatal("the read side attached a file another program holds read-write")
+	}
+	holder.Stop()
+	if got := count(t, db); got != 0 {
+		t.Fatal(got)
 	}
 }
 

@@ -93,14 +93,25 @@ func TestLoadScenarioPages(t *testing.T) {
 	}
 }
 
-// TestAnswersAreBounded: an answer over MaxAnswerBytes (here: scenarios
-// with long descriptions) is an error result that says how to ask for
-// less, not a message a client cannot read.
+// TestAnswersAreBounded: what a save takes is bounded (description, tags),
+// and an answer still over MaxAnswerBytes (here: 200 scenarios with 50
+// long tags each) is an error result that says how to ask for less, not a
+// message a client cannot read.
 func TestAnswersAreBounded(t *testing.T) {
 	e := newEnv(t, mcp.Options{})
-	for i := range 60 {
-		e.ok("healthsim_save_scenario", map[string]any{"name": fmt.Sprintf("long %d", i), "description": strings.Repeat("d", 10_000),
-			"entities": map[string]any{"patients": []any{map[string]any{"mrn": "p1"}}}}, &struct{}{})
+	patient := map[string]any{"patients": []any{map[string]any{"mrn": "p1"}}}
+	if msg := e.fails("healthsim_save_scenario", map[string]any{"name": "long", "description": strings.Repeat("d", scenario.MaxDescriptionLen+1), "entities": patient}); !strings.Contains(msg, "at most 2000") {
+		t.Fatalf("a long description: %s", msg)
+	}
+	tags := make([]any, scenario.MaxTags)
+	for i := range tags {
+		tags[i] = fmt.Sprintf("%03d%s", i, strings.Repeat("t", scenario.MaxTagLen-3))
+	}
+	if msg := e.fails("healthsim_save_scenario", map[string]any{"name": "tags", "tags": append(slices.Clone(tags), "one more"), "entities": patient}); !strings.Contains(msg, "at most 50") {
+		t.Fatalf("too many tags: %s", msg)
+	}
+	for i := range 110 {
+		e.ok("healthsim_save_scenario", map[string]any{"name": fmt.Sprintf("tagged %d", i), "tags": tags, "entities": patient}, &struct{}{})
 	}
 	if msg := e.fails("healthsim_list_scenarios", map[string]any{"limit": 200}); !strings.Contains(msg, "smaller limit") {
 		t.Fatalf("an oversized list: %s", msg)
@@ -174,12 +185,26 @@ func TestLinksMatchTheSchema(t *testing.T) {
 		t.Fatalf("a join of the README example's patients and encounters found %d rows, want 1", n)
 	}
 
-	// Fields a model gets wrong are named in the answer.
+	// Fields a model gets wrong are named in the answer (Save's own
+	// scenario_id and created_at too); a patient given only an id is
+	// linked by it.
 	e.ok("healthsim_save_scenario", map[string]any{"name": "wrong links", "entities": map[string]any{
-		"patients":   []any{map[string]any{"id": "p1"}},
-		"encounters": []any{map[string]any{"encounter_id": "e1", "patient_id": "p1", "start": "2024-01-01"}},
+		"patients":   []any{map[string]any{"id": "p1", "created_at": "yesterday"}},
+		"encounters": []any{map[string]any{"encounter_id": "e1", "patient_id": "p1", "patient_mrn": "p1", "start": "2024-01-01"}},
 	}}, &saved)
-	if !slices.Equal(saved.JSONOnlyFields["encounters"], []string{"patient_id", "start"}) || saved.JSONOnlyFields["patients"] != nil {
+	if !slices.Equal(saved.JSONOnlyFields["encounters"], []string{"patient_id", "start"}) || !slices.Equal(saved.JSONOnlyFields["patients"], []string{"created_at"}) {
 		t.Fatalf("json_only_fields: %v", saved.JSONOnlyFields)
+	}
+	if n := e.count(`SELECT count(*) FROM patients p JOIN encounters e ON e.patient_mrn = p.mrn AND e.scenario_id = p.scenario_id WHERE p.scenario_id = '` + saved.ID + `'`); n != 1 {
+		t.Fatalf("a patient given only an id: the join found %d rows, want 1", n)
+	}
+	// Many unknown fields are named up to a bound, with a count of the rest.
+	many := map[string]any{"mrn": "p1"}
+	for i := range 30 {
+		many[fmt.Sprintf("extra_%02d", i)] = i
+	}
+	e.ok("healthsim_save_scenario", map[string]any{"name": "many fields", "entities": map[string]any{"patients": []any{many}}}, &saved)
+	if got := saved.JSONOnlyFields["patients"]; len(got) != 21 || got[20] != "… and 10 more" {
+		t.Fatalf("json_only_fields of 30 unknown fields: %v", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/healthsim/healthsim-go/mcp/reference"
 	"github.com/healthsim/healthsim-go/mcp/scenario"
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
 )
 
 // The server's prompts: the HealthSim workflows a user starts from Claude.
@@ -37,14 +38,25 @@ func (s *Server) addPrompts() {
 		mcpgo.WithPromptTitle("Explore a saved scenario"),
 		mcpgo.WithPromptDescription("Describe a saved scenario: who is in it, what happened to them, and what stands out."),
 		mcpgo.WithArgument("name", mcpgo.RequiredArgument(), mcpgo.ArgumentDescription("The saved scenario's name."))),
-		s.exploreScenarioPrompt)
+		s.whenReadyPrompt(s.exploreScenarioPrompt))
 	s.AddPrompt(mcpgo.NewPrompt(PromptCompare,
 		mcpgo.WithPromptTitle("Compare a scenario with population data"),
 		mcpgo.WithPromptDescription("Compare a saved scenario's patients with the population reference data (CDC PLACES, CDC/ATSDR SVI) of a state or county."),
 		mcpgo.WithArgument("name", mcpgo.RequiredArgument(), mcpgo.ArgumentDescription("The saved scenario's name.")),
 		mcpgo.WithArgument("state", mcpgo.RequiredArgument(), mcpgo.ArgumentDescription("The state: a name, a two-letter abbreviation or a FIPS code.")),
 		mcpgo.WithArgument("county", mcpgo.ArgumentDescription("A county of that state (name or 5-digit FIPS code); the whole state if not given."))),
-		s.comparePrompt)
+		s.whenReadyPrompt(s.comparePrompt))
+}
+
+// whenReadyPrompt fails a prompt that reads the database while
+// Options.Ready does.
+func (s *Server) whenReadyPrompt(next server.PromptHandlerFunc) server.PromptHandlerFunc {
+	return func(ctx context.Context, req mcpgo.GetPromptRequest) (*mcpgo.GetPromptResult, error) {
+		if err := s.ready(ctx); err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
 }
 
 // promptArg returns the trimmed argument name of req, or an error naming
@@ -164,6 +176,9 @@ func quoteList(items []string) string {
 type completer struct{ s *Server }
 
 func (c completer) CompletePromptArgument(ctx context.Context, prompt string, arg mcpgo.CompleteArgument, cc mcpgo.CompleteContext) (*mcpgo.Completion, error) {
+	if err := c.s.ready(ctx); err != nil {
+		return nil, err
+	}
 	switch {
 	case arg.Name == "name" && (prompt == PromptExploreScenario || prompt == PromptCompare):
 		return c.fromStore(c.s.store.CompleteNames(ctx, arg.Value, completionLimit))
@@ -192,6 +207,9 @@ func (c completer) CompletePromptArgument(ctx context.Context, prompt string, ar
 }
 
 func (c completer) CompleteResourceArgument(ctx context.Context, uri string, arg mcpgo.CompleteArgument, _ mcpgo.CompleteContext) (*mcpgo.Completion, error) {
+	if err := c.s.ready(ctx); err != nil {
+		return nil, err
+	}
 	if uri == ScenarioTemplate && arg.Name == "name" {
 		return c.fromStore(c.s.store.CompleteNames(ctx, arg.Value, completionLimit))
 	}

@@ -61,10 +61,8 @@ func (s *Server) addResources(hooks *server.Hooks) {
 // result as JSON.
 func (s *Server) readJSON(read func(ctx context.Context, req mcpgo.ReadResourceRequest) (any, error)) server.ResourceHandlerFunc {
 	return func(ctx context.Context, req mcpgo.ReadResourceRequest) ([]mcpgo.ResourceContents, error) {
-		if s.opts.Ready != nil {
-			if err := s.opts.Ready(ctx); err != nil {
-				return nil, err
-			}
+		if err := s.ready(ctx); err != nil {
+			return nil, err
 		}
 		v, err := read(ctx, req)
 		if err != nil {
@@ -137,6 +135,11 @@ func (s *Server) listScenarioResources(ctx context.Context, _ any, req *mcpgo.Li
 		res.Resources = res.Resources[:0] // the fixed ones were on the first page
 		raw, _ := base64.StdEncoding.DecodeString(string(req.Params.Cursor))
 		after = strings.TrimPrefix(string(raw), "scenarios:")
+	}
+	if err := s.ready(ctx); err != nil {
+		s.log.Warn("list scenario resources", "err", err)
+		res.NextCursor = ""
+		return
 	}
 	page, err := s.store.ByName(ctx, after, resourcePage)
 	if err != nil {

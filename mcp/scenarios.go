@@ -139,7 +139,7 @@ func (s *Server) saveScenarioTool() server.ServerTool {
 	tool := mcpgo.NewTool("healthsim_save_scenario",
 		mcpgo.WithTitleAnnotation("Save a scenario"),
 		mcpgo.WithDescription("Save generated entities as a named scenario, all or nothing. Entity types: "+types+
-			" (singular forms work too). Each entity is a JSON object with an id (patients: id, patient_id or mrn; encounters: encounter_id; claims: claim_id; others: id), unique within its type. Fields that match a column of the type's table (healthsim_tables lists them) are also stored there for SQL. "+
+			" (singular forms work too). Each entity is a JSON object with an id (patients: id, patient_id or mrn, and a patient without an mrn gets its id as mrn; encounters: encounter_id; claims: claim_id; others: id), unique within its type. Fields that match a column of the type's table (healthsim_tables lists them) are also stored there for SQL. "+
 			scenario.LinkHint()+" Rename those fields to columns and save again with overwrite, so that SQL sees them."),
 		mcpgo.WithString("name", mcpgo.Required(), mcpgo.MinLength(1), mcpgo.MaxLength(scenario.MaxNameLen),
 			mcpgo.Description("The scenario's name, unique in the database.")),

@@ -43,7 +43,8 @@ type Options struct {
 	// Logger receives one line per failed tool call (debug: every call).
 	// Default: discard.
 	Logger *slog.Logger
-	// Ready, if set, is called before each tool call and resource read;
+	// Ready, if set, is called before each tool call, resource read, prompt
+	// that reads the database and completion;
 	// while it fails, the call fails with its error (a *dbx.LockError names
 	// the process that holds the file). healthsim serve sets it when
 	// another process held the database as it started, so that the
@@ -158,13 +159,19 @@ func (s *Server) logCalls(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 	}
 }
 
+// ready calls Options.Ready, if set.
+func (s *Server) ready(ctx context.Context) error {
+	if s.opts.Ready == nil {
+		return nil
+	}
+	return s.opts.Ready(ctx)
+}
+
 // whenReady fails a tool call while Options.Ready does.
 func (s *Server) whenReady(next server.ToolHandlerFunc) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
-		if s.opts.Ready != nil {
-			if err := s.opts.Ready(ctx); err != nil {
-				return s.failure(ctx, "call "+req.Params.Name, err), nil
-			}
+		if err := s.ready(ctx); err != nil {
+			return s.failure(ctx, "call "+req.Params.Name, err), nil
 		}
 		return next(ctx, req)
 	}

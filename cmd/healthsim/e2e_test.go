@@ -968,7 +968,26 @@ func TestE2EServesWhileFileHeld(t *testing.T) {
 		t.Fatalf("tools/list while the file is held: %v, %v", tools, err)
 	}
 	c := e2eCaller{t: t, ctx: ctx, cs: cs}
-	c.failing("healthsim_list_scenarios", nil, fmt.Sprintf("PID %d", holder.PID()))
+	// Calls that come together wait for one attempt, not one each.
+	const calls = 4
+	start = time.Now()
+	var wg sync.WaitGroup
+	results := make([]*sdk.CallToolResult, calls)
+	errs := make([]error, calls)
+	for i := range calls {
+		wg.Go(func() {
+			results[i], errs[i] = cs.CallTool(ctx, &sdk.CallToolParams{Name: "healthsim_list_scenarios"})
+		})
+	}
+	wg.Wait()
+	for i, res := range results {
+		if errs[i] != nil || !res.IsError || !strings.Contains(e2eText(res), fmt.Sprintf("PID %d", holder.PID())) {
+			t.Fatalf("call %d while the file is held: %v, %v", i, errs[i], res)
+		}
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("%d calls together took %v with a 1 s busy timeout: each waited its own turn", calls, took.Round(time.Millisecond))
+	}
 	c.failing("healthsim_save_scenario", map[string]any{"name": "held", "entities": map[string]any{"patients": []any{map[string]any{"id": "p1"}}}},
 		fmt.Sprintf("PID %d", holder.PID()))
 	holder.Stop()
@@ -986,11 +1005,11 @@ func TestE2EServesWhileFileHeld(t *testing.T) {
 }
 
 // TestE2EReadLease: while calls come within the read lease, the server
-// keeps its shared lock (a call does not attach the file again, even after
-// a save), so a plain DuckDB program cannot open the file read-write; it
-// gets the file within the read lease after the last call.
+// keeps its shared lock, so a plain DuckDB program cannot open the file
+// read-write; it gets the file within the read lease after the last read,
+// a save in between or not.
 func TestE2EReadLease(t *testing.T) {
-	const lease = 2 * time.Second
+	const lease = 4 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	db := tempDB(t)
@@ -1003,6 +1022,7 @@ func TestE2EReadLease(t *testing.T) {
 	var out any
 	c.ok("healthsim_list_scenarios", nil, &out)
 	c.ok("healthsim_save_scenario", map[string]any{"name": "lease", "entities": map[string]any{"patients": []any{map[string]any{"id": "p1"}}}}, &out)
+	c.ok("healthsim_list_scenarios", nil, &out)
 	last := time.Now()
 	probe.Send(t, "open")
 	line := probe.Line(t)

@@ -10,7 +10,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
@@ -297,19 +296,34 @@ func (c *ServeCommand) bridge(ctx context.Context, rec share.Record, path string
 }
 
 // whenPrepared returns a function that prepares the database (see
-// prepare) until that has succeeded once, then does nothing.
+// prepare) until that has succeeded once, then does nothing. Calls wait
+// for one attempt at a time, each as long as its context lets it; a call
+// that waited through another's failed attempt gets that attempt's error
+// instead of trying again, so that N calls while the file is held wait
+// one busy timeout, not N.
 func (c *ServeCommand) whenPrepared(db *dbx.DB, readOnly bool, log *slog.Logger) func(context.Context) error {
+	turn := make(chan struct{}, 1)
 	var (
-		mu   sync.Mutex
-		done bool
+		done      bool      // guarded by turn
+		lastErr   error     // the last attempt's error
+		lastEnded time.Time // when it ended
 	)
 	return func(ctx context.Context) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if done {
+		asked := time.Now()
+		select {
+		case turn <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		defer func() { <-turn }()
+		switch {
+		case done:
 			return nil
+		case lastErr != nil && lastEnded.After(asked):
+			return lastErr
 		}
 		version, err := c.prepare(ctx, db, readOnly, log)
+		lastErr, lastEnded = err, time.Now()
 		if err != nil {
 			return err
 		}

@@ -16,11 +16,14 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// Limits of List and Summary.
+// Limits of List and Summary. A listed scenario's description is cut to
+// listDescriptionLen characters (older files may hold longer ones than
+// Save now takes; Load and Summary cut them to MaxDescriptionLen).
 const (
-	DefaultListLimit  = 50
-	MaxListLimit      = 200
-	MaxSamplesPerType = 10
+	listDescriptionLen = 300
+	DefaultListLimit   = 50
+	MaxListLimit       = 200
+	MaxSamplesPerType  = 10
 	// A sample shows at most maxSampleFields fields, strings cut to
 	// maxSampleString characters, so a summary fits a model's context.
 	maxSampleFields = 8
@@ -185,7 +188,7 @@ func lookupWith(nameOrID string, get func(h *header, key string) error) (header,
 // overview is what Load and Summary tell of the scenario of h.
 func (h header) overview() Overview {
 	counts, total := h.counts()
-	return Overview{ID: h.ID, Name: h.Name, Description: h.Description, Tags: h.tags(),
+	return Overview{ID: h.ID, Name: h.Name, Description: truncate(h.Description, MaxDescriptionLen), Tags: h.tags(),
 		CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, TotalEntities: total, EntityCounts: counts}
 }
 
@@ -528,7 +531,7 @@ func listEntries(rows []header) []ListEntry {
 	out := make([]ListEntry, len(rows))
 	for i, h := range rows {
 		_, total := h.counts()
-		out[i] = ListEntry{ID: h.ID, Name: h.Name, Description: h.Description, Tags: h.tags(),
+		out[i] = ListEntry{ID: h.ID, Name: h.Name, Description: truncate(h.Description, listDescriptionLen), Tags: h.tags(),
 			EntityCount: total, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt}
 	}
 	return out

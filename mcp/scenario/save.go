@@ -17,8 +17,19 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// MaxNameLen is the longest scenario name, in characters.
-const MaxNameLen = 200
+// Limits of what Save takes, so that every answer about a scenario stays
+// small: the longest name, description and tag (in characters), and the
+// most tags.
+const (
+	MaxNameLen        = 200
+	MaxDescriptionLen = 2000
+	MaxTagLen         = 100
+	MaxTags           = 50
+)
+
+// maxReportedFields bounds JSONOnlyFields: per type, at most this many
+// field names, each cut to 64 characters, and then a count of the rest.
+const maxReportedFields = 20
 
 // batchSize is how many entities one INSERT carries; Progress is reported
 // after each batch.
@@ -170,30 +181,32 @@ func (s *Store) Save(ctx context.Context, req SaveRequest) (SaveResult, error) {
 }
 
 // jsonOnlyFields returns, per table with any, the sorted fields of its
-// entities that no column of the table holds.
+// entities that no column of the table holds (scenario_id and created_at
+// are Save's own), at most maxReportedFields of them and then how many
+// more.
 func jsonOnlyFields(byTable map[string][]entity, stmts map[string]*tableSQL) map[string][]string {
-	var out map[string][]string
+	out := map[string][]string{}
 	for table, es := range byTable {
 		seen := map[string]bool{}
 		for _, e := range es {
 			for field := range e.data {
-				if !stmts[table].columns[field] && !seen[field] {
+				if (!stmts[table].columns[field] || field == "scenario_id" || field == "created_at") && !seen[field] {
 					seen[field] = true
-					out = mapAppend(out, table, field)
+					out[table] = append(out[table], truncate(field, 64))
 				}
 			}
 		}
-		slices.Sort(out[table])
+		if fields := out[table]; len(fields) > maxReportedFields {
+			slices.Sort(fields)
+			out[table] = append(fields[:maxReportedFields], fmt.Sprintf("… and %d more", len(fields)-maxReportedFields))
+		} else {
+			slices.Sort(fields)
+		}
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
-}
-
-func mapAppend(m map[string][]string, key, v string) map[string][]string {
-	if m == nil {
-		m = map[string][]string{}
-	}
-	m[key] = append(m[key], v)
-	return m
 }
 
 // validate checks req and returns what to write; it touches no database.
@@ -205,11 +218,20 @@ func validate(req SaveRequest) (*plan, error) {
 	if n := utf8.RuneCountInString(p.name); n > MaxNameLen {
 		return nil, input.Invalid("name", "the name has %d characters; use at most %d", n, MaxNameLen)
 	}
+	if n := utf8.RuneCountInString(p.description); n > MaxDescriptionLen {
+		return nil, input.Invalid("description", "the description has %d characters; use at most %d", n, MaxDescriptionLen)
+	}
 	for _, t := range req.Tags {
 		t = strings.ToLower(strings.TrimSpace(t))
+		if n := utf8.RuneCountInString(t); n > MaxTagLen {
+			return nil, input.Invalid("tags", "the tag %q has %d characters; use at most %d", truncate(t, 40), n, MaxTagLen)
+		}
 		if t != "" && !slices.Contains(p.tags, t) {
 			p.tags = append(p.tags, t)
 		}
+	}
+	if len(p.tags) > MaxTags {
+		return nil, input.Invalid("tags", "%d tags; use at most %d", len(p.tags), MaxTags)
 	}
 	keys := make([]string, 0, len(req.Entities))
 	for k := range req.Entities {
@@ -337,6 +359,10 @@ func buildTableSQL(table string, cols []column) *tableSQL {
 			expr = "$1"
 		case c.Name == "created_at":
 			continue // when the row was written: the column default
+		case table == "patients" && c.Name == "mrn":
+			// Entities link to a patient by patient_mrn (see Links): a
+			// patient given only an id is linked by that id.
+			expr = "coalesce(" + field + ", j->>'patient_id', j->>'id')"
 		case c.Name == "source_type":
 			expr = "coalesce(" + field + ", 'generated')"
 		case c.Type == "VARCHAR":
