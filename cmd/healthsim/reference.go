@@ -71,7 +71,11 @@ func (c *ReferenceCommand) Run(ctx context.Context, args []string) error {
 		defer file.Close()
 	}
 
-	db, err := c.db.Open(ctx, c.logger())
+	open := c.db.Open // load-sample and import create the database
+	if verb == "status" {
+		open = c.db.OpenExisting
+	}
+	db, err := open(ctx, c.logger())
 	if err != nil {
 		return err
 	}

@@ -108,6 +108,9 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 		log.Warn("HEALTHSIM_READ_ONLY is deprecated: the write tools are turned off. HealthSim servers now share the database with other processes while writing, so unset it.")
 	}
 	path, err := c.db.Resolve()
+	if err == nil {
+		err = cli.MakeFolder(path) // serve creates the database
+	}
 	if err != nil {
 		return err
 	}
