@@ -158,7 +158,8 @@ const startProbe = 250 * time.Millisecond
 // start opens (creating and migrating when needed) the database at path
 // and the MCP server over it. If another process holds the file, it
 // serves anyway: tool calls name that process until it lets go, and the
-// first call after that migrates the database.
+// first call after that migrates the database. A schema newer than this
+// binary's is served too: tool calls say so (see schemaError).
 func (c *ServeCommand) start(ctx context.Context, path string, readOnly bool, log *slog.Logger) (*serving, error) {
 	// Tool calls read while saves run; the server's windows read no
 	// other file, so the write side can be locked down.
@@ -176,8 +177,11 @@ func (c *ServeCommand) start(ctx context.Context, path string, readOnly bool, lo
 	if !errors.Is(err, dbx.ErrLocked) {
 		err = ready(ctx)
 	}
+	var schemaErr *schemaError
 	if errors.Is(err, dbx.ErrLocked) {
 		log.Warn("another process holds the database: serving anyway; tool calls say which process until it lets go", "err", err)
+	} else if errors.As(err, &schemaErr) {
+		log.Warn("serving anyway; every tool call says so until the schema is right", "err", err)
 	} else if err != nil {
 		db.Close()
 		return nil, err
@@ -300,17 +304,20 @@ func (c *ServeCommand) bridge(ctx context.Context, rec share.Record, path string
 }
 
 // whenPrepared returns a function that prepares the database (see
-// prepare) until that has succeeded once, then does nothing.
+// prepare) until that has succeeded once, and from then on checks that the
+// schema is still the one this server needs (see schemaWatch): a
+// *schemaError says which version it found and what to run.
 func (c *ServeCommand) whenPrepared(db *dbx.DB, readOnly bool, log *slog.Logger) func(context.Context) error {
 	var (
-		mu   sync.Mutex
-		done bool
+		mu     sync.Mutex
+		done   bool
+		schema = schemaWatch{db: db}
 	)
 	return func(ctx context.Context) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if done {
-			return nil
+			return schema.check(ctx)
 		}
 		version, err := c.prepare(ctx, db, readOnly, log)
 		if err != nil {
@@ -318,13 +325,19 @@ func (c *ServeCommand) whenPrepared(db *dbx.DB, readOnly bool, log *slog.Logger)
 		}
 		done = true
 		log.Info("opened the database", "db", db.Path(), "schema_version", version, "read_only", readOnly)
-		return nil
+		return schema.check(ctx)
 	}
 }
 
 // prepare creates and migrates the database when needed (in one write
 // window), or, read-only, only checks it, and returns the schema version.
+// A schema newer than this binary's is a *schemaError.
 func (c *ServeCommand) prepare(ctx context.Context, db *dbx.DB, readOnly bool, log *slog.Logger) (int64, error) {
+	if v, err := migrations.Version(ctx, db); err != nil {
+		return 0, err
+	} else if v > migrations.Latest() {
+		return 0, &schemaError{path: db.Path(), found: v, need: migrations.Latest()}
+	}
 	if readOnly {
 		if pending, err := migrations.HasPending(ctx, db); err != nil {
 			return 0, err
