@@ -153,6 +153,9 @@ func (s *Server) saveScenarioTool() server.ServerTool {
 		if s.opts.ReadOnly {
 			return readOnlyRefusal(what), nil
 		}
+		if res := s.unwritable(what); res != nil {
+			return res, nil
+		}
 		res, err := s.store.Save(ctx, scenario.SaveRequest{
 			Name: args.Name, Description: args.Description, Tags: args.Tags,
 			Entities: args.Entities, Overwrite: args.Overwrite,
@@ -222,6 +225,9 @@ func (s *Server) deleteScenarioTool() server.ServerTool {
 		}
 		if s.opts.ReadOnly {
 			return readOnlyRefusal(what), nil
+		}
+		if res := s.unwritable(what); res != nil {
+			return res, nil
 		}
 		res, err := s.store.Delete(ctx, args.NameOrID)
 		if err != nil {

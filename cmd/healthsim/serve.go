@@ -186,7 +186,12 @@ func (c *ServeCommand) start(ctx context.Context, path string, readOnly bool, lo
 		db.Close()
 		return nil, err
 	}
-	srv := mcp.NewServer(db, mcp.Options{Version: buildVersion(), ReadOnly: readOnly, QueryTimeout: c.queryTimeout, Logger: log, Ready: ready})
+	writable := func() error { return writeProblem(path) }
+	if err := writable(); err != nil && !readOnly {
+		log.Warn("the database cannot be written: saves and deletes will fail", "db", path, "err", err)
+	}
+	srv := mcp.NewServer(db, mcp.Options{Version: buildVersion(), ReadOnly: readOnly, QueryTimeout: c.queryTimeout, Logger: log, Ready: ready,
+		Writable: writable})
 	return &serving{srv: srv, stop: func() {
 		if err := db.Close(); err != nil {
 			log.Error("close database", "err", err)
