@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/share"
+	"github.com/healthsim/healthsim-go/migrations"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -153,4 +155,37 @@ func TestE2EMigrateUnderServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.failing("healthsim_list_scenarios", nil, fmt.Sprintf("is at schema version %d, newer than this server knows (version %d): upgrade healthsim", latest+1, latest))
+}
+
+// BenchmarkSchemaCheck measures what serve's schema check costs a tool
+// call: "unchanged" when the file is as last seen (two stats), "read" when
+// it changed (goose's version read).
+//
+//	go test -run '^$' -bench SchemaCheck ./cmd/healthsim/
+func BenchmarkSchemaCheck(b *testing.B) {
+	ctx := context.Background()
+	db, err := dbx.Open(ctx, filepath.Join(b.TempDir(), "hs.duckdb"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := migrations.Up(ctx, db); err != nil {
+		b.Fatal(err)
+	}
+	w := schemaWatch{db: db, need: migrations.Latest()}
+	b.Run("unchanged", func(b *testing.B) {
+		for b.Loop() {
+			if err := w.check(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("read", func(b *testing.B) {
+		for b.Loop() {
+			w.seen = fileState{}
+			if err := w.check(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -31,7 +31,8 @@ Verbs:
   status                  source, rows and load time of each table
 
 Tables: places_county, places_tract, svi_county, svi_tract, adi_blockgroup
-(schema population). Migrations are applied first if the database needs them.`
+(schema population). Migrations are applied first if the database needs
+them; load-sample and import create the database if there is none.`
 
 // reportEvery is how many rows pass between plain progress lines.
 const reportEvery = 50_000

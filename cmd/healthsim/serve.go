@@ -316,7 +316,7 @@ func (c *ServeCommand) whenPrepared(db *dbx.DB, readOnly bool, log *slog.Logger)
 	var (
 		mu     sync.Mutex
 		done   bool
-		schema = schemaWatch{db: db}
+		schema = schemaWatch{db: db, need: migrations.Latest()}
 	)
 	return func(ctx context.Context) error {
 		mu.Lock()
