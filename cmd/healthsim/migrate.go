@@ -81,12 +81,14 @@ func (c *MigrateCommand) Run(ctx context.Context, args []string) error {
 		return goose.Create(nil, c.dir, rest[0], "sql")
 	}
 
-	// Only the verbs that apply migrations create a database.
+	// Only the verbs that apply migrations create a database; the ones
+	// that roll back drop data.
 	open := c.db.OpenExisting
-	switch verb {
-	case "up", "up-by-one", "up-to":
+	rollback := verb == "down" || verb == "down-to" || verb == "redo" || verb == "reset"
+	switch {
+	case verb == "up" || verb == "up-by-one" || verb == "up-to":
 		open = c.db.Open
-	case "down", "down-to", "redo", "reset":
+	case rollback:
 		path, err := c.db.ResolveExisting()
 		if err != nil {
 			return err
@@ -134,7 +136,7 @@ func (c *MigrateCommand) Run(ctx context.Context, args []string) error {
 		}
 		return err
 	}
-	if verb != "up-by-one" && verb != "up-to" {
+	if rollback {
 		if err := c.confirm(ctx, db, verb, version); err != nil {
 			return err
 		}
