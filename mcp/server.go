@@ -45,9 +45,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Ready, if set, is called before each tool call and resource read;
 	// while it fails, the call fails with its error (a *dbx.LockError names
-	// the process that holds the file). healthsim serve sets it when
-	// another process held the database as it started, so that the
-	// database is migrated at the first call that finds it free.
+	// the process that holds the file). healthsim serve sets it so that
+	// the database is migrated at the first call that finds it free (when
+	// another process held it as the server started), and to answer every
+	// call with what to run while the schema is not the one it needs.
 	Ready func(context.Context) error
 	// Writable, if set, is called by the write tools before they change
 	// anything; while it fails, they answer with its error (a sentence) and

@@ -161,15 +161,15 @@ func (d *DB) ResolveExisting() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := RequireFile(path); err != nil {
+	if err := requireFile(path); err != nil {
 		return "", err
 	}
 	return path, nil
 }
 
-// RequireFile fails with [ErrNoDatabase] when path is a local file that
+// requireFile fails with [ErrNoDatabase] when path is a local file that
 // does not exist; it creates nothing.
-func RequireFile(path string) error {
+func requireFile(path string) error {
 	if !dbx.IsLocalFile(path) {
 		return nil
 	}
