@@ -169,6 +169,9 @@ func (s *Server) saveScenarioTool() server.ServerTool {
 		if s.opts.ReadOnly {
 			return readOnlyRefusal(what), nil
 		}
+		if res := s.unwritable(what); res != nil {
+			return res, nil
+		}
 		res, err := s.store.Save(ctx, scenario.SaveRequest{
 			Name: args.Name, Description: args.Description, Tags: args.Tags,
 			Entities: args.Entities, Overwrite: args.Overwrite,
@@ -238,6 +241,9 @@ func (s *Server) deleteScenarioTool() server.ServerTool {
 		}
 		if s.opts.ReadOnly {
 			return readOnlyRefusal(what), nil
+		}
+		if res := s.unwritable(what); res != nil {
+			return res, nil
 		}
 		res, err := s.store.Delete(ctx, args.NameOrID)
 		if err != nil {

@@ -46,10 +46,16 @@ type Options struct {
 	// Ready, if set, is called before each tool call, resource read, prompt
 	// that reads the database and completion;
 	// while it fails, the call fails with its error (a *dbx.LockError names
-	// the process that holds the file). healthsim serve sets it when
-	// another process held the database as it started, so that the
-	// database is migrated at the first call that finds it free.
+	// the process that holds the file). healthsim serve sets it so that
+	// the database is migrated at the first call that finds it free (when
+	// another process held it as the server started), and to answer every
+	// call with what to run while the schema is not the one it needs.
 	Ready func(context.Context) error
+	// Writable, if set, is called by the write tools before they change
+	// anything; while it fails, they answer with its error (a sentence) and
+	// change nothing. healthsim serve sets it to report a database file or
+	// folder this user cannot write.
+	Writable func() error
 	// ValidateOutput checks every result against its tool's output schema
 	// and turns a mismatch into an error result. The results are built from
 	// the typed structs the schemas come from, so this is for tests; it
@@ -323,6 +329,18 @@ func (s *Server) failure(ctx context.Context, what string, err error) *mcpgo.Cal
 // readOnlyRefusal is the answer of the write tools when writing is off.
 func readOnlyRefusal(what string) *mcpgo.CallToolResult {
 	return mcpgo.NewToolResultErrorf("Could not %s: writing is turned off because this server was started with HEALTHSIM_READ_ONLY=true (deprecated). Restart it without that setting: HealthSim servers share the database with other processes while writing.", what)
+}
+
+// unwritable is the answer of the write tools while Options.Writable
+// fails, or nil.
+func (s *Server) unwritable(what string) *mcpgo.CallToolResult {
+	if s.opts.Writable == nil {
+		return nil
+	}
+	if err := s.opts.Writable(); err != nil {
+		return mcpgo.NewToolResultErrorf("Could not %s: %v. Nothing was changed.", what, err)
+	}
+	return nil
 }
 
 // WriteTools are the tools that change the database.

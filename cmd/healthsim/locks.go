@@ -39,7 +39,7 @@ func (c *LocksCommand) Run(ctx context.Context, args []string) error {
 	if len(pos) > 0 {
 		return cli.UsageError(fs, "locks takes no arguments")
 	}
-	path, err := c.db.Resolve()
+	path, err := c.db.ResolveExisting()
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -116,6 +117,11 @@ var latest = int(migrations.Latest())
 
 func TestMigrateVerbs(t *testing.T) {
 	db := tempDB(t)
+	created, err := dbx.Open(context.Background(), db) // a new, empty database
+	if err != nil {
+		t.Fatal(err)
+	}
+	created.Close()
 	out := mustRun(t, "migrate", "status", "--db", db)
 	if strings.Count(out, "Pending") != latest {
 		t.Fatalf("status of a fresh file:\n%s", out)
@@ -142,7 +148,7 @@ func TestMigrateVerbs(t *testing.T) {
 		{[]string{"reset"}, "version 0"},
 		{[]string{"up"}, fmt.Sprintf("version %d", latest)},
 	} {
-		mustRun(t, append(append([]string{"migrate"}, tc.args...), "--db", db)...)
+		mustRun(t, append(append([]string{"migrate"}, tc.args...), "--db", db, "--yes")...)
 		if out := mustRun(t, "migrate", "version", "--db", db); !strings.HasPrefix(out, tc.version) {
 			t.Fatalf("after %v: %s", tc.args, out)
 		}
@@ -409,5 +415,60 @@ func TestVersion(t *testing.T) {
 	out, err := exec.Command(builtBinary(t), "--version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "healthsim "+testVersion+" ") {
 		t.Errorf("stamped binary --version: %q, %v; want version %s", out, err, testVersion)
+	}
+}
+
+// TestReadCommandsCreateNothing: the commands that only read or roll back
+// say "no database at PATH" for a mistyped path and leave no file, sidecar
+// or folder behind; the commands that create (migrate up and its kin) do.
+// Blank paths are refused before anything is touched.
+func TestReadCommandsCreateNothing(t *testing.T) {
+	for _, args := range [][]string{
+		{"migrate", "version"}, {"migrate", "status"}, {"migrate", "down", "--yes"}, {"migrate", "down-to", "0", "--yes"},
+		{"migrate", "redo", "--yes"}, {"migrate", "reset", "--yes", "--force"}, {"query", "SELECT 1"},
+		{"reference", "status"}, {"locks"}, {"storage", "info"}, {"storage", "upgrade"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			db := filepath.Join(dir, "typo", "hs.duckdb")
+			_, _, err := run(t, append(args, "--db", db)...)
+			if !errors.Is(err, cli.ErrNoDatabase) || !strings.Contains(err.Error(), "no database at "+db) || cli.ExitCode(err) != 1 {
+				t.Fatalf("err %v (exit %d); want `no database at %s`, exit 1", err, cli.ExitCode(err), db)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Fatalf("left %v behind in %s", entries, dir)
+			}
+			// Beside an existing folder too: no file, no .wal, no sidecars.
+			db = filepath.Join(dir, "hs.duckdb")
+			if _, _, err := run(t, append(args, "--db", db)...); !errors.Is(err, cli.ErrNoDatabase) {
+				t.Fatalf("err %v; want no database", err)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Fatalf("left %v behind in %s", entries, dir)
+			}
+		})
+	}
+	for _, args := range [][]string{{"migrate", "up"}, {"migrate", "up-by-one"}, {"migrate", "up-to", "1"}} {
+		db := filepath.Join(t.TempDir(), "new", "hs.duckdb")
+		mustRun(t, append(args, "--db", db)...)
+		if _, err := os.Stat(db); err != nil {
+			t.Errorf("%v did not create the database: %v", args, err)
+		}
+	}
+
+	// Blank paths name no file a person means.
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if _, _, err := run(t, "migrate", "up", "--db", "  "); err == nil || !strings.Contains(err.Error(), "--db is blank") {
+		t.Errorf("--db of spaces: %v", err)
+	}
+	t.Setenv(cli.EnvDBPath, "  ")
+	for _, args := range [][]string{{"migrate", "up"}, {"serve"}, {"migrate", "version"}} {
+		if _, _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "$"+cli.EnvDBPath+" is blank") {
+			t.Errorf("%v with a blank $%s: %v", args, cli.EnvDBPath, err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("blank paths left %v behind", entries)
 	}
 }

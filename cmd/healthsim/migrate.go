@@ -1,12 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/cli"
+	"github.com/healthsim/healthsim-go/internal/share"
 	"github.com/healthsim/healthsim-go/migrations"
 	"github.com/pressly/goose/v3"
 )
@@ -23,20 +29,30 @@ Verbs (with goose's meaning):
   reset         roll back every migration
   status        list migrations as applied or pending (no write lock)
   version       print the schema version (no write lock)
-  create NAME   write a new, empty SQL migration into --dir`
+  create NAME   write a new, empty SQL migration into --dir
+
+Only up, up-by-one and up-to create a missing database; the other verbs
+say "no database at PATH". down, down-to, redo and reset drop or rewrite
+data: they refuse while a healthsim serve owns the file (--force: roll
+back anyway), and ask first on a terminal (--yes: do not ask; without a
+terminal, --yes is required).`
 
 // MigrateCommand runs goose verbs on the database: questions through the
 // read pool, changes in one write window.
 type MigrateCommand struct {
 	*env
-	db  cli.DB
-	dir string
+	db    cli.DB
+	dir   string
+	force bool // roll back even while a healthsim serve owns the file
+	yes   bool // roll back without asking
 }
 
 func (c *MigrateCommand) Run(ctx context.Context, args []string) error {
 	fs := cli.NewFlagSet("migrate", "healthsim "+migrateSynopsis, c.stderr)
 	c.db.Register(fs)
 	fs.StringVar(&c.dir, "dir", "migrations/sql", "folder for create")
+	fs.BoolVar(&c.force, "force", false, "down, down-to, redo, reset: roll back even while a healthsim serve owns the database")
+	fs.BoolVar(&c.yes, "yes", false, "down, down-to, redo, reset: do not ask before dropping data (required without a terminal)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return cli.HelpOK(err)
@@ -65,7 +81,25 @@ func (c *MigrateCommand) Run(ctx context.Context, args []string) error {
 		return goose.Create(nil, c.dir, rest[0], "sql")
 	}
 
-	db, err := c.db.Open(ctx, c.logger())
+	// Only the verbs that apply migrations create a database; the ones
+	// that roll back drop data.
+	open := c.db.OpenExisting
+	rollback := verb == "down" || verb == "down-to" || verb == "redo" || verb == "reset"
+	switch {
+	case verb == "up" || verb == "up-by-one" || verb == "up-to":
+		open = c.db.Open
+	case rollback:
+		path, err := c.db.ResolveExisting()
+		if err != nil {
+			return err
+		}
+		if !c.force {
+			if err := refuseWhileServed(path); err != nil {
+				return err
+			}
+		}
+	}
+	db, err := open(ctx, c.logger())
 	if err != nil {
 		return err
 	}
@@ -101,6 +135,11 @@ func (c *MigrateCommand) Run(ctx context.Context, args []string) error {
 			fmt.Fprintf(c.stdout, "no migrations to run; current version %d\n", v)
 		}
 		return err
+	}
+	if rollback {
+		if err := c.confirm(ctx, db, verb, version); err != nil {
+			return err
+		}
 	}
 	var results []*goose.MigrationResult
 	err = migrations.Change(ctx, db, nil, func(p *goose.Provider) error {
@@ -141,4 +180,74 @@ func (c *MigrateCommand) report(results []*goose.MigrationResult) {
 	for _, r := range results {
 		fmt.Fprintln(c.stdout, r.String())
 	}
+}
+
+// refuseWhileServed fails, naming the process, while a healthsim serve
+// owns the database at path (its owner record, as `healthsim locks` reads
+// it): rolling back under it would break every call of its clients.
+func refuseWhileServed(path string) error {
+	rec, owned := share.Owned(path)
+	if !owned {
+		return nil
+	}
+	who, stop := "a healthsim serve that is starting", "quit the MCP client that started it"
+	if rec.PID != 0 {
+		who = fmt.Sprintf("healthsim serve (PID %d)", rec.PID)
+		stop += fmt.Sprintf(", or run `kill %d`", rec.PID)
+	}
+	return fmt.Errorf("%s is serving %s to MCP clients, and rolling back migrations under it would break their calls; nothing was changed. Stop it first (%s), or pass --force to roll back anyway",
+		who, path, stop)
+}
+
+// confirm says what verb (down, down-to target, redo or reset) will drop
+// and asks on the terminal, reading the answer from stdin. With --yes it
+// does not ask; without a terminal it refuses unless --yes was given. It
+// returns nil when there is nothing to roll back (goose then says so).
+func (c *MigrateCommand) confirm(ctx context.Context, db *dbx.DB, verb string, target int64) error {
+	if c.yes {
+		return nil
+	}
+	statuses, err := migrations.Status(ctx, db)
+	if err != nil {
+		return err
+	}
+	var applied []string // newest first, as goose rolls back
+	var versions []int64
+	for _, s := range slices.Backward(statuses) {
+		if s.State == goose.StateApplied {
+			applied = append(applied, filepath.Base(s.Source.Path))
+			versions = append(versions, s.Source.Version)
+		}
+	}
+	n := len(applied) // how many the verb rolls back
+	switch verb {
+	case "down", "redo":
+		n = min(n, 1)
+	case "down-to":
+		n = 0
+		for n < len(versions) && versions[n] > target {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	what := fmt.Sprintf("roll back %s of %s, dropping the tables and columns %s and the data in them",
+		cli.Plural(n, "migration"), db.Path(), map[bool]string{true: "it creates", false: "they create"}[n == 1])
+	if verb == "redo" {
+		what = fmt.Sprintf("roll back the latest migration of %s and apply it again, emptying the tables and columns it creates", db.Path())
+	}
+	what += " (" + strings.Join(applied[:n], ", ") + ")"
+	if n == len(applied) && verb != "redo" {
+		what += "; that is every table: every saved scenario is lost"
+	}
+	if !c.terminal {
+		return fmt.Errorf("migrate %s would %s. Nothing was changed: there is no terminal to ask on, so pass --yes to do it", verb, what)
+	}
+	fmt.Fprintf(c.stderr, "migrate %s will %s.\nContinue? [y/N] ", verb, what)
+	answer, _ := bufio.NewReader(c.stdin).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+		return fmt.Errorf("migrate %s: not confirmed; nothing was changed", verb)
+	}
+	return nil
 }

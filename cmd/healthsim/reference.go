@@ -31,7 +31,8 @@ Verbs:
   status                  source, rows and load time of each table
 
 Tables: places_county, places_tract, svi_county, svi_tract, adi_blockgroup
-(schema population). Migrations are applied first if the database needs them.`
+(schema population). Migrations are applied first if the database needs
+them; load-sample and import create the database if there is none.`
 
 // reportEvery is how many rows pass between plain progress lines.
 const reportEvery = 50_000
@@ -71,7 +72,11 @@ func (c *ReferenceCommand) Run(ctx context.Context, args []string) error {
 		defer file.Close()
 	}
 
-	db, err := c.db.Open(ctx, c.logger())
+	open := c.db.Open // load-sample and import create the database
+	if verb == "status" {
+		open = c.db.OpenExisting
+	}
+	db, err := open(ctx, c.logger())
 	if err != nil {
 		return err
 	}

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/cli"
 )
 
 func writeFile(t *testing.T, name, content string) string {
@@ -18,7 +23,15 @@ func writeFile(t *testing.T, name, content string) string {
 }
 
 func TestReferenceVerbs(t *testing.T) {
-	db := tempDB(t) // not migrated: the command applies migrations itself
+	db := tempDB(t)
+	if _, _, err := run(t, "reference", "status", "--db", db); !errors.Is(err, cli.ErrNoDatabase) {
+		t.Fatalf("status of a missing file: %v", err)
+	}
+	created, err := dbx.Open(context.Background(), db) // not migrated: the command applies migrations itself
+	if err != nil {
+		t.Fatal(err)
+	}
+	created.Close()
 	out := mustRun(t, "reference", "status", "--db", db)
 	if strings.Count(out, "  empty   ") != 5 || !strings.Contains(out, "healthsim reference load-sample") {
 		t.Fatalf("status of a fresh file:\n%s", out)

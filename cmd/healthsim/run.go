@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
 
 	"github.com/healthsim/healthsim-go/internal/cli"
+	"golang.org/x/term"
 )
 
 // errUsage reports bad arguments after the usage text has been printed.
@@ -38,7 +40,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
-	env := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	env := &env{stdin: stdin, stdout: stdout, stderr: stderr, terminal: isTerminal(stdin)}
 	switch args[0] {
 	case "serve":
 		return (&ServeCommand{env: env}).Run(ctx, args[1:])
@@ -67,6 +69,13 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	terminal       bool // stdin is a terminal: a person can answer questions there
+}
+
+// isTerminal reports whether r is a terminal.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // logger is what the commands give dbx: warnings and errors, on stderr.

@@ -107,6 +107,9 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 		log.Warn("HEALTHSIM_READ_ONLY is deprecated: the write tools are turned off. HealthSim servers now share the database with other processes while writing, so unset it.")
 	}
 	path, err := c.db.Resolve()
+	if err == nil {
+		err = cli.MakeFolder(path) // serve creates the database
+	}
 	if err != nil {
 		return err
 	}
@@ -154,7 +157,8 @@ const startProbe = 250 * time.Millisecond
 // start opens (creating and migrating when needed) the database at path
 // and the MCP server over it. If another process holds the file, it
 // serves anyway: tool calls name that process until it lets go, and the
-// first call after that migrates the database.
+// first call after that migrates the database. A schema newer than this
+// binary's is served too: tool calls say so (see schemaError).
 func (c *ServeCommand) start(ctx context.Context, path string, readOnly bool, log *slog.Logger) (*serving, error) {
 	// Tool calls read while saves run; the server's windows read no
 	// other file, so the write side can be locked down.
@@ -172,13 +176,21 @@ func (c *ServeCommand) start(ctx context.Context, path string, readOnly bool, lo
 	if !errors.Is(err, dbx.ErrLocked) {
 		err = ready(ctx)
 	}
+	var schemaErr *schemaError
 	if errors.Is(err, dbx.ErrLocked) {
 		log.Warn("another process holds the database: serving anyway; tool calls say which process until it lets go", "err", err)
+	} else if errors.As(err, &schemaErr) {
+		log.Warn("serving anyway; every tool call says so until the schema is right", "err", err)
 	} else if err != nil {
 		db.Close()
 		return nil, err
 	}
-	srv := mcp.NewServer(db, mcp.Options{Version: buildVersion(), ReadOnly: readOnly, QueryTimeout: c.queryTimeout, Logger: log, Ready: ready})
+	writable := func() error { return writeProblem(path) }
+	if err := writable(); err != nil && !readOnly {
+		log.Warn("the database cannot be written: saves and deletes will fail", "db", path, "err", err)
+	}
+	srv := mcp.NewServer(db, mcp.Options{Version: buildVersion(), ReadOnly: readOnly, QueryTimeout: c.queryTimeout, Logger: log, Ready: ready,
+		Writable: writable})
 	return &serving{srv: srv, stop: func() {
 		if err := db.Close(); err != nil {
 			log.Error("close database", "err", err)
@@ -296,17 +308,20 @@ func (c *ServeCommand) bridge(ctx context.Context, rec share.Record, path string
 }
 
 // whenPrepared returns a function that prepares the database (see
-// prepare) until that has succeeded once, then does nothing. Calls wait
+// prepare) until that has succeeded once, and from then on checks that the
+// schema is still the one this server needs (see schemaWatch): a
+// *schemaError says which version it found and what to run. Calls wait
 // for one attempt at a time, each as long as its context lets it; a call
 // that waited through another's failed attempt gets that attempt's error
 // instead of trying again, so that N calls while the file is held wait
 // one busy timeout, not N.
 func (c *ServeCommand) whenPrepared(db *dbx.DB, readOnly bool, log *slog.Logger) func(context.Context) error {
 	turn := make(chan struct{}, 1)
-	var (
-		done      bool      // guarded by turn
+	var ( // guarded by turn
+		done      bool
 		lastErr   error     // the last attempt's error
 		lastEnded time.Time // when it ended
+		schema    = schemaWatch{db: db, need: migrations.Latest()}
 	)
 	return func(ctx context.Context) error {
 		asked := time.Now()
@@ -318,7 +333,7 @@ func (c *ServeCommand) whenPrepared(db *dbx.DB, readOnly bool, log *slog.Logger)
 		defer func() { <-turn }()
 		switch {
 		case done:
-			return nil
+			return schema.check(ctx)
 		case lastErr != nil && lastEnded.After(asked):
 			return lastErr
 		}
@@ -329,13 +344,19 @@ func (c *ServeCommand) whenPrepared(db *dbx.DB, readOnly bool, log *slog.Logger)
 		}
 		done = true
 		log.Info("opened the database", "db", db.Path(), "schema_version", version, "read_only", readOnly)
-		return nil
+		return schema.check(ctx)
 	}
 }
 
 // prepare creates and migrates the database when needed (in one write
 // window), or, read-only, only checks it, and returns the schema version.
+// A schema newer than this binary's is a *schemaError.
 func (c *ServeCommand) prepare(ctx context.Context, db *dbx.DB, readOnly bool, log *slog.Logger) (int64, error) {
+	if v, err := migrations.Version(ctx, db); err != nil {
+		return 0, err
+	} else if v > migrations.Latest() {
+		return 0, &schemaError{path: db.Path(), found: v, need: migrations.Latest()}
+	}
 	if readOnly {
 		if pending, err := migrations.HasPending(ctx, db); err != nil {
 			return 0, err

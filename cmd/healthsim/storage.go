@@ -39,14 +39,7 @@ func (c *StorageCommand) Run(ctx context.Context, args []string) error {
 	if len(pos) != 1 || (pos[0] != "info" && pos[0] != "upgrade") {
 		return cli.UsageError(fs, "storage needs one verb: info or upgrade")
 	}
-	path, err := c.db.Resolve()
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("no database at %s: %w", path, err)
-	}
-	db, err := c.db.Open(ctx, c.logger())
+	db, err := c.db.OpenExisting(ctx, c.logger())
 	if err != nil {
 		return err
 	}

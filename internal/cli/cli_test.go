@@ -66,8 +66,14 @@ func TestResolvePath(t *testing.T) {
 	if err != nil || got != want {
 		t.Fatalf("default: %q, %v; want %q", got, err, want)
 	}
+	if _, err := os.Stat(filepath.Dir(got)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("ResolvePath created the default folder (or it was there): %v", err)
+	}
+	if err := cli.MakeFolder(got); err != nil {
+		t.Fatal(err)
+	}
 	if info, err := os.Stat(filepath.Dir(got)); err != nil || !info.IsDir() {
-		t.Fatalf("the default folder was not created: %v", err)
+		t.Fatalf("MakeFolder did not create the default folder: %v", err)
 	}
 	env := filepath.Join(t.TempDir(), "sub", "env.duckdb")
 	t.Setenv(cli.EnvDBPath, env)
@@ -82,8 +88,20 @@ func TestResolvePath(t *testing.T) {
 	}
 	blocker := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(blocker, nil, 0o644)
-	if _, err := cli.ResolvePath(filepath.Join(blocker, "x.duckdb")); err == nil || !strings.Contains(err.Error(), "cannot create the folder") {
+	if err := cli.MakeFolder(filepath.Join(blocker, "x.duckdb")); err == nil || !strings.Contains(err.Error(), "cannot create the folder") {
 		t.Fatalf("unwritable folder: %v", err)
+	}
+
+	// Blank paths are refused, whether given by --db or the environment.
+	if _, err := cli.ResolvePath("  "); err == nil || !strings.Contains(err.Error(), "--db is blank") {
+		t.Fatalf("--db of spaces: %v", err)
+	}
+	t.Setenv(cli.EnvDBPath, " \t")
+	if _, err := cli.ResolvePath(""); err == nil || !strings.Contains(err.Error(), "$"+cli.EnvDBPath+" is blank") {
+		t.Fatalf("$%s of spaces: %v", cli.EnvDBPath, err)
+	}
+	if got, err := cli.ResolvePath("flag.duckdb"); got != "flag.duckdb" || err != nil {
+		t.Fatalf("--db beside a blank $%s: %q, %v", cli.EnvDBPath, got, err)
 	}
 }
 
@@ -106,6 +124,14 @@ func TestDBFlags(t *testing.T) {
 	}
 	if _, err := os.Stat(path); err == nil {
 		t.Fatal("OpenExisting created the file")
+	}
+	nested := cli.DB{Path: filepath.Join(t.TempDir(), "no", "such", "x.duckdb")}
+	if _, err := nested.OpenExisting(context.Background(), cli.Logger(io.Discard)); !errors.Is(err, cli.ErrNoDatabase) ||
+		!strings.Contains(err.Error(), "no database at "+nested.Path) {
+		t.Fatalf("OpenExisting in a missing folder: %v", err)
+	}
+	if _, err := os.Stat(filepath.Dir(filepath.Dir(nested.Path))); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("OpenExisting created the folder: %v", err)
 	}
 	db, err := d.Open(context.Background(), cli.Logger(io.Discard))
 	if err != nil {

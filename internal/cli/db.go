@@ -5,7 +5,6 @@
 package cli
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -41,7 +40,7 @@ func (d *DB) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&d.BusyTimeout, "busy-timeout", DefaultBusyTimeout, "how long to wait while another process holds the file")
 }
 
-// Resolve returns the database path; see [ResolvePath].
+// Resolve returns the database path; see [ResolvePath]. It creates nothing.
 func (d *DB) Resolve() (string, error) { return ResolvePath(d.Path) }
 
 // DefaultPathHelp says where the database is when neither --db nor
@@ -57,22 +56,39 @@ var DefaultPathHelp = func() string {
 }()
 
 // ResolvePath returns the database path: flagPath if set, else
-// $HEALTHSIM_DB_PATH, else [DefaultPath]. The folder of a local file is
-// created when needed.
+// $HEALTHSIM_DB_PATH, else [DefaultPath]. It creates nothing (see
+// [MakeFolder]). A path of spaces only, in either, is refused: it names no
+// file a person means.
 func ResolvePath(flagPath string) (string, error) {
-	path := cmp.Or(flagPath, os.Getenv(EnvDBPath))
+	if flagPath != "" && strings.TrimSpace(flagPath) == "" {
+		return "", fmt.Errorf("--db is blank (%q): give the database file's path, or leave --db out", flagPath)
+	}
+	path := flagPath
+	if path == "" {
+		path = os.Getenv(EnvDBPath)
+		if path != "" && strings.TrimSpace(path) == "" {
+			return "", fmt.Errorf("$%s is blank (%q): set it to the database file's path, or unset it", EnvDBPath, path)
+		}
+	}
 	if path == "" {
 		var err error
 		if path, err = DefaultPath(runtime.GOOS, os.Getenv, os.UserHomeDir); err != nil {
 			return "", err
 		}
 	}
-	if dbx.IsLocalFile(path) {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return "", fmt.Errorf("cannot create the folder for the database %s: %w", path, err)
-		}
-	}
 	return path, nil
+}
+
+// MakeFolder creates the folder of a local database file when needed.
+// Only programs that create the database call it.
+func MakeFolder(path string) error {
+	if !dbx.IsLocalFile(path) {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("cannot create the folder for the database %s: %w", path, err)
+	}
+	return nil
 }
 
 // DefaultPath returns where the per-user database lives on system goos,
@@ -120,30 +136,56 @@ func windowsJoin(elem ...string) string {
 }
 
 // Open opens the database with the flags' busy timeout, creating the file
-// if it does not exist. dbx logs to logger.
+// and its folder if they do not exist: for programs that write. dbx logs
+// to logger.
 func (d *DB) Open(ctx context.Context, logger *slog.Logger) (*dbx.DB, error) {
 	path, err := d.Resolve()
 	if err != nil {
 		return nil, err
 	}
+	if err := MakeFolder(path); err != nil {
+		return nil, err
+	}
 	return dbx.Open(ctx, path, dbx.WithBusyTimeout(d.BusyTimeout), dbx.WithLogger(logger))
 }
 
-// ErrNoDatabase is returned (wrapped) by OpenExisting when there is no
-// database file at the path.
+// ErrNoDatabase is returned (wrapped) by [DB.OpenExisting] and
+// [DB.ResolveExisting] when there is no database file at the path.
 var ErrNoDatabase = errors.New("no database")
 
-// OpenExisting is Open for programs that have nothing to do on a new
-// database: it fails, creating nothing, when the file does not exist.
-func (d *DB) OpenExisting(ctx context.Context, logger *slog.Logger) (*dbx.DB, error) {
+// ResolveExisting is Resolve for programs that only read or change an
+// existing database: it fails with [ErrNoDatabase], creating nothing, when
+// the local file does not exist.
+func (d *DB) ResolveExisting() (string, error) {
 	path, err := d.Resolve()
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	if dbx.IsLocalFile(path) {
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%w at %s: give --db or set $%s", ErrNoDatabase, path, EnvDBPath)
-		}
+	if err := requireFile(path); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// requireFile fails with [ErrNoDatabase] when path is a local file that
+// does not exist; it creates nothing.
+func requireFile(path string) error {
+	if !dbx.IsLocalFile(path) {
+		return nil
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w at %s: check --db or $%s (create one with `healthsim migrate up --db %s`)", ErrNoDatabase, path, EnvDBPath, path)
+	}
+	return nil
+}
+
+// OpenExisting is Open for programs that have nothing to do on a new
+// database: it fails with [ErrNoDatabase], creating nothing (no file, no
+// sidecar, no folder), when the file does not exist.
+func (d *DB) OpenExisting(ctx context.Context, logger *slog.Logger) (*dbx.DB, error) {
+	path, err := d.ResolveExisting()
+	if err != nil {
+		return nil, err
 	}
 	return dbx.Open(ctx, path, dbx.WithBusyTimeout(d.BusyTimeout), dbx.WithLogger(logger))
 }
