@@ -119,7 +119,7 @@ func seedWrites(path string, done <-chan struct{}) error {
 		start := time.Now()
 		err := seedWrite(path, "INSERT INTO seed_rows SELECT ? * 10 + i, 'seed write' FROM range(10) t(i)", i)
 		if err != nil {
-			out.Errors++
+			out.Failed = append(out.Failed, start.UnixNano())
 			if out.FirstError == "" {
 				out.FirstError = err.Error()
 			}
@@ -129,11 +129,12 @@ func seedWrites(path string, done <-chan struct{}) error {
 	}
 }
 
-// seedReport is what pace-seed prints: each write's start and end (Unix
-// ns), and the failed writes.
+// seedReport is what pace-seed prints: each write's start and end, and
+// the start of each failed write (Unix ns). Like the seed, it never
+// retries: a write fails when a reader has the file open.
 type seedReport struct {
 	Writes     [][2]int64 `json:"writes"`
-	Errors     int        `json:"errors"`
+	Failed     []int64    `json:"failed"`
 	FirstError string     `json:"first_error"`
 }
 
@@ -315,9 +316,10 @@ type paceRun struct {
 	pid      int
 	every    time.Duration
 	events   []paceEvent
+	failed   int        // writes that failed (the seed's)
 	spans    []lockSpan // pid's, sorted
 	maxGap   time.Duration
-	from, to time.Time // from the first event's start, one interval per event
+	from, to time.Time // from the first write's start, one interval per write
 }
 
 // perEvent gives, for each event, the write-lock time of the spans that
@@ -371,17 +373,15 @@ func (r paceRun) latencies() []time.Duration {
 	return ds
 }
 
-// finish sets the phase's bounds and keeps pid's spans from samples.
-func (r *paceRun) finish(b *testing.B, s *lockSampler) {
+// finish sets the phase's bounds, from the first write's start for n
+// intervals, and keeps pid's spans from samples.
+func (r *paceRun) finish(b *testing.B, s *lockSampler, first time.Time, n int) {
 	spans, err := s.Stop()
 	if err != nil {
 		b.Fatal(err)
 	}
-	if len(r.events) == 0 {
-		b.Fatal("no writes in the phase")
-	}
-	r.from = r.events[0].start
-	r.to = r.from.Add(time.Duration(len(r.events)) * r.every)
+	r.from = first
+	r.to = r.from.Add(time.Duration(n) * r.every)
 	for _, sp := range spans { // pid's, overlapping the phase
 		if sp.pid == r.pid && sp.end.After(r.from) && sp.start.Before(r.to) {
 			r.spans = append(r.spans, sp)
@@ -447,7 +447,7 @@ func (s *paceServer) savePhase(b *testing.B, path string, every time.Duration, n
 		r.events = append(r.events, paceEvent{start, time.Now()})
 	}
 	time.Sleep(time.Until(t0.Add(time.Duration(n) * every)))
-	r.finish(b, sampler)
+	r.finish(b, sampler, r.events[0].start, n)
 	return r
 }
 
@@ -465,14 +465,18 @@ func seedPhase(b *testing.B, path string, every time.Duration, n int, during fun
 		b.Fatal(err)
 	}
 	p.Stop()
-	if out.Errors > 0 {
-		b.Logf("seed pattern: %d writes failed, the first: %s", out.Errors, out.FirstError)
-	}
-	r := paceRun{pid: p.PID(), every: every}
+	r := paceRun{pid: p.PID(), every: every, failed: len(out.Failed)}
 	for _, w := range out.Writes {
 		r.events = append(r.events, paceEvent{time.Unix(0, w[0]), time.Unix(0, w[1])})
 	}
-	r.finish(b, sampler)
+	if len(r.events) == 0 {
+		b.Fatalf("the seed pattern's writes all failed: %s", out.FirstError)
+	}
+	first := r.events[0].start
+	if len(out.Failed) > 0 && out.Failed[0] < first.UnixNano() {
+		first = time.Unix(0, out.Failed[0])
+	}
+	r.finish(b, sampler, first, len(r.events)+r.failed)
 	return r
 }
 
@@ -523,8 +527,8 @@ func benchPaceHold(b *testing.B) {
 	b.ReportMetric(100*seed.heldFraction(), "seed-held-%")
 
 	row := func(who string, r paceRun, lat, holds, after []time.Duration) string {
-		return fmt.Sprintf("| %s | %d | %d | %.1f / %.1f | %.1f / %.1f | %.1f%% | %.1f / %.1f |",
-			who, len(r.events), len(r.spans), ms(latency.Percentile(lat, 50)), ms(latency.Percentile(lat, 99)),
+		return fmt.Sprintf("| %s | %d (%d failed) | %d | %.1f / %.1f | %.1f / %.1f | %.1f%% | %.1f / %.1f |",
+			who, len(r.events), r.failed, len(r.spans), ms(latency.Percentile(lat, 50)), ms(latency.Percentile(lat, 99)),
 			ms(latency.Percentile(holds, 50)), ms(latency.Percentile(holds, 99)), 100*r.heldFraction(),
 			ms(latency.Percentile(after, 50)), ms(latency.Percentile(after, 99)))
 	}
@@ -663,12 +667,13 @@ func benchPaceForeign(b *testing.B) {
 		b.ReportMetric(pct, c.name+"-opens-ok-%")
 		b.ReportMetric(ms(latency.Percentile(holds, 50)), c.name+"-hold-p50-ms")
 		b.ReportMetric(100*r.heldFraction(), c.name+"-held-%")
+		b.ReportMetric(float64(r.failed), c.name+"-writes-failed")
 		who := "`healthsim serve`"
 		if c.seed {
 			who = "seed: open, insert, close"
 		}
-		fmt.Fprintf(&table, "| %s, %s | %d | %d | %.1f%% | %.1f / %.1f | %.1f%% | %s |\n", who, strings.TrimPrefix(strings.TrimPrefix(c.name, "server-"), "seed-"),
-			len(r.events), all, pct, ms(latency.Percentile(holds, 50)), ms(latency.Percentile(holds, 99)), 100*r.heldFraction(), firstErr)
+		fmt.Fprintf(&table, "| %s, %s | %d (%d failed) | %d | %.1f%% | %.1f / %.1f | %.1f%% | %s |\n", who, strings.TrimPrefix(strings.TrimPrefix(c.name, "server-"), "seed-"),
+			len(r.events), r.failed, all, pct, ms(latency.Percentile(holds, 50)), ms(latency.Percentile(holds, 99)), 100*r.heldFraction(), firstErr)
 	}
 	b.Log(strings.TrimSuffix(table.String(), "\n"))
 }
