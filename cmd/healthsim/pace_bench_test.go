@@ -56,6 +56,7 @@ type paceKnobs struct {
 	caseLen   time.Duration // HEALTHSIM_PACE_CASE: length of each foreign-readers case; default 30s
 	readerGap time.Duration // HEALTHSIM_PACE_READER_GAP: mean gap between foreign opens; default 75ms
 	calls     int           // HEALTHSIM_PACE_CALLS: timed read calls per server per pace; default 20
+	upgrade   bool          // HEALTHSIM_PACE_UPGRADE=1: hold and foreign-readers on a copy upgraded to storage NewFormat
 }
 
 func knobs(tb testing.TB) paceKnobs {
@@ -64,6 +65,7 @@ func knobs(tb testing.TB) paceKnobs {
 		caseLen:   envDuration(tb, "HEALTHSIM_PACE_CASE", 30*time.Second),
 		readerGap: envDuration(tb, "HEALTHSIM_PACE_READER_GAP", 75*time.Millisecond),
 		calls:     envInt(tb, "HEALTHSIM_PACE_CALLS", 20),
+		upgrade:   os.Getenv("HEALTHSIM_PACE_UPGRADE") == "1",
 	}
 }
 
@@ -481,7 +483,8 @@ func seedPhase(b *testing.B, path string, every time.Duration, n int, during fun
 }
 
 // paceCopy copies the peers database for a part that writes, so the
-// shared file keeps its layout; it skips where the locks cannot be read.
+// shared file keeps its layout (upgraded to storage NewFormat with
+// HEALTHSIM_PACE_UPGRADE=1); it skips where the locks cannot be read.
 func paceCopy(b *testing.B) string {
 	if _, err := writeLockReader(os.Args[0]); err != nil {
 		b.Skipf("%s: %v", b.Name(), err)
@@ -492,7 +495,12 @@ func paceCopy(b *testing.B) string {
 	if err := copyFile(src, dst, 0o644); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("copied %s in %v", filepath.Base(src), time.Since(start).Round(time.Millisecond))
+	if knobs(b).upgrade {
+		if out, err := exec.Command(serverBinary(b), "storage", "upgrade", "--db", dst).CombinedOutput(); err != nil {
+			b.Fatalf("storage upgrade: %v\n%s", err, out)
+		}
+	}
+	b.Logf("copied %s in %v (storage upgraded to %s: %v)", filepath.Base(src), time.Since(start).Round(time.Millisecond), NewFormat, knobs(b).upgrade)
 	return dst
 }
 
