@@ -40,9 +40,9 @@ import (
 //	                 duckdb-mcp (read-only DSN; $HEALTHSIM_PEER_DUCKDB_MCP)
 //
 // Each part does its work once, whatever b.N (run it with -benchtime 1x),
-// reports with ReportMetric and logs a Markdown table; hold and
-// foreign-readers write their per-save timelines to
-// $HEALTHSIM_BENCH_DIR/pace-*.md. Knobs (environment): see paceKnobs.
+// reports with ReportMetric and logs a Markdown table; hold also writes
+// each save's timeline (answer, lock spans, the server's debug log) to
+// $HEALTHSIM_BENCH_DIR/pace-hold.md. Knobs (environment): see paceKnobs.
 // hold and foreign-readers read /proc/locks: Linux only.
 func BenchmarkModelPace(b *testing.B) {
 	b.Run("hold", benchPaceHold)
