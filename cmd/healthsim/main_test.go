@@ -26,9 +26,12 @@ import (
 // duckdb-go; read-bursts reads through dbx in bursts with pauses;
 // write-waiting runs one dbx write window (waiting up to 20 s for the file)
 // and prints "wrote" or the error; probe-rw opens the file read-write with
-// plain duckdb-go, once per command, and prints "ok" or the error.
+// plain duckdb-go, once per command, and prints "ok" or the error;
+// pace-seed and pace-reader are BenchmarkModelPace's plain duckdb-go writer
+// and reader.
 func TestMain(m *testing.M) {
-	proctest.Main(m, map[string]proctest.Helper{"read-bursts": readBursts, "write-waiting": writeWaiting, "probe-rw": probeReadWrite})
+	proctest.Main(m, map[string]proctest.Helper{"read-bursts": readBursts, "write-waiting": writeWaiting, "probe-rw": probeReadWrite,
+		"pace-seed": seedWrites, "pace-reader": foreignReads})
 }
 
 func probeReadWrite(path string, done <-chan struct{}) error {
