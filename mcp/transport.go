@@ -39,8 +39,8 @@ const HTTPPath = "/mcp"
 // refuses to serve without one. Requests whose Host (DNS rebinding) or
 // Origin (a web page) is foreign to a loopback server are refused with 403.
 func (s *Server) ServeHTTP(ctx context.Context, ln net.Listener, token string, extra map[string]http.Handler) error {
-	if !isLoopback(ln.Addr().String()) && token == "" {
-		return fmt.Errorf("mcp: refusing to serve HTTP on %s without a token: set HEALTHSIM_MCP_TOKEN, or listen on a loopback address such as 127.0.0.1", ln.Addr())
+	if err := CheckHTTPToken(ln.Addr().String(), token); err != nil {
+		return err
 	}
 	httpSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(slogWriter{s.log}, "", 0)}
 	streamable := server.NewStreamableHTTPServer(s.MCPServer,
@@ -67,6 +67,16 @@ func (s *Server) ServeHTTP(ctx context.Context, ln net.Listener, token string, e
 	defer cancel()
 	if err := streamable.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("mcp: shut down HTTP: %w", err)
+	}
+	return nil
+}
+
+// CheckHTTPToken returns the error [Server.ServeHTTP] refuses to serve
+// with on addr ("host:port") without a token: nil on a loopback address
+// or with a token. Callers check first, before they open anything.
+func CheckHTTPToken(addr, token string) error {
+	if !isLoopback(addr) && token == "" {
+		return fmt.Errorf("mcp: refusing to serve HTTP on %s without a token: set HEALTHSIM_MCP_TOKEN, or listen on a loopback address such as 127.0.0.1", addr)
 	}
 	return nil
 }
