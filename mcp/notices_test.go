@@ -66,3 +66,24 @@ func TestUnknownScenarioErrorCode(t *testing.T) {
 		t.Errorf("prompts/get of an unknown scenario: %v", err)
 	}
 }
+
+// TestControlCharactersInNamesRefused: healthsim_save_scenario refuses a
+// name or tag with a control character, with a sentence that shows it
+// escaped, and saves nothing.
+func TestControlCharactersInNamesRefused(t *testing.T) {
+	e := newEnv(t, mcp.Options{})
+	sc := sampleScenario("bad\x00name")
+	msg := e.fails("healthsim_save_scenario", sc)
+	if msg != `Could not save scenario "bad\x00name": name: the name has a control character (U+0000) at character 4; use letters, digits, punctuation and spaces. Nothing was changed.` {
+		t.Errorf("NUL in the name: %q", msg)
+	}
+	sc = sampleScenario("fine")
+	sc["tags"] = []any{"ding\a"}
+	msg = e.fails("healthsim_save_scenario", sc)
+	if !strings.Contains(msg, `tags: the tag "ding\a" has a control character (U+0007) at character 5`) {
+		t.Errorf("BEL in a tag: %q", msg)
+	}
+	if n := e.count("SELECT count(*) FROM scenarios"); n != 0 {
+		t.Errorf("%d scenarios saved", n)
+	}
+}
