@@ -145,8 +145,9 @@ func WithReadsDuringWrites() Option {
 	}
 }
 
-// MinMemoryLimit is the smallest limit [WithMemoryLimit] takes: below it
-// DuckDB cannot even attach a file and run a small query.
+// MinMemoryLimit is the smallest limit [WithMemoryLimit] takes, to catch
+// a limit given in the wrong unit (1024 meant as MiB): DuckDB runs small
+// statements in 1 MiB, but no real work.
 const MinMemoryLimit = 16 << 20
 
 // WithMemoryLimit bounds the memory of each of the DB's two DuckDB
@@ -158,9 +159,9 @@ const MinMemoryLimit = 16 << 20
 // process uses at most about 2n for DuckDB's buffers (the write side
 // holds the file only during windows, and with [WithReadsDuringWrites]
 // takes reads then), plus what DuckDB allocates outside its buffer
-// manager. A limit the windows' own statements exceed makes them fail
-// too: a save of a few MB of JSON needs a few tens of MB. Local files
-// only. Default: DuckDB's own, 80% of the machine's memory.
+// manager. Write windows are held to it too, and fail past it (a
+// HealthSim save of 5,000 to 200,000 entities peaked at 64-80 MiB). Local
+// files only. Default: DuckDB's own, 80% of the machine's memory.
 //
 // Whatever the limit, each instance spills into a directory of its own
 // beside the file, PATH.RANDOM.tmp (on the disk the data is on, not in a
