@@ -69,7 +69,8 @@ func TestMemoryLimit(t *testing.T) {
 
 // TestMemoryLimitSpills: on the locked-down read side (external access
 // off) a query bigger than the limit spills into the DB's own temporary
-// directory beside the file, which Close removes.
+// directory beside the file, and in a write window into the write side's;
+// Close removes both.
 func TestMemoryLimitSpills(t *testing.T) {
 	ctx := context.Background()
 	path := newFile(t)
@@ -81,6 +82,12 @@ func TestMemoryLimitSpills(t *testing.T) {
 	// DuckDB creates the directory when it first spills.
 	if dirs := tempDirs(t, path); len(dirs) != 1 {
 		t.Fatalf("temporary directories beside the file: %q, want the read side's", dirs)
+	}
+	if err := db.Write(ctx, func(tx *sqlx.Tx) error { return tx.GetContext(ctx, &n, spills) }); err != nil {
+		t.Fatalf("spilling in a write window: %v", err)
+	}
+	if dirs := tempDirs(t, path); len(dirs) != 2 {
+		t.Fatalf("temporary directories beside the file: %q, want the read and the write side's", dirs)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
