@@ -160,8 +160,8 @@ const MinMemoryLimit = 16 << 20
 // holds the file only during windows, and with [WithReadsDuringWrites]
 // takes reads then), plus what DuckDB allocates outside its buffer
 // manager. Write windows are held to it too, and fail past it (a
-// HealthSim save of 5,000 to 200,000 entities peaked at 64-80 MiB). Local
-// files only. Default: DuckDB's own, 80% of the machine's memory.
+// HealthSim save of 20,000 entities failed under 64 MiB and passed under
+// 80 MiB, one of 200,000 under 96 MiB). Local files only. Default: DuckDB's own, 80% of the machine's memory.
 //
 // Whatever the limit, each instance spills into a directory of its own
 // beside the file, PATH.RANDOM.tmp (on the disk the data is on, not in a

@@ -55,9 +55,9 @@ func testQueryMemoryLimit(t *testing.T, e *env, writeSide bool) {
 }
 
 // TestSaveUnderMemoryLimit: a save of 6 MB of JSON (20,000 entities) works
-// under the smallest limit healthsim serve allows; DuckDB writes big
-// inserts to the file as it goes, so saves peaked at 64–80 MiB for 5,000
-// to 200,000 entities.
+// under the smallest limit healthsim serve allows. (DuckDB writes big
+// inserts to the file as it goes: this save failed under 64 MiB and
+// passed under 80 MiB, and one of 200,000 entities under 96 MiB.)
 func TestSaveUnderMemoryLimit(t *testing.T) {
 	e := newEnv(t, mcp.Options{}, dbx.WithMemoryLimit(256<<20), dbx.WithReadsDuringWrites())
 	e.ok("healthsim_save_scenario", bigScenario("big", 20000), nil)

@@ -46,8 +46,9 @@ const defaultReadLease = 10 * time.Second
 // instances (dbx.WithMemoryLimit), so that a model's query cannot take a
 // desktop's memory (DuckDB's own default is 80% of it): HealthSim's
 // queries need far less, and sorts, joins and aggregates beyond it spill
-// to disk. minMemoryLimit leaves saves room: one peaked at 64-80 MiB for
-// 5,000 to 200,000 entities (TestSaveUnderMemoryLimit).
+// to disk. minMemoryLimit leaves saves room: 20,000 entities (6 MB) failed
+// under 64 MiB and saved under 80 MiB, 200,000 (60 MB) under 96 MiB
+// (TestSaveUnderMemoryLimit).
 const (
 	defaultMemoryLimit = "1GiB"
 	minMemoryLimit     = 256 << 20
