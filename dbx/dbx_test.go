@@ -406,7 +406,7 @@ func TestAppenderInWriteWindow(t *testing.T) {
 func TestOptionsValidate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.duckdb")
 	for _, opt := range []dbx.Option{
-		dbx.WithBusyTimeout(-1), dbx.WithReadLease(0), dbx.WithReadConns(0), dbx.WithLogger(nil),
+		dbx.WithBusyTimeout(-1), dbx.WithReadLease(0), dbx.WithReadConns(0), dbx.WithLogger(nil), dbx.WithMemoryLimit(1 << 20),
 	} {
 		if db, err := dbx.Open(context.Background(), path, opt); err == nil {
 			db.Close()

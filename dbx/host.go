@@ -2,6 +2,7 @@ package dbx
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -40,8 +41,9 @@ type host struct {
 	letGo    func()
 	watching chan struct{} // closed to stop the watcher of an attached read host
 
-	duck  *duckdb.Connector
-	admin *duckdb.Conn // runs ATTACH and DETACH
+	duck    *duckdb.Connector
+	admin   *duckdb.Conn // runs ATTACH and DETACH
+	tempDir string       // where the instance spills; removed by shutdown
 
 	opening chan struct{} // held while attaching, detaching or counting
 
@@ -77,12 +79,18 @@ func newHost(path string, mode Mode, o options, g *gate, in *intent) (*host, err
 	}
 	h := &host{
 		path: path, mode: mode, busy: o.busyTimeout, log: o.logger, gate: g, intent: in, lease: o.readLease,
-		duck: duck, admin: dc.(*duckdb.Conn),
+		duck: duck, admin: dc.(*duckdb.Conn), tempDir: newTempDir(path),
 		opening: make(chan struct{}, 1), changed: make(chan struct{}),
 	}
 	setup := []string{"SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false",
 		// DETACH must not checkpoint: write windows do, by policy.
-		"PRAGMA disable_checkpoint_on_shutdown"}
+		"PRAGMA disable_checkpoint_on_shutdown",
+		// An in-memory instance would spill into .tmp in the working
+		// directory; DuckDB reaches this one with external access off.
+		"SET temp_directory = " + quote(h.tempDir)}
+	if o.memoryLimit > 0 {
+		setup = append(setup, fmt.Sprintf("SET memory_limit = '%dB'", o.memoryLimit))
+	}
 	if mode == ReadOnly || o.readsDuringWrites {
 		// allowed_paths must be set before external access is turned off.
 		files := []string{path}
@@ -205,6 +213,16 @@ func (h *host) shutdown() {
 	h.admin.Close()
 	h.duck.Close()
 	h.intent.close()
+	if err := os.RemoveAll(h.tempDir); err != nil {
+		h.log.Warn("dbx: could not remove the temporary directory", "dir", h.tempDir, "err", err)
+	}
+}
+
+// newTempDir names a temporary directory for a new instance on path:
+// beside the file, and random, so that no other instance (of this or any
+// process, in any PID namespace) uses it.
+func newTempDir(path string) string {
+	return path + "." + strings.ToLower(rand.Text()[:12]) + ".tmp"
 }
 
 // acquire counts a new connection, attaching the file if it is the first.

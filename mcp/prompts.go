@@ -2,7 +2,6 @@ package mcp
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -151,7 +150,7 @@ func (s *Server) scenarioEmbed(ctx context.Context, name string) (mcpgo.Embedded
 	if err != nil {
 		return mcpgo.EmbeddedResource{}, err
 	}
-	text, err := json.Marshal(v)
+	text, err := marshal(v)
 	if err != nil {
 		return mcpgo.EmbeddedResource{}, err
 	}

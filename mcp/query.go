@@ -19,7 +19,7 @@ func (s *Server) queryTool() server.ServerTool {
 	tool := mcpgo.NewTool("healthsim_query",
 		mcpgo.WithTitleAnnotation("Query the database (read-only SQL)"),
 		mcpgo.WithDescription(fmt.Sprintf("Run one read-only SELECT (DuckDB SQL) over the HealthSim tables (see healthsim_tables) and get the rows back. "+
-			"Writes, files, ATTACH, SET, PRAGMA and the like are refused. A query is stopped after %s; at most limit rows and 256 KiB come back, with truncated set when more were left out.", s.opts.QueryTimeout)),
+			"Writes, files, ATTACH, SET, PRAGMA and the like are refused. A query is stopped after %s, or when it needs more memory than the server allows; at most limit rows and 256 KiB come back, with truncated set when more were left out.", s.opts.QueryTimeout)),
 		mcpgo.WithString("sql", mcpgo.Required(), mcpgo.MinLength(1), mcpgo.MaxLength(sqlgate.MaxSQLBytes),
 			mcpgo.Description("One SELECT statement, e.g. SELECT gender, count(*) FROM patients GROUP BY gender.")),
 		mcpgo.WithInteger("limit", mcpgo.Min(1), mcpgo.Max(1000), mcpgo.DefaultNumber(100),
@@ -44,6 +44,8 @@ func (s *Server) queryTool() server.ServerTool {
 			return mcpgo.NewToolResultErrorf("Refused: %s healthsim_query runs one read-only SELECT over the HealthSim tables.", sentence(refused.Reason)), nil
 		case errors.Is(err, sqlgate.ErrTimeout):
 			return mcpgo.NewToolResultErrorf("Stopped: %s.", strings.TrimPrefix(err.Error(), sqlgate.ErrTimeout.Error()+": ")), nil
+		case errors.Is(err, sqlgate.ErrMemory):
+			return mcpgo.NewToolResultErrorf("Stopped: %s.", strings.TrimPrefix(err.Error(), sqlgate.ErrMemory.Error()+": ")), nil
 		case isSQLError(err):
 			return mcpgo.NewToolResultErrorf("The query failed: %v. Call healthsim_tables for the tables and their columns.", err), nil
 		}

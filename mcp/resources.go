@@ -3,7 +3,6 @@ package mcp
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -68,7 +67,7 @@ func (s *Server) readJSON(read func(ctx context.Context, req mcpgo.ReadResourceR
 		if err != nil {
 			return nil, err
 		}
-		text, err := json.Marshal(v)
+		text, err := marshal(v)
 		if err != nil {
 			return nil, fmt.Errorf("encode %s: %w", req.Params.URI, err)
 		}

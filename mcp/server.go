@@ -14,6 +14,7 @@
 package mcp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -286,7 +287,7 @@ func errTooLarge(size int) error {
 // for clients that read only text (encoded once for both), or an error
 // result if it is over MaxAnswerBytes.
 func structured(v any) (*mcpgo.CallToolResult, error) {
-	text, err := json.Marshal(v)
+	text, err := marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("encode result: %w", err)
 	}
@@ -294,6 +295,19 @@ func structured(v any) (*mcpgo.CallToolResult, error) {
 		return mcpgo.NewToolResultErrorf("Could not answer: %v.", errTooLarge(len(text))), nil
 	}
 	return mcpgo.NewToolResultStructured(json.RawMessage(text), string(text)), nil
+}
+
+// marshal encodes v as JSON as json.Marshal does, but leaves <, > and &
+// as they are: the text goes to a model, which would read Go's HTML
+// escapes (\u003c) as they stand, not into a web page.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // failure turns err into the isError result a model and a person can act on.

@@ -3,6 +3,7 @@ package mcp
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
 
@@ -39,18 +41,19 @@ const HTTPPath = "/mcp"
 // refuses to serve without one. Requests whose Host (DNS rebinding) or
 // Origin (a web page) is foreign to a loopback server are refused with 403.
 func (s *Server) ServeHTTP(ctx context.Context, ln net.Listener, token string, extra map[string]http.Handler) error {
-	if !isLoopback(ln.Addr().String()) && token == "" {
-		return fmt.Errorf("mcp: refusing to serve HTTP on %s without a token: set HEALTHSIM_MCP_TOKEN, or listen on a loopback address such as 127.0.0.1", ln.Addr())
+	if err := CheckHTTPToken(ln.Addr().String(), token); err != nil {
+		return err
 	}
 	httpSrv := &http.Server{ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(slogWriter{s.log}, "", 0)}
+	sessions := &server.InsecureStatefulSessionIdManager{} // WithStateful(true), kept to look sessions up
 	streamable := server.NewStreamableHTTPServer(s.MCPServer,
 		server.WithEndpointPath(HTTPPath),
 		server.WithStreamableHTTPServer(httpSrv),
 		server.WithStreamableHTTPLogger(s.log),
-		server.WithStateful(true),
+		server.WithSessionIdManager(sessions),
 	)
 	mux := http.NewServeMux()
-	mux.Handle(HTTPPath, guard(streamable, token))
+	mux.Handle(HTTPPath, guard(getNeedsSession(streamable, sessions), token))
 	for path, h := range extra {
 		mux.Handle(path, guard(h, token))
 	}
@@ -71,6 +74,16 @@ func (s *Server) ServeHTTP(ctx context.Context, ln net.Listener, token string, e
 	return nil
 }
 
+// CheckHTTPToken returns the error [Server.ServeHTTP] refuses to serve
+// with on addr ("host:port") without a token: nil on a loopback address
+// or with a token. Callers check first, before they open anything.
+func CheckHTTPToken(addr, token string) error {
+	if !isLoopback(addr) && token == "" {
+		return fmt.Errorf("mcp: refusing to serve HTTP on %s without a token: set HEALTHSIM_MCP_TOKEN, or listen on a loopback address such as 127.0.0.1", addr)
+	}
+	return nil
+}
+
 // guard checks the bearer token (if any) and the Origin header before next.
 // mcp-go itself rejects a loopback connection with a foreign Host header.
 func guard(next http.Handler, token string) http.Handler {
@@ -87,6 +100,39 @@ func guard(next http.Handler, token string) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// getNeedsSession answers a GET (the stream of a session's server
+// messages) at once when it names no session (400) or one that is not
+// open (404), with a JSON-RPC error, as the streamable HTTP transport
+// allows; mcp-go would open a stream for a new session that no request
+// can reach, and keep it open until the client gives up. The GET of an
+// open session, and the 2026-07-28 protocol (which mcp-go answers itself),
+// go to next.
+func getNeedsSession(next http.Handler, sessions server.SessionIdManager) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || mcpgo.IsModernProtocol(r.Header.Get(mcpgo.HeaderProtocolVersion)) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		id := r.Header.Get(server.HeaderKeySessionID)
+		if id == "" {
+			jsonRPCError(w, http.StatusBadRequest, -32600, "Bad Request: GET "+HTTPPath+" needs the Mcp-Session-Id header of a session: POST initialize first, then GET with the session id it returned")
+			return
+		}
+		if terminated, err := sessions.Validate(id); terminated || err != nil {
+			jsonRPCError(w, http.StatusNotFound, -32001, "Not Found: session not found; it may have ended: POST initialize to start a new one")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// jsonRPCError answers with HTTP status and a JSON-RPC error without an id.
+func jsonRPCError(w http.ResponseWriter, status, code int, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(mcpgo.NewJSONRPCError(mcpgo.NewRequestId(nil), code, message, nil))
 }
 
 // allowedOrigin reports whether a browser page at origin may call the

@@ -31,8 +31,8 @@ Environment: HEALTHSIM_DB_PATH, MCP_TRANSPORT (stdio|http),
 HEALTHSIM_HTTP_ADDR, HEALTHSIM_MCP_TOKEN (bearer token; required when
 listening off loopback), HEALTHSIM_LOG_LEVEL (debug|info|warn|error),
 HEALTHSIM_SHARE (false: --no-share), HEALTHSIM_READ_LEASE (--read-lease),
-HEALTHSIM_READ_ONLY (deprecated: turns the write tools off, and serves
-alone)`
+HEALTHSIM_MEMORY_LIMIT (--memory-limit), HEALTHSIM_READ_ONLY (deprecated:
+turns the write tools off, and serves alone)`
 
 // defaultReadLease is how long serve keeps its shared lock after the last
 // read: a model calls tools seconds apart, and each call after the lease
@@ -40,6 +40,18 @@ alone)`
 // it, and dbx processes that write take the file at once; only a plain
 // DuckDB program that opens the file read-write waits for it.
 const defaultReadLease = 10 * time.Second
+
+// defaultMemoryLimit bounds the memory of each of the server's two DuckDB
+// instances (dbx.WithMemoryLimit), so that a model's query cannot take a
+// desktop's memory (DuckDB's own default is 80% of it): HealthSim's
+// queries need far less, and sorts, joins and aggregates beyond it spill
+// to disk. minMemoryLimit leaves saves room: 20,000 entities (6 MB) failed
+// under 64 MiB and saved under 80 MiB, 200,000 (60 MB) under 96 MiB
+// (TestSaveUnderMemoryLimit).
+const (
+	defaultMemoryLimit = "1GiB"
+	minMemoryLimit     = 256 << 20
+)
 
 // defaultHTTPAddr is where --transport http listens without --http.
 const defaultHTTPAddr = "127.0.0.1:8765"
@@ -54,6 +66,8 @@ type ServeCommand struct {
 	logLevel     string
 	share        bool
 	readLease    time.Duration
+	memory       string
+	memoryLimit  int64
 }
 
 func (c *ServeCommand) Run(ctx context.Context, args []string) error {
@@ -70,6 +84,7 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	})
 	leaseDefault, leaseErr := durationEnv("HEALTHSIM_READ_LEASE", defaultReadLease)
 	fs.DurationVar(&c.readLease, "read-lease", leaseDefault, "keep the file open for reads this long after the last one; a plain DuckDB program that opens it read-write waits that long (default $HEALTHSIM_READ_LEASE, else 10s)")
+	fs.StringVar(&c.memory, "memory-limit", envOr("HEALTHSIM_MEMORY_LIMIT", defaultMemoryLimit), "bound DuckDB's memory for queries (each of the read and write sides) to this; queries that need more spill to disk or are stopped (default $HEALTHSIM_MEMORY_LIMIT, else 1GiB; at least 256MiB)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("HEALTHSIM_LOG_LEVEL", "info"), "debug, info, warn or error")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -101,6 +116,9 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	if c.readLease <= 0 {
 		return cli.UsageError(fs, "--read-lease must be positive, got %v", c.readLease)
 	}
+	if c.memoryLimit, err = cli.ParseBytes(c.memory); err != nil || c.memoryLimit < minMemoryLimit {
+		return cli.UsageError(fs, "--memory-limit (or HEALTHSIM_MEMORY_LIMIT) must be a size of at least 256MiB, such as 1GiB, got %q", c.memory)
+	}
 
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
 	if readOnly {
@@ -118,6 +136,12 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	if transport == "stdio" && c.share && !readOnly && dbx.IsLocalFile(path) {
 		return c.serveShared(ctx, path, readOnly, log)
 	}
+	addr := listenAddr(c.httpAddr)
+	if transport == "http" {
+		if err := mcp.CheckHTTPToken(addr, os.Getenv("HEALTHSIM_MCP_TOKEN")); err != nil {
+			return err // before the database is opened
+		}
+	}
 	s, err := c.start(ctx, path, readOnly, log)
 	if err != nil {
 		return err
@@ -126,15 +150,6 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	if transport == "stdio" {
 		return c.serveStdio(ctx, s, path, log)
 	}
-	addr := c.httpAddr
-	if addr == "" {
-		addr = defaultHTTPAddr
-	}
-	if strings.HasPrefix(addr, ":") { // a bare port: loopback, not every interface
-		addr = "127.0.0.1" + addr
-	} else if _, err := strconv.Atoi(addr); err == nil {
-		addr = "127.0.0.1:" + addr
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
@@ -142,6 +157,20 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	log.Info("serving MCP over streamable HTTP", "url", "http://"+ln.Addr().String()+mcp.HTTPPath,
 		"db", path, "token", os.Getenv("HEALTHSIM_MCP_TOKEN") != "")
 	return s.srv.ServeHTTP(ctx, ln, os.Getenv("HEALTHSIM_MCP_TOKEN"), nil)
+}
+
+// listenAddr is the address --http names: the default without one, and
+// a bare port on loopback, not on every interface.
+func listenAddr(flag string) string {
+	if flag == "" {
+		return defaultHTTPAddr
+	}
+	if strings.HasPrefix(flag, ":") {
+		return "127.0.0.1" + flag
+	} else if _, err := strconv.Atoi(flag); err == nil {
+		return "127.0.0.1:" + flag
+	}
+	return flag
 }
 
 // serving is a database this process serves.
@@ -163,7 +192,7 @@ func (c *ServeCommand) start(ctx context.Context, path string, readOnly bool, lo
 	// Tool calls read while saves run; the server's windows read no
 	// other file, so the write side can be locked down.
 	db, err := dbx.Open(ctx, path, dbx.WithBusyTimeout(c.db.BusyTimeout), dbx.WithReadLease(c.readLease),
-		dbx.WithLogger(log), dbx.WithReadsDuringWrites())
+		dbx.WithLogger(log), dbx.WithReadsDuringWrites(), dbx.WithMemoryLimit(c.memoryLimit))
 	if err != nil {
 		return nil, err
 	}

@@ -70,8 +70,14 @@ func prepare(rec *Record) (*prepared, error) {
 	if n := utf8.RuneCountInString(p.name); n > MaxNameLen {
 		return nil, input.Invalid("name", "%q has %d characters; use at most %d", truncate(p.name, 40), n, MaxNameLen)
 	}
+	if err := refuseControl("name", fmt.Sprintf("the name %q", truncate(p.name, 40)), p.name); err != nil {
+		return nil, err
+	}
 	for _, t := range rec.Tags {
 		t = strings.ToLower(strings.TrimSpace(t))
+		if err := refuseControl("tags", fmt.Sprintf("the tag %q", t), t); err != nil {
+			return nil, err
+		}
 		if t != "" && !slices.Contains(p.tags, t) {
 			p.tags = append(p.tags, t)
 		}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/healthsim/healthsim-go/mcp/input"
@@ -218,11 +219,17 @@ func validate(req SaveRequest) (*plan, error) {
 	if n := utf8.RuneCountInString(p.name); n > MaxNameLen {
 		return nil, input.Invalid("name", "the name has %d characters; use at most %d", n, MaxNameLen)
 	}
+	if err := refuseControl("name", "the name", p.name); err != nil {
+		return nil, err
+	}
 	if n := utf8.RuneCountInString(p.description); n > MaxDescriptionLen {
 		return nil, input.Invalid("description", "the description has %d characters; use at most %d", n, MaxDescriptionLen)
 	}
 	for _, t := range req.Tags {
 		t = strings.ToLower(strings.TrimSpace(t))
+		if err := refuseControl("tags", fmt.Sprintf("the tag %q", t), t); err != nil {
+			return nil, err
+		}
 		if n := utf8.RuneCountInString(t); n > MaxTagLen {
 			return nil, input.Invalid("tags", "the tag %q has %d characters; use at most %d", truncate(t, 40), n, MaxTagLen)
 		}
@@ -272,6 +279,20 @@ func validate(req SaveRequest) (*plan, error) {
 		}
 	}
 	return p, nil
+}
+
+// refuseControl returns an *input.Error for field when s, which is what
+// ("the name"), holds a control character (NUL, escape, newline, tab, DEL,
+// C1) or a bidirectional formatting character: names and tags are shown
+// as they are, in lists, logs and terminals, where these would be printed
+// raw or reorder the text around them.
+func refuseControl(field, what, s string) error {
+	for i, r := range []rune(s) {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return input.Invalid(field, "%s has a control character (%U) at character %d; use letters, digits, punctuation and spaces", what, r, i+1)
+		}
+	}
+	return nil
 }
 
 // entityID returns the entity's id from the first id field of its table

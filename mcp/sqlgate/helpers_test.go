@@ -11,10 +11,10 @@ import (
 )
 
 // openDB creates a database file with three small tables.
-func openDB(tb testing.TB) *dbx.DB {
+func openDB(tb testing.TB, opts ...dbx.Option) *dbx.DB {
 	tb.Helper()
 	ctx := context.Background()
-	db, err := dbx.Open(ctx, filepath.Join(tb.TempDir(), "gate.duckdb"))
+	db, err := dbx.Open(ctx, filepath.Join(tb.TempDir(), "gate.duckdb"), opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}

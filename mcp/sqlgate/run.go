@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -42,6 +43,11 @@ type Result struct {
 // than Options.Timeout and was stopped.
 var ErrTimeout = errors.New("sqlgate: query timed out")
 
+// ErrMemory is wrapped by the error Run returns when a query needed more
+// memory than the DuckDB instance it ran on allows (its memory_limit: see
+// dbx.WithMemoryLimit) after spilling what it could.
+var ErrMemory = errors.New("sqlgate: query needed too much memory")
+
 // Run checks sql with [Check] and, if it passes, runs it on pool (the read
 // pool of a dbx.DB) within opts' limits. A query that passed the gate
 // leaves nothing on its connection (no variable, prepared statement,
@@ -49,8 +55,9 @@ var ErrTimeout = errors.New("sqlgate: query timed out")
 // gate admits one SELECT), so the connection goes back to the pool;
 // except after a query that may have called setseed, which seeds random()
 // for its connection, or that failed: that connection is closed. It returns a *RefusedError for refused SQL, an error wrapping
-// [ErrTimeout] when the query is stopped at the timeout, and DuckDB's error
-// for SQL that fails to run.
+// [ErrTimeout] when the query is stopped at the timeout, one wrapping
+// [ErrMemory] when it needed more memory than the instance's limit, and
+// DuckDB's error for SQL that fails to run.
 func Run(ctx context.Context, pool *sqlx.DB, sql string, opts Options) (*Result, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
@@ -78,6 +85,9 @@ func Run(ctx context.Context, pool *sqlx.DB, sql string, opts Options) (*Result,
 		return nil, timeoutOr(ctx, qctx, opts, fmt.Errorf("sqlgate: connect: %w", err))
 	}
 	res, err := fetch(qctx, conn, query, opts)
+	if isOutOfMemory(err) {
+		err = memoryError(ctx, conn)
+	}
 	if err != nil || strings.Contains(strings.ToLower(query), "setseed") {
 		// Returning ErrBadConn from Raw makes database/sql close the
 		// connection instead of pooling it.
@@ -150,6 +160,24 @@ func timeoutOr(parent, qctx context.Context, opts Options, err error) error {
 		return fmt.Errorf("%w: the query took longer than the %s limit and was stopped; filter, aggregate or add a LIMIT to make it cheaper", ErrTimeout, opts.Timeout)
 	}
 	return err
+}
+
+// isOutOfMemory reports whether err is DuckDB's "Out of Memory Error".
+func isOutOfMemory(err error) bool {
+	var de *duckdb.Error
+	return errors.As(err, &de) && de.Type == duckdb.ErrorTypeOutOfMemory
+}
+
+// memoryError is the error for a query that ran out of memory on conn,
+// naming the instance's limit.
+func memoryError(ctx context.Context, conn *sqlx.Conn) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	limit := "memory"
+	if err := conn.GetContext(ctx, &limit, "SELECT current_setting('memory_limit')"); err == nil {
+		limit += " memory"
+	}
+	return fmt.Errorf("%w: the query needed more than the %s limit and was stopped; filter rows before joining, grouping or sorting, select fewer columns, or aggregate instead of collecting many rows into lists or strings", ErrMemory, limit)
 }
 
 func fetch(ctx context.Context, conn *sqlx.Conn, query string, opts Options) (*Result, error) {

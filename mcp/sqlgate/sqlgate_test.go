@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/mcp/sqlgate"
 	"github.com/jmoiron/sqlx"
 )
@@ -262,6 +263,29 @@ func TestTimeout(t *testing.T) {
 	}
 	if _, err := sqlgate.Run(ctx, db.Read(), "SELECT 1", sqlgate.Options{}); err != nil {
 		t.Fatalf("pool broken after timeout: %v", err)
+	}
+}
+
+// TestMemoryLimit: a query that needs more memory than the instance's
+// limit is stopped with ErrMemory and a sentence naming the limit; one
+// that can spill runs; the pool keeps working.
+func TestMemoryLimit(t *testing.T) {
+	db := openDB(t, dbx.WithMemoryLimit(64<<20))
+	ctx := context.Background()
+	opts := sqlgate.Options{Timeout: time.Minute}
+	_, err := sqlgate.Run(ctx, db.Read(), "SELECT len(list(i)) FROM range(20000000) r(i)", opts)
+	if !errors.Is(err, sqlgate.ErrMemory) {
+		t.Fatalf("want ErrMemory, got %v", err)
+	}
+	if !strings.Contains(err.Error(), "needed more than the 64.0 MiB memory limit and was stopped; filter rows") {
+		t.Errorf("message: %v", err)
+	}
+	res, err := sqlgate.Run(ctx, db.Read(), "SELECT count(*) FROM (SELECT i, count(*) FROM range(3000000) r(i) GROUP BY i)", opts)
+	if err != nil || res.Rows[0][0] != int64(3000000) {
+		t.Fatalf("spilling query: %v, %v", res, err)
+	}
+	if _, err := sqlgate.Run(ctx, db.Read(), "SELECT 1", opts); err != nil {
+		t.Fatalf("pool broken after running out of memory: %v", err)
 	}
 }
 
