@@ -4,6 +4,8 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"fmt"
 	"os"
 	"strconv"
@@ -34,7 +36,7 @@ func writeLockReader(path string) (func() ([]int, error), error) {
 		}
 		n, err := f.Read(buf)
 		f.Close()
-		if err != nil {
+		if err != nil && !errors.Is(err, io.EOF) { // EOF: no lock at all
 			return nil, err
 		}
 		var pids []int
