@@ -221,7 +221,9 @@ func (h *host) acquire(ctx context.Context) error {
 	if closed {
 		return ErrClosed
 	}
-	h.lastUse.Store(time.Now().UnixNano()) // a new connection is about to be used
+	if ctx.Value(classifying{}) == nil { // a connection only to prepare a statement is no read
+		h.lastUse.Store(time.Now().UnixNano()) // a new connection is about to be used
+	}
 	if first {
 		if err := h.attachLocked(ctx); err != nil {
 			return err
