@@ -521,3 +521,56 @@ func FuzzParseDSN(f *testing.F) {
 		}
 	})
 }
+
+// TestRoutedReadsDuringWrites: with WithReadsDuringWrites, a read beside
+// an open read-write transaction runs on the write side at once (its new
+// text told by a read connection there) and sees the last commit.
+func TestRoutedReadsDuringWrites(t *testing.T) {
+	db, err := dbx.OpenDB(filepath.Join(t.TempDir(), "shared.duckdb"), dbx.WithReadsDuringWrites(), dbx.WithBusyTimeout(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustExec(t, db, "CREATE TABLE t (x INTEGER)")
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, tx, "INSERT INTO t VALUES (1)")
+	var n int
+	if err := db.QueryRow("SELECT count(*) AS beside FROM t").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("read beside the transaction: %d, %v", n, err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, db, "t"); n != 1 {
+		t.Fatalf("%d rows after commit", n)
+	}
+}
+
+// TestRoutedNotAFile: a DSN without a file lock gets one ordinary pool,
+// routed the same way.
+func TestRoutedNotAFile(t *testing.T) {
+	db, err := sql.Open("dbx", ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustExec(t, db, "CREATE TABLE t (x INTEGER)")
+	mustExec(t, db, "INSERT INTO t VALUES (1), (2)")
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, tx, "DELETE FROM t WHERE x = 1")
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, db, "t"); n != 1 {
+		t.Fatalf("%d rows", n)
+	}
+	if _, err := db.Exec("SET threads = 1"); !errors.Is(err, dbx.ErrRefused) {
+		t.Fatalf("SET = %v, want refused", err)
+	}
+}
