@@ -312,6 +312,39 @@ func (db *DB) readConn(ctx context.Context) (*sql.Conn, error) {
 	return conn, err
 }
 
+// beginRoutedWindow opens a write window for the routed driver. While a
+// window of this process is open, it queues for it at most the busy
+// timeout, as readConn waits.
+func (db *DB) beginRoutedWindow(ctx context.Context) (*sqlx.Tx, error) {
+	if !db.windowOpen() {
+		return db.beginWindow(ctx, ctx)
+	}
+	queue, cancel := context.WithTimeout(ctx, max(db.opts.busyTimeout, time.Millisecond))
+	defer cancel()
+	tx, err := db.beginWindow(ctx, queue)
+	if err != nil && ctx.Err() == nil && queue.Err() != nil {
+		return nil, fmt.Errorf("dbx: a write waited the busy timeout (%v) for a write transaction of this process to end (inside a transaction, write through the transaction): %w", db.opts.busyTimeout, err)
+	}
+	return tx, err
+}
+
+// writeAlone runs fn in a write window of its own, as Write does.
+func (db *DB) writeAlone(ctx context.Context, fn func(*sqlx.Tx) error) error {
+	tx, err := db.beginRoutedWindow(ctx)
+	if err != nil {
+		return err
+	}
+	finished := false
+	defer func() {
+		if !finished { // a panic (an argument's Value method, say): roll back, let go
+			_ = db.finishWindow(tx, errPanicked)
+		}
+	}()
+	err = fn(tx)
+	finished = true
+	return db.finishWindow(tx, err)
+}
+
 // windowOpen reports whether a write window of this process is open.
 func (db *DB) windowOpen() bool {
 	db.window.mu.Lock()
@@ -376,7 +409,7 @@ func (c *routedConn) QueryContext(ctx context.Context, query string, args []driv
 		}
 	}
 	var buffered *bufferedRows
-	err = c.db.Write(ctx, func(tx *sqlx.Tx) error {
+	err = c.db.writeAlone(ctx, func(tx *sqlx.Tx) error {
 		if err := c.db.checkInWindow(tx, query); err != nil {
 			return err
 		}
@@ -408,7 +441,7 @@ func (c *routedConn) ExecContext(ctx context.Context, query string, args []drive
 		}
 	}
 	var res sql.Result
-	err = c.db.Write(ctx, func(tx *sqlx.Tx) error {
+	err = c.db.writeAlone(ctx, func(tx *sqlx.Tx) error {
 		if err := c.db.checkInWindow(tx, query); err != nil {
 			return err
 		}
@@ -490,7 +523,7 @@ func (c *routedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver
 		}
 		t.readConn, t.read = conn, tx
 	} else {
-		tx, err := c.db.beginWindow(ctx)
+		tx, err := c.db.beginRoutedWindow(ctx)
 		if err != nil {
 			return nil, err
 		}

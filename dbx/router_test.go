@@ -426,6 +426,7 @@ func TestRoutedLockError(t *testing.T) {
 func TestRoutedReadOutsideOwnTransaction(t *testing.T) {
 	db, _ := openRouted(t, "busy_timeout=200ms")
 	mustExec(t, db, "CREATE TABLE t (x INTEGER)")
+	mustExec(t, db, "INSERT INTO t VALUES (1)") // its type is known from now on
 	tx, err := db.Begin()
 	if err != nil {
 		t.Fatal(err)
@@ -438,6 +439,15 @@ func TestRoutedReadOutsideOwnTransaction(t *testing.T) {
 	}
 	if _, err := db.Exec("SELECT 42 AS new_text"); err == nil {
 		t.Fatal("classifying beside the open transaction succeeded")
+	}
+	if _, err := db.Exec("INSERT INTO t VALUES (1)"); err == nil || !strings.Contains(err.Error(), "write through the transaction") {
+		t.Fatalf("write beside the open transaction = %v, want the busy timeout's error", err)
+	}
+	if other, err := db.Begin(); err == nil || !strings.Contains(err.Error(), "write through the transaction") {
+		if other != nil {
+			other.Rollback()
+		}
+		t.Fatalf("second transaction beside the open one = %v, want the busy timeout's error", err)
 	}
 	if err := tx.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil {
 		t.Fatalf("the transaction after: %v", err)

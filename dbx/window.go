@@ -38,7 +38,7 @@ type window struct {
 // whole busy timeout, and with an error if read connections of this process
 // stay in use that long (a Rows, Tx or Conn from [DB.Read] held across Write).
 func (db *DB) Write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := db.beginWindow(ctx)
+	tx, err := db.beginWindow(ctx, ctx)
 	if err != nil {
 		return err
 	}
@@ -57,11 +57,11 @@ func (db *DB) Write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 var errPanicked = errors.New("dbx: write: the window's function panicked")
 
 // beginWindow opens a write window, the first half of Write: it queues
-// for the write side, takes it (the file attached read-write) and begins
-// the window's transaction. finishWindow must follow, in any case; until
-// then the caller holds db.writes.
-func (db *DB) beginWindow(ctx context.Context) (*sqlx.Tx, error) {
-	if err := db.lockWrites(ctx); err != nil {
+// for the write side (until queue ends), takes it (the file attached
+// read-write) and begins the window's transaction. finishWindow must
+// follow, in any case; until then the caller holds db.writes.
+func (db *DB) beginWindow(ctx, queue context.Context) (*sqlx.Tx, error) {
+	if err := db.lockWrites(queue); err != nil {
 		return nil, err
 	}
 	var conn *sqlx.Conn
