@@ -200,3 +200,78 @@ func reportWindows(b *testing.B, window func(i int) error) {
 	b.ReportMetric(float64(latency.Percentile(times, 50).Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(latency.Percentile(times, 99).Microseconds())/1000, "p99-ms")
 }
+
+// BenchmarkRoutedPointRead compares a point query through the routed
+// *sql.DB (dbx.OpenDB) with the same query on db.Read() and on a raw
+// kept-open read-only duckdb-go pool, same file. Each opens and warms its
+// own pool and closes it before the next; run with -count to alternate.
+func BenchmarkRoutedPointRead(b *testing.B) {
+	ctx := context.Background()
+	run := func(b *testing.B, pool *sql.DB) {
+		if err := pointRead(ctx, pool, 0, pointRows); err != nil { // open the file, warm up
+			b.Fatal(err)
+		}
+		i := 0
+		for b.Loop() {
+			if err := pointRead(ctx, pool, i, pointRows); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	}
+	b.Run("raw", func(b *testing.B) {
+		pool, err := sql.Open("duckdb", benchFile(b, largeMB)+"?access_mode=READ_ONLY")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pool.Close()
+		run(b, pool)
+	})
+	b.Run("read", func(b *testing.B) {
+		db, err := dbx.Open(ctx, benchFile(b, largeMB))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		run(b, db.Read().DB)
+	})
+	b.Run("routed", func(b *testing.B) {
+		pool, err := dbx.OpenDB(benchFile(b, largeMB))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pool.Close()
+		run(b, pool)
+	})
+}
+
+// BenchmarkRoutedInsert compares an autocommit INSERT through the routed
+// *sql.DB, one write window each, with the same INSERT in db.Write.
+func BenchmarkRoutedInsert(b *testing.B) {
+	ctx := context.Background()
+	const insert = "INSERT INTO log VALUES (?, now(), 'bench')"
+	b.Run("write", func(b *testing.B) {
+		db, err := dbx.Open(ctx, benchFile(b, largeMB))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		reportWindows(b, func(i int) error {
+			return db.Write(ctx, func(tx *sqlx.Tx) error {
+				_, err := tx.ExecContext(ctx, insert, i)
+				return err
+			})
+		})
+	})
+	b.Run("routed", func(b *testing.B) {
+		pool, err := dbx.OpenDB(benchFile(b, largeMB))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pool.Close()
+		reportWindows(b, func(i int) error {
+			_, err := pool.ExecContext(ctx, insert, i)
+			return err
+		})
+	})
+}

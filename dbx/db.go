@@ -40,6 +40,7 @@ type DB struct {
 	lastWindow time.Time           // when the write side last let go; guarded by writes
 	held       lingering           // the write side between windows; guarded by writes
 	window     window
+	kinds      kindCache // statement types, for the routed driver (router.go)
 
 	// background runs the read side's attaches after write windows (see
 	// letGo); Close ends them with stopBackground and waits for them.

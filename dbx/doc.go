@@ -18,6 +18,16 @@
 // conflicts until the busy timeout (see [WithBusyTimeout]) and then returns a
 // [*LockError] that names the process holding the file.
 //
+// For code written against database/sql (sqlc, goose, sqlx, query
+// builders), the package registers the driver "dbx": sql.Open("dbx",
+// path) or [OpenDB] gives one *sql.DB over both sides, each statement
+// routed by its DuckDB statement type: reads to the read pool, other
+// statements to a write window of their own, a read-only transaction to
+// the read side and any other transaction to one write window from
+// BeginTx to Commit or Rollback. Statements that need one connection's
+// session (SET, USE, ATTACH, BEGIN as text, PREPARE) are refused
+// ([ErrRefused]).
+//
 // Both pools attach the file to an in-memory DuckDB instance (a "host")
 // under the catalog name "db", which every connection uses by default, so
 // unqualified table names refer to the file. Detaching releases the lock

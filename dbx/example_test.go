@@ -2,6 +2,7 @@ package dbx_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -45,9 +46,9 @@ func ExampleDB_Write() {
 	}
 	defer db.Close()
 
-	// One transaction. The write side keeps the file for the write linger
-	// (10 ms by default) in case another window follows, and lets go at
-	// once when a reader or another dbx process waits for it.
+	// One transaction. The write side lets go of the file once it has
+	// committed, before Write returns (unless a window of this process is
+	// queued behind it, or WithWriteLinger says otherwise).
 	err = db.Write(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, "CREATE TABLE notes (id INTEGER, body TEXT)"); err != nil {
 			return err
@@ -119,4 +120,36 @@ func ExampleOpenReadOnly() {
 	}
 	fmt.Println(n)
 	// Output: 3
+}
+
+func ExampleOpenDB() {
+	dir := exampleDir()
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+
+	// One *sql.DB for any database/sql code; sql.Open("dbx", path) is the
+	// same. Each statement goes where DuckDB's statement type says.
+	db, err := dbx.OpenDB(filepath.Join(dir, "app.duckdb"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close() // closes the dbx.DB too
+
+	// Each write is a write window of its own; the file is let go before
+	// ExecContext returns.
+	if _, err := db.ExecContext(ctx, "CREATE TABLE notes (id INTEGER, body TEXT)"); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO notes VALUES (?, ?)", 1, "hello"); err != nil {
+		log.Fatal(err)
+	}
+	// Reads run on the read pool.
+	var body string
+	if err := db.QueryRowContext(ctx, "SELECT body FROM notes WHERE id = ?", 1).Scan(&body); err != nil {
+		log.Fatal(err)
+	}
+	// Session statements are refused, with what to do instead.
+	_, err = db.ExecContext(ctx, "SET threads = 1")
+	fmt.Println(body, errors.Is(err, dbx.ErrRefused))
+	// Output: hello true
 }

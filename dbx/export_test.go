@@ -10,6 +10,9 @@ import (
 // Test hooks for the sidecar primitives and protocol (export_test.go is
 // compiled into this package's tests only).
 
+// ParseDSN is the routed driver's DSN parser.
+var ParseDSN = parseDSN
+
 // TryLockFile and UnlockFile are the OS lock primitives.
 var (
 	TryLockFile = filelock.TryLock

@@ -239,7 +239,9 @@ func (h *host) acquire(ctx context.Context) error {
 	if closed {
 		return ErrClosed
 	}
-	h.lastUse.Store(time.Now().UnixNano()) // a new connection is about to be used
+	if ctx.Value(classifying{}) == nil { // a connection only to prepare a statement is no read
+		h.lastUse.Store(time.Now().UnixNano()) // a new connection is about to be used
+	}
 	if first {
 		if err := h.attachLocked(ctx, h.busy); err != nil {
 			return err

@@ -38,27 +38,85 @@ type window struct {
 // whole busy timeout, and with an error if read connections of this process
 // stay in use that long (a Rows, Tx or Conn from [DB.Read] held across Write).
 func (db *DB) Write(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	if err := db.lockWrites(ctx); err != nil {
-		return err
-	}
-	defer db.writes.Release(1)
-	if db.gate == nil {
-		conn, err := db.write.Connx(ctx)
-		if err != nil {
-			return fmt.Errorf("dbx: write: %w", err)
-		}
-		defer conn.Close()
-		return db.runWindow(ctx, conn, fn)
-	}
-	conn, err := db.takeWriteSide(ctx)
+	tx, err := db.beginWindow(ctx, ctx)
 	if err != nil {
 		return err
 	}
-	committed := false
-	defer func() { db.endWindow(conn, committed) }() // panic or not
-	err = db.runWindow(ctx, conn, fn)
-	committed = err == nil
+	finished := false
+	defer func() {
+		if !finished { // fn panicked: roll back and let go; the panic goes on
+			_ = db.finishWindow(tx, errPanicked)
+		}
+	}()
+	err = fn(tx)
+	finished = true
+	return db.finishWindow(tx, err)
+}
+
+// errPanicked stands for the error of a window's function that panicked.
+var errPanicked = errors.New("dbx: write: the window's function panicked")
+
+// beginWindow opens a write window, the first half of Write: it queues
+// for the write side (until queue ends), takes it (the file attached
+// read-write) and begins the window's transaction. finishWindow must
+// follow, in any case; until then the caller holds db.writes.
+func (db *DB) beginWindow(ctx, queue context.Context) (*sqlx.Tx, error) {
+	if err := db.lockWrites(queue); err != nil {
+		return nil, err
+	}
+	var conn *sqlx.Conn
+	var err error
+	if db.gate == nil {
+		if conn, err = db.write.Connx(ctx); err != nil {
+			err = fmt.Errorf("dbx: write: %w", err)
+		}
+	} else {
+		conn, err = db.takeWriteSide(ctx)
+	}
+	if err != nil {
+		db.writes.Release(1)
+		return nil, err
+	}
+	if db.window.host != nil {
+		db.window.host.schemaChanged.Store(false) // the last window's CHECKPOINT counted
+	}
+	tx, err := conn.BeginTxx(ctx, nil)
+	if err != nil {
+		db.releaseWindow(conn, false)
+		return nil, fmt.Errorf("dbx: write: begin: %w", err)
+	}
+	db.window.set(tx, conn)
+	return tx, nil
+}
+
+// finishWindow ends the window that beginWindow opened with tx, the
+// second half of Write: if fnErr is nil it commits, and checkpoints if
+// the window changed more than rows or the WAL has grown past the
+// policy's size; otherwise it rolls back and returns fnErr. Then the
+// write side lets go (see endWindow) and db.writes is released.
+func (db *DB) finishWindow(tx *sqlx.Tx, fnErr error) error {
+	db.window.mu.Lock()
+	conn := db.window.conn
+	db.window.mu.Unlock()
+	err := commitOrRollback(tx, fnErr, db.window.host)
+	if err == nil && db.gate != nil && db.opts.checkpoint.afterWindow(db.path, db.window.host.schemaChanged.Swap(false)) &&
+		db.checkpoint(context.Background(), conn) != nil {
+		db.opts.checkpoint.failed()
+	}
+	db.window.set(nil, nil)
+	db.releaseWindow(conn, err == nil)
 	return err
+}
+
+// releaseWindow ends a window's hold on the write side and releases
+// db.writes.
+func (db *DB) releaseWindow(conn *sqlx.Conn, committed bool) {
+	if db.gate == nil {
+		conn.Close()
+	} else {
+		db.endWindow(conn, committed)
+	}
+	db.writes.Release(1)
 }
 
 // endWindow ends a window's hold on the file: the write side lingers for
@@ -96,29 +154,6 @@ func (db *DB) lockWrites(ctx context.Context) error {
 	if db.closed.Load() {
 		db.writes.Release(1)
 		return ErrClosed
-	}
-	return nil
-}
-
-// runWindow runs fn in a transaction on conn, commits, and checkpoints if
-// the window changed more than rows or the WAL has grown past the policy's
-// size.
-func (db *DB) runWindow(ctx context.Context, conn *sqlx.Conn, fn func(tx *sqlx.Tx) error) error {
-	if db.window.host != nil {
-		db.window.host.schemaChanged.Store(false) // the last window's CHECKPOINT counted
-	}
-	tx, err := conn.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("dbx: write: begin: %w", err)
-	}
-	db.window.set(tx, conn)
-	defer db.window.set(nil, nil)
-	if err := commitOrRollback(tx, fn, db.window.host); err != nil {
-		return err
-	}
-	if db.gate != nil && db.opts.checkpoint.afterWindow(db.path, db.window.host.schemaChanged.Swap(false)) &&
-		db.checkpoint(ctx, conn) != nil {
-		db.opts.checkpoint.failed()
 	}
 	return nil
 }
@@ -593,10 +628,11 @@ func (db *DB) drainReads(ctx context.Context) error {
 	return fmt.Errorf("dbx: write: %d read connection(s) of this process still in use (close Rows, Tx and Conn taken from Read before writing): %w", open, err)
 }
 
-// commitOrRollback runs fn in tx, then commits, or rolls back if fn
-// returns an error or panics (the panic goes on after the rollback). h, the
-// write host (nil if none), tells how a transaction fn ended itself.
-func commitOrRollback(tx *sqlx.Tx, fn func(*sqlx.Tx) error, h *host) (err error) {
+// commitOrRollback ends tx, in which a window's function has run and
+// returned fnErr: it commits if fnErr is nil, and otherwise (or if the
+// commit fails) rolls back and returns the error. h, the write host (nil
+// if none), tells how a transaction the function ended itself ended.
+func commitOrRollback(tx *sqlx.Tx, fnErr error, h *host) (err error) {
 	committed := false
 	defer func() {
 		if !committed {
@@ -605,8 +641,8 @@ func commitOrRollback(tx *sqlx.Tx, fn func(*sqlx.Tx) error, h *host) (err error)
 			}
 		}
 	}()
-	if err := fn(tx); err != nil {
-		return err
+	if fnErr != nil {
+		return fnErr
 	}
 	// DuckDB aborts a transaction on any failed statement and then turns
 	// COMMIT into a silent rollback: probe first so that a failure fn

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strings"
 
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/pressly/goose/v3"
@@ -33,7 +34,9 @@ func FS() fs.FS {
 }
 
 // NewProvider returns a goose provider for the embedded SQL migrations on
-// pool, with a DuckDB store. It accepts no Go migrations, not even globally
+// pool, with a DuckDB store. pool may be dbx's write pool (see [Change])
+// or a *sql.DB of dbx's driver ([dbx.OpenDB]), on which each migration is
+// a write window of its own. It accepts no Go migrations, not even globally
 // registered ones: goose holds the write pool's only connection for a whole
 // run, so a Go migration outside that connection's transaction would wait
 // forever.
@@ -42,7 +45,7 @@ func NewProvider(pool *sql.DB, logger *slog.Logger) (*goose.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []goose.ProviderOption{goose.WithStore(store), goose.WithDisableGlobalRegistry(true)}
+	opts := []goose.ProviderOption{goose.WithStore(versionStore{store.(database.StoreExtender)}), goose.WithDisableGlobalRegistry(true)}
 	if logger != nil {
 		opts = append(opts, goose.WithSlog(logger), goose.WithVerbose(true))
 	}
@@ -139,18 +142,40 @@ func readProvider(ctx context.Context, db *dbx.DB) (*goose.Provider, bool, error
 	return p, exists, nil
 }
 
+// versionStore is goose's store with duckdbQuerier, which creates the
+// version table one statement at a time: dbx's driver runs one statement
+// per call.
+type versionStore struct{ database.StoreExtender }
+
+func (s versionStore) CreateVersionTable(ctx context.Context, db database.DBTxConn) error {
+	for _, stmt := range createVersionTable(s.Tablename()) {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // duckdbQuerier is goose's SQL for its version table on DuckDB, which has no
 // goose dialect: ids come from a sequence.
 type duckdbQuerier struct{}
 
 func (duckdbQuerier) CreateTable(table string) string {
-	return fmt.Sprintf(`CREATE SEQUENCE IF NOT EXISTS %[1]s_id_seq;
-CREATE TABLE %[1]s (
+	return strings.Join(createVersionTable(table), ";\n")
+}
+
+// createVersionTable returns the statements that create goose's version
+// table.
+func createVersionTable(table string) []string {
+	return []string{
+		fmt.Sprintf(`CREATE SEQUENCE IF NOT EXISTS %s_id_seq`, table),
+		fmt.Sprintf(`CREATE TABLE %[1]s (
     id         BIGINT PRIMARY KEY DEFAULT nextval('%[1]s_id_seq'),
     version_id BIGINT NOT NULL,
     is_applied BOOLEAN NOT NULL,
     tstamp     TIMESTAMP NOT NULL DEFAULT current_timestamp
-)`, table)
+)`, table),
+	}
 }
 
 func (duckdbQuerier) InsertVersion(table string) string {
