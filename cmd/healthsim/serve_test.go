@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/healthsim/healthsim-go/internal/proctest"
 	"github.com/healthsim/healthsim-go/internal/syncbuf"
 )
 
@@ -115,6 +116,25 @@ func TestServeStdioCreatesAndMigrates(t *testing.T) {
 	_, stderr = serveStdio(t, nil, []string{"--db", db}, initialize)
 	if strings.Contains(stderr, "migrated the database") {
 		t.Errorf("second start migrated again:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "old storage format") {
+		t.Errorf("a file dbx created is said to be in an old storage format:\n%s", stderr)
+	}
+}
+
+// TestServeWarnsOfOldStorage: a file in a storage format older than
+// v1.4.0, whose checkpoints hold the file long, is named at start with
+// the command that upgrades it.
+func TestServeWarnsOfOldStorage(t *testing.T) {
+	db := tempDB(t)
+	raw, err := proctest.OpenRaw(db, false) // plain DuckDB writes its default, old format
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	_, stderr := serveStdio(t, nil, []string{"--db", db}, initialize)
+	if !strings.Contains(stderr, "old storage format") || !strings.Contains(stderr, "healthsim storage upgrade") {
+		t.Errorf("no warning of the old storage format:\n%s", stderr)
 	}
 }
 
