@@ -261,7 +261,11 @@ func (s *sharedStmt) QueryContext(ctx context.Context, args []driver.NamedValue)
 // use notes the time and, on a write connection, whether query may be
 // more than a row change.
 func (c *conn) use(query string) {
-	c.host.lastUse.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	c.host.lastUse.Store(now)
+	if c.read && c.gate != nil {
+		c.gate.lastRead.Store(now)
+	}
 	if !c.read && c.host.mode == ReadWrite && !rowsOnly(query) {
 		c.host.schemaChanged.Store(true)
 	}

@@ -3,6 +3,8 @@ package dbx
 import (
 	"context"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // gate keeps reads and the write window of one process apart: while a
@@ -20,6 +22,14 @@ type gate struct {
 	writing bool // a write window waits or runs, or the write side lingers
 	sharing bool // the write side holds the file and takes reads
 	changed chan struct{}
+	// lastRead is when a read connection, on either side, last ran a
+	// statement (unix nanoseconds).
+	lastRead atomic.Int64
+}
+
+// readWithin reports whether a read ran within d.
+func (g *gate) readWithin(d time.Duration) bool {
+	return time.Since(time.Unix(0, g.lastRead.Load())) < d
 }
 
 func newGate() *gate { return &gate{changed: make(chan struct{})} }

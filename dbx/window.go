@@ -119,10 +119,18 @@ func (db *DB) releaseWindow(conn *sqlx.Conn, committed bool) {
 	db.writes.Release(1)
 }
 
+// busyReads is how long the write side lingers after its last use, with
+// WithReadsDuringWrites, when this process reads without pause (a read ran
+// within busyReads when the window committed): the reads then go on
+// running on it, and the next window finds the file open. At a model's
+// pace, reads seconds apart, it lets go at once.
+const busyReads = 10 * time.Millisecond
+
 // endWindow ends a window's hold on the file: the write side lingers for
 // the write linger after a window that committed, if one is set and
-// nobody waits for the file; it stays for a window of this process queued
-// behind this one (unless another process waits); with
+// nobody waits for the file, or for busyReads while this process reads
+// without pause (WithReadsDuringWrites); it stays for a window of this
+// process queued behind this one (unless another process waits); with
 // WithReadsDuringWrites it stays while reads run on it (the linger
 // watcher lets go once they end). Otherwise it lets go now, before Write
 // returns. The caller holds db.writes.
@@ -131,6 +139,8 @@ func (db *DB) endWindow(conn *sqlx.Conn, committed bool) {
 	switch {
 	case committed && db.opts.writeLinger > 0 && !wanted:
 		db.linger(conn, db.opts.writeLinger)
+	case committed && db.opts.readsDuringWrites && db.gate.readWithin(busyReads) && !wanted:
+		db.linger(conn, busyReads)
 	case db.queued.Load() > 0 && !wanted,
 		db.opts.readsDuringWrites && !db.gate.unshareIfNoReaders(nil):
 		db.linger(conn, 0)

@@ -573,3 +573,31 @@ func TestScenarioLookupLayout(t *testing.T) {
 		t.Errorf("after Down: %v remain", cols)
 	}
 }
+
+// TestAppliedVersion: the one-statement version agrees with goose's on a
+// new file, after every step up and after a step down.
+func TestAppliedVersion(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	check := func() {
+		t.Helper()
+		want, err := migrations.Version(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := migrations.AppliedVersion(ctx, db); err != nil || got != want {
+			t.Fatalf("AppliedVersion = %d, %v; Version = %d", got, err, want)
+		}
+	}
+	check()
+	for v := int64(1); v <= migrations.Latest(); v++ {
+		if err := migrateTo(t, db, v); err != nil {
+			t.Fatal(err)
+		}
+		check()
+	}
+	if err := migrateTo(t, db, migrations.Latest()-1); err != nil {
+		t.Fatal(err)
+	}
+	check()
+}
