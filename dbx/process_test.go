@@ -51,7 +51,6 @@ func TestMain(m *testing.M) {
 		"lock-sh":            lockHelper(false),
 		"lock-ex":            lockHelper(true),
 		"wait":               waitHelper,
-		"probe-ro":           probeReadOnly,
 	})
 }
 
@@ -65,27 +64,6 @@ func tryHelper(readOnly bool) proctest.Helper {
 		db.Close()
 		fmt.Println("ok")
 		return nil
-	}
-}
-
-// probeReadOnly opens the file read-only with plain duckdb-go, once, at
-// each command, as a notebook does (no retry), and prints "ok" or the
-// error: a probe that is ready before the moment it is asked about.
-func probeReadOnly(path string, done <-chan struct{}) error {
-	fmt.Println("ready")
-	for {
-		select {
-		case <-proctest.Commands():
-			db, err := proctest.OpenRaw(path, true)
-			if err != nil {
-				fmt.Println("locked:", err)
-				continue
-			}
-			db.Close()
-			fmt.Println("ok")
-		case <-done:
-			return nil
-		}
 	}
 }
 

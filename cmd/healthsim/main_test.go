@@ -25,31 +25,11 @@ import (
 // database file (proctest): hold-ro and hold-rw open it with plain
 // duckdb-go; read-bursts reads through dbx in bursts with pauses;
 // write-waiting runs one dbx write window (waiting up to 20 s for the file)
-// and prints "wrote" or the error; probe-rw opens the file read-write with
-// plain duckdb-go, once per command, and prints "ok" or the error;
-// pace-seed and pace-reader are BenchmarkModelPace's plain duckdb-go writer
+// and prints "wrote" or the error; pace-seed and pace-reader are BenchmarkModelPace's plain duckdb-go writer
 // and reader.
 func TestMain(m *testing.M) {
-	proctest.Main(m, map[string]proctest.Helper{"read-bursts": readBursts, "write-waiting": writeWaiting, "probe-rw": probeReadWrite,
+	proctest.Main(m, map[string]proctest.Helper{"read-bursts": readBursts, "write-waiting": writeWaiting,
 		"pace-seed": seedWrites, "pace-reader": foreignReads})
-}
-
-func probeReadWrite(path string, done <-chan struct{}) error {
-	fmt.Println("ready")
-	for {
-		select {
-		case <-proctest.Commands():
-			db, err := proctest.OpenRaw(path, false)
-			if err != nil {
-				fmt.Println("locked:", err)
-				continue
-			}
-			db.Close()
-			fmt.Println("ok")
-		case <-done:
-			return nil
-		}
-	}
 }
 
 func writeWaiting(path string, _ <-chan struct{}) error {

@@ -30,13 +30,15 @@ const (
 type Helper func(path string, done <-chan struct{}) error
 
 // Main runs the helper named by the environment if this process is one,
-// else the tests. Besides helpers, "hold-ro" and "hold-rw" are built in.
+// else the tests. Besides helpers, "hold-ro" and "hold-rw" (hold the file
+// until stdin closes) and "probe-ro" and "probe-rw" (try to open it at
+// each command) are built in.
 func Main(m *testing.M, helpers map[string]Helper) {
 	mode := os.Getenv(modeEnv)
 	if mode == "" {
 		os.Exit(m.Run())
 	}
-	builtin := map[string]Helper{"hold-ro": hold(true), "hold-rw": hold(false)}
+	builtin := map[string]Helper{"hold-ro": hold(true), "hold-rw": hold(false), "probe-ro": probe(true), "probe-rw": probe(false)}
 	h, ok := helpers[mode]
 	if !ok {
 		h, ok = builtin[mode]
@@ -82,6 +84,30 @@ func hold(readOnly bool) Helper {
 		fmt.Println("ready")
 		<-done
 		return nil
+	}
+}
+
+// probe opens the file with plain duckdb-go, once at each command (see
+// [Process.Send]), as a notebook or a test suite does (no retry), closes
+// it, and prints "ok" or "locked: " and the error: a probe that is ready
+// before the moment it is asked about.
+func probe(readOnly bool) Helper {
+	return func(path string, done <-chan struct{}) error {
+		fmt.Println("ready")
+		for {
+			select {
+			case <-Commands():
+				db, err := OpenRaw(path, readOnly)
+				if err != nil {
+					fmt.Println("locked:", err)
+					continue
+				}
+				db.Close()
+				fmt.Println("ok")
+			case <-done:
+				return nil
+			}
+		}
 	}
 }
 
