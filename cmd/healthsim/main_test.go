@@ -25,8 +25,8 @@ import (
 // database file (proctest): hold-ro and hold-rw open it with plain
 // duckdb-go; read-bursts reads through dbx in bursts with pauses;
 // write-waiting runs one dbx write window (waiting up to 20 s for the file)
-// and prints "wrote" or the error; pace-seed and pace-reader are BenchmarkModelPace's plain duckdb-go writer
-// and reader.
+// and prints "wrote" or the error; pace-seed and pace-reader are
+// BenchmarkModelPace's plain duckdb-go writer and reader.
 func TestMain(m *testing.M) {
 	proctest.Main(m, map[string]proctest.Helper{"read-bursts": readBursts, "write-waiting": writeWaiting,
 		"pace-seed": seedWrites, "pace-reader": foreignReads})
