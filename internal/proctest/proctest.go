@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
+	"github.com/healthsim/healthsim-go/dbx"
 )
 
 const (
@@ -30,7 +31,9 @@ const (
 type Helper func(path string, done <-chan struct{}) error
 
 // Main runs the helper named by the environment if this process is one,
-// else the tests. Besides helpers, "hold-ro" and "hold-rw" are built in.
+// else the tests. Besides helpers, "hold-ro" and "hold-rw" are built in:
+// they print "ready" once they hold the file, or "locked: <error>" when
+// another process holds it (see [dbx.IsLockConflict]).
 func Main(m *testing.M, helpers map[string]Helper) {
 	mode := os.Getenv(modeEnv)
 	if mode == "" {
@@ -59,6 +62,10 @@ func Main(m *testing.M, helpers map[string]Helper) {
 func hold(readOnly bool) Helper {
 	return func(path string, done <-chan struct{}) error {
 		db, err := OpenRaw(path, readOnly)
+		if dbx.IsLockConflict(err) {
+			fmt.Println("locked:", err)
+			return nil
+		}
 		if err != nil {
 			return err
 		}
