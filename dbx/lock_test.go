@@ -34,6 +34,9 @@ func TestPlainDuckDBLockMatrix(t *testing.T) {
 		if ok != tc.ok {
 			t.Errorf("%s then read-only=%v: opened=%v (%s), want %v", tc.holder, tc.readOnly, ok, msg, tc.ok)
 		}
+		if !ok && !strings.HasPrefix(msg, "locked:") {
+			t.Errorf("%s then read-only=%v: %s, want a lock conflict", tc.holder, tc.readOnly, msg)
+		}
 		if !ok {
 			wine.Run(t, "holder named", wine.HolderPIDs, func(t *testing.T) {
 				if !strings.Contains(msg, fmt.Sprintf("(PID %d)", h.PID())) {
@@ -79,8 +82,8 @@ func TestWriteLinger(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok, msg := tryOpen(t, path, true)
-	if ok {
-		t.Fatal("a plain process opened the file while the write side lingers")
+	if ok || !strings.HasPrefix(msg, "locked:") {
+		t.Fatalf("a plain process opened the file while the write side lingers (%v, %s)", ok, msg)
 	}
 	wine.Run(t, "holder named", wine.HolderPIDs, func(t *testing.T) {
 		if !strings.Contains(msg, fmt.Sprintf("(PID %d)", os.Getpid())) {
