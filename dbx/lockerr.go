@@ -82,13 +82,22 @@ var holderPattern = regexp.MustCompile(`(?:Conflicting lock is held in|File is a
 // lockConflictMarks are the parts of DuckDB's IO errors that mean another
 // process holds the file: its own text on Linux and macOS, and on Windows
 // its Restart Manager text or, when that finds nobody, the system's
-// (English) sharing and lock violation messages.
+// (English) sharing and lock violation messages, as Windows and as Wine
+// word them.
 var lockConflictMarks = []string{
 	"Could not set lock on file",
 	"File is already open in",
-	"being used by another process",
-	"another process has locked a portion of the file",
+	"being used by another process",                    // Windows: ERROR_SHARING_VIOLATION
+	"another process has locked a portion of the file", // Windows: ERROR_LOCK_VIOLATION
+	"Sharing violation.",                               // Wine: ERROR_SHARING_VIOLATION
+	"Lock violation.",                                  // Wine: ERROR_LOCK_VIOLATION
 }
+
+// IsLockConflict reports whether err, from opening a database file with
+// dbx or with plain duckdb-go, says that another process holds the file:
+// a [LockError], or DuckDB's own error in any of the forms it takes on
+// Linux, macOS and Windows (and under Wine).
+func IsLockConflict(err error) bool { return errors.Is(err, ErrLocked) || isLockConflict(err) }
 
 // isLockConflict reports whether err is DuckDB failing to lock the file.
 func isLockConflict(err error) bool {

@@ -11,7 +11,8 @@ import (
 
 // TestNewLockError parses DuckDB's lock conflicts as each system words
 // them (the formats are DuckDB 1.5's, read from its Linux, macOS and
-// Windows libraries), on every system.
+// Windows libraries; Wine words the system's part its own way), on every
+// system.
 func TestNewLockError(t *testing.T) {
 	const unix = `IO Error: Could not set lock on file "/tmp/x.duckdb": Conflicting lock is held in `
 	const windows = `IO Error: Cannot open file "C:\Users\ann\x.duckdb": The process cannot access the file because it is being used by another process.` + "\r\n"
@@ -39,6 +40,10 @@ func TestNewLockError(t *testing.T) {
 			ReadOnly, "python.exe", 88, ReadWrite, "python.exe (PID 88, read-write)"},
 		{"windows unnamed", windows, ReadWrite, "", 0, "", "which the system did not name"},
 		{"windows lock violation", `IO Error: Cannot open file "C:\x.duckdb": The process cannot access the file because another process has locked a portion of the file.`,
+			ReadWrite, "", 0, "", "which the system did not name"},
+		{"wine sharing violation", `IO Error: Cannot open file "C:\users\ann\Temp\x.duckdb": Sharing violation.` + "\r\n",
+			ReadOnly, "", 0, ReadWrite, "which the system did not name"},
+		{"wine lock violation", `IO Error: Cannot open file "C:\x.duckdb": Lock violation.` + "\r\n",
 			ReadWrite, "", 0, "", "which the system did not name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,8 +17,8 @@ import (
 // The test binary re-runs itself as a second process for lock tests
 // (proctest); besides proctest's hold-ro and hold-rw, dbx's tests use:
 //
-//	try-ro, try-rw: open the file with plain duckdb-go once and print "ok"
-//	  or "locked: <error>".
+//	try-ro, try-rw: open the file with plain duckdb-go once and print "ok",
+//	  "locked: <error>" (another process holds it) or "error: <error>".
 //	dbx-count, dbx-insert: open the file with dbx, count the rows of t
 //	  (after inserting one), print "ok N" and exit.
 //	dbx-reader: read through dbx in bursts with pauses longer than its
@@ -57,8 +57,12 @@ func TestMain(m *testing.M) {
 func tryHelper(readOnly bool) proctest.Helper {
 	return func(path string, _ <-chan struct{}) error {
 		db, err := proctest.OpenRaw(path, readOnly)
-		if err != nil {
+		if dbx.IsLockConflict(err) {
 			fmt.Println("locked:", err)
+			return nil
+		}
+		if err != nil {
+			fmt.Println("error:", err)
 			return nil
 		}
 		db.Close()

@@ -15,6 +15,7 @@ import (
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/proctest"
 	"github.com/healthsim/healthsim-go/internal/syncbuf"
+	"github.com/healthsim/healthsim-go/internal/wine"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -143,9 +144,15 @@ func TestReadsDuringWrites(t *testing.T) {
 
 	// A plain process cannot open the file while the write side holds it;
 	// a dbx process gets it at once, though the linger has a minute to go.
-	if ok, msg := tryOpen(t, path, true); ok || !strings.Contains(msg, fmt.Sprintf("(PID %d)", os.Getpid())) {
+	ok, msg := tryOpen(t, path, true)
+	if ok || !strings.HasPrefix(msg, "locked:") {
 		t.Fatalf("a plain process opened the file while the write side shares it (%v, %s)", ok, msg)
 	}
+	wine.Run(t, "holder named", wine.HolderPIDs, func(t *testing.T) {
+		if !strings.Contains(msg, fmt.Sprintf("(PID %d)", os.Getpid())) {
+			t.Errorf("lock error does not name this process, PID %d: %s", os.Getpid(), msg)
+		}
+	})
 	start := time.Now()
 	p := proctest.Start(t, "dbx-count", path)
 	if line := p.Line(t); line != "ok 2" {

@@ -342,8 +342,13 @@ var keptOpenBinary = sync.OnceValues(func() (string, error) {
 	return buildKeptOpen(filepath.Join(dir, "bin"))
 })
 
-// buildKeptOpen builds testdata/keptopen into dir.
+// buildKeptOpen builds testdata/keptopen into dir, or returns
+// $HEALTHSIM_TEST_KEPTOPEN: one built beforehand where the tests cannot
+// run `go build` (the Windows tests under Wine, .ci/wine).
 func buildKeptOpen(dir string) (string, error) {
+	if bin := os.Getenv("HEALTHSIM_TEST_KEPTOPEN"); bin != "" {
+		return bin, nil
+	}
 	bin := filepath.Join(dir, "keptopen")
 	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/keptopen").CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)

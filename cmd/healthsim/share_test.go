@@ -149,7 +149,7 @@ func TestSharedServers(t *testing.T) {
 		if line == "ready" {
 			break
 		}
-		if !strings.Contains(line, "lock") || time.Since(start) > time.Minute {
+		if !strings.HasPrefix(line, "locked:") || time.Since(start) > time.Minute {
 			t.Fatalf("a foreign process opening the idle file read-write: %s", line)
 		}
 		time.Sleep(50 * time.Millisecond) // the owner's read lease is 1 s

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 )
 
@@ -26,6 +27,11 @@ func Exe(pid int) string {
 // the peak), or -1 where the system does not tell (other systems, an
 // exited process).
 func Memory(pid int, field string) int64 {
+	if runtime.GOOS != "linux" {
+		// Not even when a path /proc/PID/status opens: under Wine it is
+		// Linux's, where a Windows PID names another process.
+		return -1
+	}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return -1

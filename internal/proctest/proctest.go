@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
+	"github.com/healthsim/healthsim-go/dbx"
 )
 
 const (
@@ -30,9 +31,10 @@ const (
 type Helper func(path string, done <-chan struct{}) error
 
 // Main runs the helper named by the environment if this process is one,
-// else the tests. Besides helpers, "hold-ro" and "hold-rw" (hold the file
-// until stdin closes) and "probe-ro" and "probe-rw" (try to open it at
-// each command) are built in.
+// else the tests. Besides helpers, "hold-ro" and "hold-rw" (they print
+// "ready" once they hold the file until stdin closes, or "locked: <error>"
+// when another process holds it; see [dbx.IsLockConflict]) and "probe-ro"
+// and "probe-rw" (they try to open it at each command) are built in.
 func Main(m *testing.M, helpers map[string]Helper) {
 	mode := os.Getenv(modeEnv)
 	if mode == "" {
@@ -77,6 +79,10 @@ func Commands() <-chan string { return commands }
 func hold(readOnly bool) Helper {
 	return func(path string, done <-chan struct{}) error {
 		db, err := OpenRaw(path, readOnly)
+		if dbx.IsLockConflict(err) {
+			fmt.Println("locked:", err)
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -89,8 +95,8 @@ func hold(readOnly bool) Helper {
 
 // probe opens the file with plain duckdb-go, once at each command (see
 // [Process.Send]), as a notebook or a test suite does (no retry), closes
-// it, and prints "ok" or "locked: " and the error: a probe that is ready
-// before the moment it is asked about.
+// it, and prints "ok", or "locked: " or "error: " and the error: a probe
+// that is ready before the moment it is asked about.
 func probe(readOnly bool) Helper {
 	return func(path string, done <-chan struct{}) error {
 		fmt.Println("ready")
@@ -98,12 +104,15 @@ func probe(readOnly bool) Helper {
 			select {
 			case <-Commands():
 				db, err := OpenRaw(path, readOnly)
-				if err != nil {
+				switch {
+				case dbx.IsLockConflict(err):
 					fmt.Println("locked:", err)
-					continue
+				case err != nil:
+					fmt.Println("error:", err)
+				default:
+					db.Close()
+					fmt.Println("ok")
 				}
-				db.Close()
-				fmt.Println("ok")
 			case <-done:
 				return nil
 			}
