@@ -165,9 +165,11 @@ func (db *DB) Close() error {
 	if db.write == db.read {
 		return db.read.Close()
 	}
+	// Once releaseWrites has held db.writes, no letGo can start another
+	// background attach (each checks closed under db.writes).
 	db.cancelBackground()
-	db.background.Wait()
 	db.releaseWrites()
+	db.background.Wait()
 	err := errors.Join(db.read.Close(), db.write.Close())
 	db.readHost.waitIdle()
 	return err

@@ -14,9 +14,10 @@ import (
 const (
 	// needsMemory builds one 160 MB list: DuckDB cannot spill it.
 	needsMemory = "SELECT len(list(i)) FROM range(20000000) r(i)"
-	// spills aggregates 3M groups (about 200 MB of hash table), which
-	// DuckDB can move to disk.
-	spills = "SELECT count(*) FROM (SELECT i, count(*) FROM range(3000000) r(i) GROUP BY i)"
+	// spills aggregates 10M groups (several hundred MB of hash table, far
+	// over the tests' 64 MiB: with 3M groups DuckDB did not always spill),
+	// which DuckDB can move to disk.
+	spills = "SELECT count(*) FROM (SELECT i, count(*) FROM range(10000000) r(i) GROUP BY i)"
 )
 
 // isOutOfMemory reports whether err is DuckDB's "Out of Memory Error".
@@ -76,7 +77,7 @@ func TestMemoryLimitSpills(t *testing.T) {
 	path := newFile(t)
 	db := open(t, path, dbx.WithMemoryLimit(64<<20))
 	var n int
-	if err := db.Read().GetContext(ctx, &n, spills); err != nil || n != 3000000 {
+	if err := db.Read().GetContext(ctx, &n, spills); err != nil || n != 10000000 {
 		t.Fatalf("spilling query: %d, %v", n, err)
 	}
 	// DuckDB creates the directory when it first spills.

@@ -30,9 +30,10 @@ type window struct {
 // itself, Write says which. Concurrent calls run one at a time, in the
 // order they came. Write returns once this process no longer holds the
 // file's write lock, unless a window of this process is queued behind it
-// (which then uses the file as it is), reads run on the write side (with
-// WithReadsDuringWrites: it lets go once they end), or a write linger is
-// set ([WithWriteLinger]).
+// (which then uses the file as it is), a write linger is set
+// ([WithWriteLinger]), or, with WithReadsDuringWrites, reads run on the
+// write side or this process read within 10 ms (it lets go once its
+// reads end or pause for 10 ms).
 //
 // Write fails with a [*LockError] if another process holds the file for the
 // whole busy timeout, and with an error if read connections of this process
@@ -479,7 +480,7 @@ func (db *DB) unshare(ctx context.Context, taken <-chan struct{}, timeout time.D
 		defer cancel()
 	}
 	if open, err := db.gate.waitReaders(ctx); err != nil {
-		return fmt.Errorf("%d read connection(s) of this process still in use on the write side (close Rows, Tx and Conn taken from Read before writing): %w", open, err)
+		return fmt.Errorf("%d read connection(s) of this process still in use on the write side (close Rows, Tx and Conn taken from Read, or a read-only transaction of a dbx *sql.DB, before writing): %w", open, err)
 	}
 	return nil
 }
@@ -635,7 +636,7 @@ func (db *DB) drainReads(ctx context.Context) error {
 	if ctx.Err() != nil {
 		err = ctx.Err()
 	}
-	return fmt.Errorf("dbx: write: %d read connection(s) of this process still in use (close Rows, Tx and Conn taken from Read before writing): %w", open, err)
+	return fmt.Errorf("dbx: write: %d read connection(s) of this process still in use (close Rows, Tx and Conn taken from Read, or a read-only transaction of a dbx *sql.DB, before writing): %w", open, err)
 }
 
 // commitOrRollback ends tx, in which a window's function has run and

@@ -340,10 +340,10 @@ func (c *ServeCommand) bridge(ctx context.Context, rec share.Record, path string
 // prepare) until that has succeeded once, and from then on checks that the
 // schema is still the one this server needs (see schemaWatch): a
 // *schemaError says which version it found and what to run. Calls wait
-// for one attempt at a time, each as long as its context lets it; a call
-// that waited through another's failed attempt gets that attempt's error
-// instead of trying again, so that N calls while the file is held wait
-// one busy timeout, not N.
+// for one attempt (to prepare, or to check) at a time, each as long as its
+// context lets it; a call that waited through another's failed attempt
+// gets that attempt's error instead of trying again, so that N calls while
+// the file is held wait one busy timeout, not N.
 func (c *ServeCommand) whenPrepared(db *dbx.DB, readOnly bool, log *slog.Logger) func(context.Context) error {
 	turn := make(chan struct{}, 1)
 	var ( // guarded by turn
@@ -360,24 +360,30 @@ func (c *ServeCommand) whenPrepared(db *dbx.DB, readOnly bool, log *slog.Logger)
 			return ctx.Err()
 		}
 		defer func() { <-turn }()
-		switch {
-		case done:
-			return schema.check(ctx)
-		case lastErr != nil && lastEnded.After(asked):
+		if lastErr != nil && lastEnded.After(asked) {
 			return lastErr
 		}
-		version, err := c.prepare(ctx, db, readOnly, log)
+		err := func() error {
+			if done {
+				return schema.check(ctx)
+			}
+			version, err := c.prepare(ctx, db, readOnly, log)
+			if err != nil {
+				return err
+			}
+			done = true
+			log.Info("opened the database", "db", db.Path(), "schema_version", version, "read_only", readOnly)
+			if format, err := storageFormat(ctx, db); err == nil && format != "" && !isNewFormat(format) {
+				log.Warn("the database is in an old storage format, whose checkpoints (every 16th save) read every table while they hold the file read-write: about 0.5 s on a 1.1 GB file, against 20 ms for a save; `healthsim storage upgrade` rewrites it (DuckDB 1.4 and later read the result)",
+					"db", db.Path(), "format", format)
+			}
+			return schema.check(ctx)
+		}()
 		lastErr, lastEnded = err, time.Now()
-		if err != nil {
-			return err
+		if ctx.Err() != nil {
+			lastErr = nil // this call's own cancellation is not the others' answer
 		}
-		done = true
-		log.Info("opened the database", "db", db.Path(), "schema_version", version, "read_only", readOnly)
-		if format, err := storageFormat(ctx, db); err == nil && format != "" && !isNewFormat(format) {
-			log.Warn("the database is in an old storage format, whose checkpoints (every 16th save) read every table while they hold the file read-write: about 0.5 s on a 1.1 GB file, against 20 ms for a save; `healthsim storage upgrade` rewrites it (DuckDB 1.4 and later read the result)",
-				"db", db.Path(), "format", format)
-		}
-		return schema.check(ctx)
+		return err
 	}
 }
 
