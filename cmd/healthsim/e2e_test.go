@@ -996,15 +996,20 @@ func TestE2EServesWhileFileHeld(t *testing.T) {
 	}
 	wg.Wait()
 	for i, res := range results {
-		if errs[i] != nil || !res.IsError || !strings.Contains(e2eText(res), fmt.Sprintf("PID %d", holder.PID())) {
+		if errs[i] != nil || !res.IsError || !strings.Contains(e2eText(res), "is held by") {
 			t.Fatalf("call %d while the file is held: %v, %v", i, errs[i], res)
 		}
 	}
+	wine.Run(t, "holder named", wine.HolderPIDs, func(t *testing.T) {
+		if text := e2eText(results[0]); !strings.Contains(text, fmt.Sprintf("PID %d", holder.PID())) {
+			t.Errorf("the answer does not name the holder, PID %d: %s", holder.PID(), text)
+		}
+	})
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("%d calls together took %v with a 1 s busy timeout: each waited its own turn", calls, took.Round(time.Millisecond))
 	}
 	c.failing("healthsim_save_scenario", map[string]any{"name": "held", "entities": map[string]any{"patients": []any{map[string]any{"id": "p1"}}}},
-		fmt.Sprintf("PID %d", holder.PID()))
+		"is held by")
 	holder.Stop()
 	var list struct {
 		Count int `json:"count"`
