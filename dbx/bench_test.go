@@ -18,7 +18,7 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// Benchmark files: largeMB is the size the design notes were measured on.
+// Benchmark files: largeMB is the size dbx's first measurements were taken on.
 const (
 	largeMB   = 1400
 	smallMB   = 8
@@ -88,23 +88,26 @@ func pointRead(ctx context.Context, pool *sql.DB, i int, rows int) error {
 	return pool.QueryRowContext(ctx, pointQuery, 1+(i*7919)%rows).Scan(&name, &val)
 }
 
+// pointReads times pointRead on pool, after one untimed call that opens
+// the file and warms it.
+func pointReads(b *testing.B, ctx context.Context, pool *sql.DB) {
+	if err := pointRead(ctx, pool, 0, pointRows); err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		if err := pointRead(ctx, pool, i, pointRows); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
 // BenchmarkPointRead compares a point query on a kept-open read-only
 // duckdb-go pool with the same query through dbx's read pool, same file.
 // raw runs first and is closed before dbx opens the file.
 func BenchmarkPointRead(b *testing.B) {
 	ctx := context.Background()
-	run := func(b *testing.B, pool *sql.DB) {
-		if err := pointRead(ctx, pool, 0, pointRows); err != nil { // open the file, warm up
-			b.Fatal(err)
-		}
-		i := 0
-		for b.Loop() {
-			if err := pointRead(ctx, pool, i, pointRows); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-	}
 	// benchFile is called in the sub-benchmarks: without -v, only their logs show.
 	b.Run("raw", func(b *testing.B) {
 		pool, err := sql.Open("duckdb", benchFile(b, largeMB)+"?access_mode=READ_ONLY")
@@ -112,7 +115,7 @@ func BenchmarkPointRead(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer pool.Close() // closes the connector too, so the instance goes
-		run(b, pool)
+		pointReads(b, ctx, pool)
 	})
 	b.Run("dbx", func(b *testing.B) {
 		db, err := dbx.Open(ctx, benchFile(b, largeMB))
@@ -120,7 +123,7 @@ func BenchmarkPointRead(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer db.Close()
-		run(b, db.Read().DB)
+		pointReads(b, ctx, db.Read().DB)
 	})
 }
 
@@ -207,25 +210,13 @@ func reportWindows(b *testing.B, window func(i int) error) {
 // own pool and closes it before the next; run with -count to alternate.
 func BenchmarkRoutedPointRead(b *testing.B) {
 	ctx := context.Background()
-	run := func(b *testing.B, pool *sql.DB) {
-		if err := pointRead(ctx, pool, 0, pointRows); err != nil { // open the file, warm up
-			b.Fatal(err)
-		}
-		i := 0
-		for b.Loop() {
-			if err := pointRead(ctx, pool, i, pointRows); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-	}
 	b.Run("raw", func(b *testing.B) {
 		pool, err := sql.Open("duckdb", benchFile(b, largeMB)+"?access_mode=READ_ONLY")
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer pool.Close()
-		run(b, pool)
+		pointReads(b, ctx, pool)
 	})
 	b.Run("read", func(b *testing.B) {
 		db, err := dbx.Open(ctx, benchFile(b, largeMB))
@@ -233,7 +224,7 @@ func BenchmarkRoutedPointRead(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer db.Close()
-		run(b, db.Read().DB)
+		pointReads(b, ctx, db.Read().DB)
 	})
 	b.Run("routed", func(b *testing.B) {
 		pool, err := dbx.OpenDB(benchFile(b, largeMB))
@@ -241,7 +232,7 @@ func BenchmarkRoutedPointRead(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer pool.Close()
-		run(b, pool)
+		pointReads(b, ctx, pool)
 	})
 }
 

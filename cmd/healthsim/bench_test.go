@@ -726,7 +726,7 @@ func BenchmarkSaveScenario20(b *testing.B) {
 const e2eTSDir = "testdata/e2e-ts"
 
 // BenchmarkReadToolCallTS runs testdata/e2e-ts/bench.mjs, the harness of
-// the design notes: the TypeScript SDK client over stdio, one client,
+// the project's first measurements: the TypeScript SDK client over stdio, one client,
 // sequential healthsim_query calls with a point query. bench.mjs times b.N
 // calls itself; the reported ns/op is its mean call time, without the
 // start of node and the server. Each query runs against healthsim serve
