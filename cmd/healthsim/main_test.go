@@ -279,8 +279,8 @@ func TestLocks(t *testing.T) {
 
 func TestStorageUpgrade(t *testing.T) {
 	path := tempDB(t)
-	// A file in DuckDB's default (old) format, as older tools make it.
-	raw, err := proctest.OpenRaw(path, false)
+	// A file in an old storage format, as DuckDB 1.2 and 1.3 make it.
+	raw, err := proctest.OpenRaw(path+"?storage_compatibility_version=v1.2.0", false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,7 +127,7 @@ func TestServeStdioCreatesAndMigrates(t *testing.T) {
 // the command that upgrades it.
 func TestServeWarnsOfOldStorage(t *testing.T) {
 	db := tempDB(t)
-	raw, err := proctest.OpenRaw(db, false) // plain DuckDB writes its default, old format
+	raw, err := proctest.OpenRaw(db+"?storage_compatibility_version=v1.2.0", false) // as DuckDB 1.2 and 1.3 write
 	if err != nil {
 		t.Fatal(err)
 	}
