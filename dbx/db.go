@@ -66,8 +66,7 @@ func IsLocalFile(dsn string) bool {
 }
 
 // Open opens the DuckDB database at path, creating the file if it does not
-// exist (new files are written in a storage format whose checkpoints are
-// cheap). The file itself is opened lazily: by the first read, and by each
+// exist (in [DefaultStorageVersion], or as [WithStorageVersion] says). The file itself is opened lazily: by the first read, and by each
 // write window. If path is not a local file (see [IsLocalFile]), Open
 // returns a DB over one ordinary duckdb-go pool on which Write is a plain
 // transaction.

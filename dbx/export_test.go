@@ -2,7 +2,9 @@ package dbx
 
 import (
 	"context"
+	"maps"
 	"os"
+	"slices"
 
 	"github.com/healthsim/healthsim-go/internal/filelock"
 )
@@ -76,3 +78,12 @@ func DetachRead(db *DB) {
 
 // Warm runs the read side's background attach (see letGo) now.
 func Warm(ctx context.Context, db *DB) { db.readHost.warm(ctx) }
+
+// StorageVersions returns the storage versions dbx names, oldest first.
+func StorageVersions() []string {
+	var names []string
+	for _, n := range slices.Sorted(maps.Keys(storageVersions)) {
+		names = append(names, storageVersions[n])
+	}
+	return names
+}

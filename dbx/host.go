@@ -88,6 +88,11 @@ func newHost(path string, mode Mode, o options, g *gate, in *intent) (*host, err
 		// An in-memory instance would spill into .tmp in the working
 		// directory; DuckDB reaches this one with external access off.
 		"SET temp_directory = " + quote(h.tempDir)}
+	if mode == ReadWrite {
+		// The storage version of a file that ATTACH creates; an existing
+		// file keeps its own.
+		setup = append(setup, "SET storage_compatibility_version = "+quote(o.storageVersion))
+	}
 	if o.memoryLimit > 0 {
 		setup = append(setup, fmt.Sprintf("SET memory_limit = '%dB'", o.memoryLimit))
 	}
@@ -111,6 +116,10 @@ func newHost(path string, mode Mode, o options, g *gate, in *intent) (*host, err
 	for _, stmt := range setup {
 		if _, err := h.admin.ExecContext(context.Background(), stmt, nil); err != nil {
 			h.shutdown()
+			if strings.HasPrefix(stmt, "SET storage_compatibility_version") {
+				return nil, fmt.Errorf("dbx: storage version %q is not a DuckDB release this DuckDB knows: give one from %s to %s, or latest",
+					o.storageVersion, OldestStorageVersion, LatestStorageVersion)
+			}
 			return nil, fmt.Errorf("dbx: configure %s host: %s: %w", mode, stmt, err)
 		}
 	}
@@ -391,16 +400,9 @@ func (h *host) waitIdle() {
 // attach attaches the file, retrying lock conflicts until the busy timeout
 // or the context ends.
 func (h *host) attach(ctx context.Context, busy time.Duration) error {
-	var opts []string
-	if h.mode == ReadOnly {
-		opts = append(opts, "READ_ONLY")
-	} else if _, err := os.Stat(h.path); errors.Is(err, os.ErrNotExist) {
-		// A new file gets the storage format whose checkpoints are cheap.
-		opts = append(opts, "STORAGE_VERSION 'v1.4.0'")
-	}
 	stmt := fmt.Sprintf("ATTACH %s AS %s", quote(h.path), Catalog)
-	if len(opts) > 0 {
-		stmt += " (" + strings.Join(opts, ", ") + ")"
+	if h.mode == ReadOnly {
+		stmt += " (READ_ONLY)"
 	}
 	var conflict error // the last lock conflict, if any
 	attempts := 0
@@ -426,6 +428,9 @@ func (h *host) attach(ctx context.Context, busy time.Duration) error {
 		return newLockError(h.path, h.mode, conflict, waited, ctx.Err())
 	case ctx.Err() != nil:
 		return fmt.Errorf("dbx: open %s %s: %w", h.path, h.mode, ctx.Err())
+	}
+	if tooNew := asStorageTooNew(h.path, err); tooNew != nil {
+		return tooNew
 	}
 	return fmt.Errorf("dbx: open %s %s: %w", h.path, h.mode, err)
 }

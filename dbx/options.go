@@ -20,16 +20,18 @@ type options struct {
 	readsDuringWrites bool
 	checkpoint        checkpointPolicy
 	memoryLimit       int64 // bytes per DuckDB instance; 0: DuckDB's default
+	storageVersion    string
 	logger            *slog.Logger
 }
 
 func defaultOptions() options {
 	return options{
-		busyTimeout: 5 * time.Second,
-		readLease:   time.Second,
-		readConns:   max(4, runtime.NumCPU()),
-		checkpoint:  checkpointPolicy{every: 16, walBytes: 4 << 20},
-		logger:      slog.New(slog.DiscardHandler),
+		busyTimeout:    5 * time.Second,
+		readLease:      time.Second,
+		readConns:      max(4, runtime.NumCPU()),
+		checkpoint:     checkpointPolicy{every: 16, walBytes: 4 << 20},
+		storageVersion: DefaultStorageVersion,
+		logger:         slog.New(slog.DiscardHandler),
 	}
 }
 

@@ -30,8 +30,9 @@ func init() { sql.Register("dbx", Driver{}) }
 // sql.Open("dbx", "app.duckdb?busy_timeout=5s") opens the file as [OpenDB]
 // does. The DSN is a path, optionally followed by query parameters:
 // busy_timeout and read_lease (Go durations, see [WithBusyTimeout] and
-// [WithReadLease]) and read_conns (an integer, see [WithReadConns]); any
-// other parameter is an error. A DSN that is not a local file (see
+// [WithReadLease]), read_conns (an integer, see [WithReadConns]) and
+// storage_version (see [WithStorageVersion]); any other parameter is an
+// error. A DSN that is not a local file (see
 // [IsLocalFile]) is passed to DuckDB whole.
 type Driver struct{}
 
@@ -107,6 +108,8 @@ func parseDSN(dsn string) (string, []Option, error) {
 			if key == "read_lease" {
 				opt = WithReadLease(d)
 			}
+		case "storage_version":
+			opt = WithStorageVersion(v[0])
 		case "read_conns":
 			n, err := strconv.Atoi(v[0])
 			if err != nil {
@@ -114,7 +117,7 @@ func parseDSN(dsn string) (string, []Option, error) {
 			}
 			opt = WithReadConns(n)
 		default:
-			return "", nil, fmt.Errorf("dbx: DSN parameter %q is not known: dbx takes busy_timeout, read_lease and read_conns", key)
+			return "", nil, fmt.Errorf("dbx: DSN parameter %q is not known: dbx takes busy_timeout, read_lease, read_conns and storage_version", key)
 		}
 		if err := opt(&options{}); err != nil {
 			return "", nil, err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -241,13 +240,5 @@ func (c *MigrateCommand) confirm(ctx context.Context, db *dbx.DB, verb string, t
 	if n == len(applied) && verb != "redo" {
 		what += "; that is every table: every saved scenario is lost"
 	}
-	if !c.terminal {
-		return fmt.Errorf("migrate %s would %s. Nothing was changed: there is no terminal to ask on, so pass --yes to do it", verb, what)
-	}
-	fmt.Fprintf(c.stderr, "migrate %s will %s.\nContinue? [y/N] ", verb, what)
-	answer, _ := bufio.NewReader(c.stdin).ReadString('\n')
-	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-		return fmt.Errorf("migrate %s: not confirmed; nothing was changed", verb)
-	}
-	return nil
+	return c.env.confirm("migrate "+verb, what, false)
 }

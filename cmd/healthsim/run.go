@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strings"
 
 	"github.com/healthsim/healthsim-go/internal/cli"
 	"golang.org/x/term"
@@ -70,6 +72,24 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	terminal       bool // stdin is a terminal: a person can answer questions there
+}
+
+// confirm asks on the terminal before command does what (a phrase: "roll
+// back …"), reading the answer from stdin. With yes (--yes) it does not
+// ask; without a terminal it refuses unless yes.
+func (e *env) confirm(command, what string, yes bool) error {
+	if yes {
+		return nil
+	}
+	if !e.terminal {
+		return fmt.Errorf("%s would %s. Nothing was changed: there is no terminal to ask on, so pass --yes to do it", command, what)
+	}
+	fmt.Fprintf(e.stderr, "%s will %s.\nContinue? [y/N] ", command, what)
+	answer, _ := bufio.NewReader(e.stdin).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+		return fmt.Errorf("%s: not confirmed; nothing was changed", command)
+	}
+	return nil
 }
 
 // isTerminal reports whether r is a terminal.

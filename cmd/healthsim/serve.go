@@ -191,8 +191,8 @@ const startProbe = 250 * time.Millisecond
 func (c *ServeCommand) start(ctx context.Context, path string, readOnly bool, log *slog.Logger) (*serving, error) {
 	// Tool calls read while saves run; the server's windows read no
 	// other file, so the write side can be locked down.
-	db, err := dbx.Open(ctx, path, dbx.WithBusyTimeout(c.db.BusyTimeout), dbx.WithReadLease(c.readLease),
-		dbx.WithLogger(log), dbx.WithReadsDuringWrites(), dbx.WithMemoryLimit(c.memoryLimit))
+	db, err := dbx.Open(ctx, path, append(c.db.Options(log),
+		dbx.WithReadLease(c.readLease), dbx.WithReadsDuringWrites(), dbx.WithMemoryLimit(c.memoryLimit))...)
 	if err != nil {
 		return nil, err
 	}
@@ -373,7 +373,7 @@ func (c *ServeCommand) whenPrepared(db *dbx.DB, readOnly bool, log *slog.Logger)
 			}
 			done = true
 			log.Info("opened the database", "db", db.Path(), "schema_version", version, "read_only", readOnly)
-			if format, err := storageFormat(ctx, db); err == nil && format != "" && !isNewFormat(format) {
+			if format, err := storageFormat(ctx, db); err == nil && format != "" && versionLess(format, NewFormat) {
 				log.Warn("the database is in an old storage format, whose checkpoints (every 16th save) read every table while they hold the file read-write: about 0.5 s on a 1.1 GB file, against 20 ms for a save; `healthsim storage upgrade` rewrites it (DuckDB 1.4 and later read the result)",
 					"db", db.Path(), "format", format)
 			}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -12,32 +13,40 @@ import (
 	"github.com/healthsim/healthsim-go/internal/cli"
 )
 
-// NewFormat is the storage format dbx creates files in; its checkpoints
-// cost milliseconds instead of walking every row group.
+// NewFormat is the oldest storage version whose checkpoints cost
+// milliseconds instead of walking every row group; serve names files older
+// than it.
 const NewFormat = "v1.4.0"
 
 const storageSynopsis = `storage VERB [flags]
 
 Verbs:
-  info      print the file's storage format, size, WAL size and tables
-  upgrade   rewrite a file made in an older storage format in the format
-            dbx creates (` + NewFormat + `), while nobody else has it open`
+  info       print the file's storage version, which DuckDB releases open it,
+             its size, WAL size and tables
+  upgrade    rewrite the file in the newer storage version --storage-version
+             (default ` + dbx.DefaultStorageVersion + `), while nobody else has it open; older
+             DuckDB releases can no longer open it, which it says first (and
+             asks, or takes --yes, before going past ` + dbx.DefaultStorageVersion + `)
+  downgrade  rewrite the file in the older storage version --storage-version,
+             so that older DuckDB releases open it again`
 
-// StorageCommand inspects and upgrades the database file's storage format.
+// StorageCommand inspects and rewrites the database file's storage version.
 type StorageCommand struct {
 	*env
-	db cli.DB
+	db  cli.DB
+	yes bool // upgrade past dbx.DefaultStorageVersion without asking
 }
 
 func (c *StorageCommand) Run(ctx context.Context, args []string) error {
 	fs := cli.NewFlagSet("storage", "healthsim "+storageSynopsis, c.stderr)
 	c.db.Register(fs)
+	fs.BoolVar(&c.yes, "yes", false, "upgrade: do not ask before shutting out DuckDB releases that open "+dbx.DefaultStorageVersion+" (required without a terminal)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return cli.HelpOK(err)
 	}
-	if len(pos) != 1 || (pos[0] != "info" && pos[0] != "upgrade") {
-		return cli.UsageError(fs, "storage needs one verb: info or upgrade")
+	if len(pos) != 1 || (pos[0] != "info" && pos[0] != "upgrade" && pos[0] != "downgrade") {
+		return cli.UsageError(fs, "storage needs one verb: info, upgrade or downgrade")
 	}
 	db, err := c.db.OpenExisting(ctx, c.logger())
 	if err != nil {
@@ -47,7 +56,7 @@ func (c *StorageCommand) Run(ctx context.Context, args []string) error {
 	if pos[0] == "info" {
 		return c.info(ctx, db)
 	}
-	return c.upgrade(ctx, db)
+	return c.rewrite(ctx, db, pos[0])
 }
 
 // tableRows is a table and its exact row count.
@@ -61,37 +70,63 @@ func (c *StorageCommand) info(ctx context.Context, db *dbx.DB) error {
 	if err != nil {
 		return err
 	}
+	var engine string
+	if err := db.Read().GetContext(ctx, &engine, "SELECT version()"); err != nil {
+		return err
+	}
 	tables, err := countRows(ctx, db.Read().DB, dbx.Catalog)
 	if err != nil {
 		return err
 	}
 	size, walSize := fileSize(db.Path()), fileSize(db.Path()+".wal")
-	note := "current"
-	if !isNewFormat(format) {
-		note = "old: run `healthsim storage upgrade` for fast write windows"
+	note := "checkpoints cost milliseconds"
+	if versionLess(format, NewFormat) {
+		note = "old: checkpoints read every table; run `healthsim storage upgrade` for fast write windows"
 	}
-	fmt.Fprintf(c.stdout, "file:     %s\nformat:   %s (%s)\nsize:     %s\nwal:      %s\ntables:   %d\n",
-		db.Path(), format, note, cli.Bytes(size), cli.Bytes(walSize), len(tables))
+	fmt.Fprintf(c.stdout, "file:     %s\nstorage:  %s: opened by %s (this healthsim: DuckDB %s, which opens %s to %s)\n          %s\nsize:     %s\nwal:      %s\ntables:   %d\n",
+		db.Path(), format, openedBy(format), engine, dbx.OldestStorageVersion, dbx.LatestStorageVersion, note,
+		cli.Bytes(size), cli.Bytes(walSize), len(tables))
 	for _, t := range tables {
 		fmt.Fprintf(c.stdout, "  %-36s %12d rows\n", t.Name, t.Rows)
 	}
 	return nil
 }
 
-// upgrade copies the database into a new file in NewFormat and puts it in
-// place of the original (dbx.DB.ReplaceFile), all in one write window, so
-// no dbx process writes meanwhile. Row counts are compared before the
-// copy replaces the original; on any failure the original is untouched
-// and the copy is removed.
-func (c *StorageCommand) upgrade(ctx context.Context, db *dbx.DB) error {
+// rewrite copies the database into a new file in the storage version of
+// --storage-version and puts it in place of the original
+// (dbx.DB.ReplaceFile), all in one write window, so no dbx process writes
+// meanwhile. verb is upgrade or downgrade, and the version must move that
+// way. It says first which DuckDB releases open the result, and before an
+// upgrade past dbx.DefaultStorageVersion asks (or takes --yes). Row counts
+// are compared before the copy replaces the original; on any failure the
+// original is untouched and the copy is removed.
+func (c *StorageCommand) rewrite(ctx context.Context, db *dbx.DB, verb string) error {
 	format, err := storageFormat(ctx, db)
 	if err != nil {
 		return err
 	}
-	if isNewFormat(format) {
-		fmt.Fprintf(c.stdout, "%s is already in storage format %s; nothing to do.\n", db.Path(), format)
+	target := c.db.StorageVersion
+	if target == "latest" {
+		target = dbx.LatestStorageVersion
+	}
+	switch {
+	case verb == "upgrade" && !versionLess(format, target):
+		fmt.Fprintf(c.stdout, "%s is already in storage version %s, at least %s; nothing to do.\n", db.Path(), format, target)
+		return nil
+	case verb == "downgrade" && !versionLess(target, format):
+		fmt.Fprintf(c.stdout, "%s is already in storage version %s, at most %s; nothing to do.\n", db.Path(), format, target)
 		return nil
 	}
+	what := fmt.Sprintf("rewrite %s from storage version %s to %s, which %s open", db.Path(), format, target, openedBy(target))
+	if verb == "upgrade" {
+		what += fmt.Sprintf("; %s will no longer open it", shutOut(target))
+	}
+	if verb == "upgrade" && versionLess(dbx.DefaultStorageVersion, target) {
+		if err := c.confirm("storage "+verb, what, c.yes); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(c.stdout, "storage %s will %s.\n", verb, what)
 	err = db.ReplaceFile(ctx, func(pool *sql.DB, newPath string) error {
 		conn, err := pool.Conn(ctx)
 		if err != nil {
@@ -100,27 +135,27 @@ func (c *StorageCommand) upgrade(ctx context.Context, db *dbx.DB) error {
 		defer conn.Close()
 		steps := []string{
 			"CHECKPOINT " + dbx.Catalog,
-			fmt.Sprintf("ATTACH %s AS upgraded (STORAGE_VERSION '%s')", sqlString(newPath), NewFormat),
-			"COPY FROM DATABASE " + dbx.Catalog + " TO upgraded",
+			fmt.Sprintf("ATTACH %s AS rewritten (STORAGE_VERSION %s)", sqlString(newPath), sqlString(target)),
+			"COPY FROM DATABASE " + dbx.Catalog + " TO rewritten",
 		}
 		for _, stmt := range steps {
 			if _, err := conn.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("%s: %w", stmt, err)
 			}
 		}
-		defer conn.ExecContext(context.WithoutCancel(ctx), "DETACH DATABASE IF EXISTS upgraded")
+		defer conn.ExecContext(context.WithoutCancel(ctx), "DETACH DATABASE IF EXISTS rewritten")
 		before, err := countRows(ctx, conn, dbx.Catalog)
 		if err != nil {
 			return err
 		}
-		after, err := countRows(ctx, conn, "upgraded")
+		after, err := countRows(ctx, conn, "rewritten")
 		if err != nil {
 			return err
 		}
 		if fmt.Sprint(before) != fmt.Sprint(after) {
 			return fmt.Errorf("the copy does not match the original (tables and rows %v, copy %v)", before, after)
 		}
-		if _, err := conn.ExecContext(ctx, "CHECKPOINT upgraded; DETACH upgraded"); err != nil {
+		if _, err := conn.ExecContext(ctx, "CHECKPOINT rewritten; DETACH rewritten"); err != nil {
 			return err
 		}
 		fmt.Fprintf(c.stdout, "copied %s with %s rows; replacing the original\n",
@@ -128,17 +163,17 @@ func (c *StorageCommand) upgrade(ctx context.Context, db *dbx.DB) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("storage upgrade failed; %s is unchanged: %w", db.Path(), err)
+		return fmt.Errorf("storage %s failed; %s is unchanged: %w", verb, db.Path(), err)
 	}
 	format, err = storageFormat(ctx, db)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "%s now uses storage format %s.\n", db.Path(), format)
+	fmt.Fprintf(c.stdout, "%s now uses storage version %s.\n", db.Path(), format)
 	return nil
 }
 
-// storageFormat returns the file's storage format as DuckDB reports it ("v1.0.0+").
+// storageFormat returns the file's storage version as DuckDB reports it ("v1.0.0+").
 func storageFormat(ctx context.Context, db *dbx.DB) (string, error) {
 	var format sql.NullString
 	err := db.Read().GetContext(ctx, &format,
@@ -149,21 +184,32 @@ func storageFormat(ctx context.Context, db *dbx.DB) (string, error) {
 	return format.String, nil
 }
 
-// isNewFormat reports whether format ("v1.4.0+") is at least NewFormat.
-func isNewFormat(format string) bool {
-	parse := func(v string) (out [3]int) {
-		for i, part := range strings.SplitN(strings.Trim(v, "v+"), ".", 3) {
-			out[i], _ = strconv.Atoi(part)
-		}
-		return out
+// release parses a DuckDB release or storage version, "v1.4.0" or
+// "v1.4.0+", into its numbers.
+func release(v string) (out [3]int) {
+	for i, part := range strings.SplitN(strings.Trim(v, "v+"), ".", 3) {
+		out[i], _ = strconv.Atoi(part)
 	}
-	have, want := parse(format), parse(NewFormat)
-	for i := range have {
-		if have[i] != want[i] {
-			return have[i] > want[i]
-		}
-	}
-	return true
+	return out
+}
+
+// versionLess reports whether storage version a is older than b.
+func versionLess(a, b string) bool {
+	ra, rb := release(a), release(b)
+	return slices.Compare(ra[:], rb[:]) < 0
+}
+
+// openedBy says which DuckDB releases open a file in storage version v:
+// the one that introduced it and every later one.
+func openedBy(v string) string {
+	r := release(v)
+	return fmt.Sprintf("DuckDB %d.%d and later", r[0], r[1])
+}
+
+// shutOut says which DuckDB releases open no file in storage version to.
+func shutOut(to string) string {
+	r := release(to)
+	return fmt.Sprintf("DuckDB releases before %d.%d", r[0], r[1])
 }
 
 // querier is what countRows needs of a *sql.DB or *sql.Conn.

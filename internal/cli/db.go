@@ -26,18 +26,34 @@ const EnvDBPath = "HEALTHSIM_DB_PATH"
 // DefaultBusyTimeout is the default of --busy-timeout.
 const DefaultBusyTimeout = 5 * time.Second
 
+// EnvStorageVersion names the environment variable that gives the
+// storage version of a new database when --storage-version is not set.
+const EnvStorageVersion = "HEALTHSIM_STORAGE_VERSION"
+
 // DB holds the flags of every program that opens the HealthSim database:
-// --db and --busy-timeout. Register them on a flag set, parse, then Resolve
-// or Open.
+// --db, --busy-timeout and --storage-version. Register them on a flag
+// set, parse, then Resolve or Open.
 type DB struct {
-	Path        string        // --db; empty: $HEALTHSIM_DB_PATH, else the per-user default
-	BusyTimeout time.Duration // --busy-timeout
+	Path           string        // --db; empty: $HEALTHSIM_DB_PATH, else the per-user default
+	BusyTimeout    time.Duration // --busy-timeout
+	StorageVersion string        // --storage-version: of a file this program creates (dbx.WithStorageVersion)
 }
 
-// Register defines --db and --busy-timeout on fs.
+// Register defines --db, --busy-timeout and --storage-version on fs.
 func (d *DB) Register(fs *flag.FlagSet) {
 	fs.StringVar(&d.Path, "db", "", "database file (default $"+EnvDBPath+", else "+DefaultPathHelp+")")
 	fs.DurationVar(&d.BusyTimeout, "busy-timeout", DefaultBusyTimeout, "how long to wait while another process holds the file")
+	version := os.Getenv(EnvStorageVersion)
+	if version == "" {
+		version = dbx.DefaultStorageVersion
+	}
+	fs.StringVar(&d.StorageVersion, "storage-version", version, "the DuckDB storage version of a database file this creates: "+
+		dbx.DefaultStorageVersion+" opens in DuckDB 1.4 and later, v2.0.0 (or latest) only in DuckDB 2.0 and later; an existing file keeps its own (default $"+EnvStorageVersion+", else "+dbx.DefaultStorageVersion+")")
+}
+
+// Options returns the dbx options of the flags, logging to logger.
+func (d *DB) Options(logger *slog.Logger) []dbx.Option {
+	return []dbx.Option{dbx.WithBusyTimeout(d.BusyTimeout), dbx.WithStorageVersion(d.StorageVersion), dbx.WithLogger(logger)}
 }
 
 // Resolve returns the database path; see [ResolvePath]. It creates nothing.
@@ -146,7 +162,7 @@ func (d *DB) Open(ctx context.Context, logger *slog.Logger) (*dbx.DB, error) {
 	if err := MakeFolder(path); err != nil {
 		return nil, err
 	}
-	return dbx.Open(ctx, path, dbx.WithBusyTimeout(d.BusyTimeout), dbx.WithLogger(logger))
+	return dbx.Open(ctx, path, d.Options(logger)...)
 }
 
 // ErrNoDatabase is returned (wrapped) by [DB.OpenExisting] and
@@ -187,7 +203,7 @@ func (d *DB) OpenExisting(ctx context.Context, logger *slog.Logger) (*dbx.DB, er
 	if err != nil {
 		return nil, err
 	}
-	return dbx.Open(ctx, path, dbx.WithBusyTimeout(d.BusyTimeout), dbx.WithLogger(logger))
+	return dbx.Open(ctx, path, d.Options(logger)...)
 }
 
 // OpenMigrated is OpenExisting for programs that read or change scenarios:
