@@ -51,13 +51,14 @@ type DB struct {
 
 // IsLocalFile reports whether dsn names a local database file, which dbx
 // shares through file locks. In-memory databases (":memory:", ""),
-// MotherDuck ("md:", "motherduck:"), DuckLake ("ducklake:") and URLs
-// ("s3://…") have no file lock; [Open] gives them one ordinary pool.
+// MotherDuck ("md:", "motherduck:"), DuckLake ("ducklake:"), a quack
+// server ("quack:localhost") and URLs ("s3://…") have no file lock; [Open]
+// gives them one ordinary pool.
 func IsLocalFile(dsn string) bool {
 	if dsn == "" || dsn == ":memory:" || strings.HasPrefix(dsn, ":memory:") || strings.Contains(dsn, "://") {
 		return false
 	}
-	for _, prefix := range []string{"md:", "motherduck:", "ducklake:"} {
+	for _, prefix := range []string{"md:", "motherduck:", "ducklake:", "quack:"} {
 		if strings.HasPrefix(dsn, prefix) {
 			return false
 		}

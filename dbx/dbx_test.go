@@ -430,6 +430,7 @@ func TestRouting(t *testing.T) {
 		"motherduck:my_db":           false,
 		"ducklake:metadata.ducklake": false,
 		"s3://bucket/x.duckdb":       false,
+		"quack:localhost:9494":       false,
 	} {
 		if got := dbx.IsLocalFile(dsn); got != local {
 			t.Errorf("IsLocalFile(%q) = %v, want %v", dsn, got, local)
@@ -464,6 +465,27 @@ func TestRouting(t *testing.T) {
 		return db.RawConn(tx, func(c *duckdb.Conn) error { return nil })
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestQuackDSNIsNotAFile: a quack server's DSN goes to DuckDB, which
+// needs the quack extension for it (not installed here, and never
+// downloaded: dbx turns autoinstall off only on its own instances, but
+// these machines have no network), instead of naming a local file that
+// Open would create.
+func TestQuackDSNIsNotAFile(t *testing.T) {
+	t.Chdir(t.TempDir())
+	db, err := dbx.Open(context.Background(), "quack:localhost")
+	if err == nil {
+		var n int
+		err = db.Read().Get(&n, "SELECT count(*) FROM duckdb_tables()")
+		db.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "quack") {
+		t.Errorf("quack:localhost: %v, want DuckDB's error about the quack extension", err)
+	}
+	if entries, _ := os.ReadDir("."); len(entries) != 0 {
+		t.Errorf("opening quack:localhost created %v in the working directory", entries)
 	}
 }
 

@@ -7,8 +7,10 @@
 
 int __cdecl _vsnprintf(char *buf, size_t n, const char *format, va_list args);
 
-// _snprintf: libucrt.a has it only as an inline in stdio.h.
-int __cdecl _snprintf(char *buf, size_t n, const char *format, ...) {
+// _snprintf: libucrt.a has it only as an inline in stdio.h. Weak: DuckDB
+// 2.0's library brings its own copy of that inline (strutil.cc), 1.5's did
+// not.
+__attribute__((weak)) int __cdecl _snprintf(char *buf, size_t n, const char *format, ...) {
 	va_list args;
 	va_start(args, format);
 	int r = _vsnprintf(buf, n, format, args);

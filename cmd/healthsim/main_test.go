@@ -289,7 +289,7 @@ func TestStorageUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw.Close()
-	if out := mustRun(t, "storage", "info", "--db", path); !strings.Contains(out, "old: run") {
+	if out := mustRun(t, "storage", "info", "--db", path); !strings.Contains(out, "v1.2.0+: opened by DuckDB 1.2 and later") || !strings.Contains(out, "run `healthsim storage upgrade`") {
 		t.Fatalf("info of an old file:\n%s", out)
 	}
 
@@ -315,11 +315,11 @@ func TestStorageUpgrade(t *testing.T) {
 	}
 
 	out := mustRun(t, "storage", "upgrade", "--db", path)
-	if !strings.Contains(out, "now uses storage format v1.4.0") {
+	if !strings.Contains(out, "now uses storage version v1.4.0+") || !strings.Contains(out, "DuckDB releases before 1.4 will no longer open it") {
 		t.Fatalf("upgrade:\n%s", out)
 	}
 	info := mustRun(t, "storage", "info", "--db", path)
-	for _, want := range []string{"(current)", "main.a", "5000 rows", "p.b", "2 rows"} {
+	for _, want := range []string{"v1.4.0+: opened by DuckDB 1.4 and later", "checkpoints cost milliseconds", "main.a", "5000 rows", "p.b", "2 rows"} {
 		if !strings.Contains(info, want) {
 			t.Fatalf("info after upgrade lacks %q:\n%s", want, info)
 		}
