@@ -412,6 +412,9 @@ func TestVersion(t *testing.T) {
 		if want := fmt.Sprintf("healthsim %s (%s/%s, ", buildVersion(), runtime.GOOS, runtime.GOARCH); !strings.HasPrefix(out, want) {
 			t.Errorf("healthsim %s: %q, want it to start with %q", arg, out, want)
 		}
+		if !strings.HasSuffix(out, ", DuckDB v2.0.0)\n") {
+			t.Errorf("healthsim %s: %q does not name DuckDB v2.0.0", arg, out)
+		}
 	}
 	out, err := exec.Command(builtBinary(t), "--version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "healthsim "+testVersion+" ") {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -57,7 +58,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "reference":
 		return (&ReferenceCommand{env: env}).Run(ctx, args[1:])
 	case "version", "--version", "-version":
-		fmt.Fprintf(stdout, "healthsim %s (%s/%s, %s)\n", buildVersion(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+		fmt.Fprintf(stdout, "healthsim %s (%s/%s, %s, DuckDB %s)\n", buildVersion(), runtime.GOOS, runtime.GOARCH, runtime.Version(), duckdbVersion())
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -72,6 +73,21 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	terminal       bool // stdin is a terminal: a person can answer questions there
+}
+
+// duckdbVersion is the version of the DuckDB linked in ("v2.0.0"), as an
+// in-memory instance reports it.
+func duckdbVersion() string {
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	defer db.Close()
+	var v string
+	if err := db.QueryRow("SELECT version()").Scan(&v); err != nil {
+		return "unknown: " + err.Error()
+	}
+	return v
 }
 
 // confirm asks on the terminal before command does what (a phrase: "roll
