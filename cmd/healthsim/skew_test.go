@@ -115,6 +115,16 @@ func TestSkewFileOfDuckDB15(t *testing.T) {
 	if info := mustRun(t, "storage", "info", "--db", db); !strings.Contains(info, "v1.0.0+: opened by DuckDB 1.0 and later") {
 		t.Errorf("storage info:\n%s", info)
 	}
+
+	// A server told to create files in 2.0's storage version leaves this
+	// one as it is too.
+	t.Setenv("HEALTHSIM_STORAGE_VERSION", "v2.0.0")
+	serveStdio(t, nil, []string{"--db", db}, initialize, initialized,
+		toolCall(2, "healthsim_save_scenario", map[string]any{"name": "skew-2", "entities": map[string]any{
+			"patients": []any{map[string]any{"id": "p3"}}}}))
+	if again := mustDuckDB15(t, "info", db); again.Storage != made.Storage || again.Tables["main.patients"] != 3 {
+		t.Errorf("after a save by a server told v2.0.0, DuckDB 1.5 sees %+v", again)
+	}
 }
 
 // TestSkewFileOfDuckDB20Default: a file in DuckDB 2.0's own default
