@@ -102,12 +102,15 @@ func Run(ctx context.Context, pool *sqlx.DB, sql string, opts Options) (*Result,
 }
 
 // decide returns the text to run for sql, bounded to maxRows+1 rows: sql
-// with a LIMIT appended when that parses with the LIMIT as the last modifier
-// of the outermost query (most queries; DuckDB plans it faster than a
-// subquery), else sql wrapped in SELECT * FROM (…) LIMIT (both without
-// trailing semicolons), else (a comment after a ';', say) sql itself if it
-// passes, with a message about the caller's own SQL when it does not. What runs is always what passed Check. One parse in
-// the common case; verdicts are cached.
+// with a LIMIT appended when that parses with the LIMIT as the last
+// modifier of the outermost query (most queries; DuckDB plans it faster
+// than a subquery). Otherwise sql itself must pass Check (so that a
+// refusal speaks of the caller's SQL: DuckDB 2.0 parses "SELECT * FROM
+// (VACUUM)" as a query of a table named VACUUM), and then sql wrapped in
+// SELECT * FROM (…) LIMIT runs if that passes too, else (a comment after
+// a ';', say) sql itself. Trailing semicolons are dropped before a LIMIT
+// is added. What runs is always what passed Check. One parse in the common
+// case; verdicts are cached.
 func decide(ctx context.Context, sql string, maxRows int) (string, error) {
 	key := verdictKey{sql: sql, maxRows: maxRows}
 	if v, ok := verdicts.get(key); ok {
@@ -120,12 +123,13 @@ func decide(ctx context.Context, sql string, maxRows int) (string, error) {
 		err = errors.New("the LIMIT did not become the outer one")
 	}
 	if err != nil {
-		query = fmt.Sprintf("SELECT * FROM (\n%s\n) LIMIT %d", body, maxRows+1)
-		err = Check(ctx, query)
-	}
-	if err != nil {
 		query = sql
-		err = Check(ctx, sql)
+		if err = Check(ctx, sql); err == nil {
+			wrapped := fmt.Sprintf("SELECT * FROM (\n%s\n) LIMIT %d", body, maxRows+1)
+			if Check(ctx, wrapped) == nil {
+				query = wrapped
+			}
+		}
 	}
 	if err == nil || IsRefused(err) {
 		verdicts.put(verdict{key: key, query: query, refusal: err})
@@ -148,9 +152,8 @@ func outerLimit(tree any, n int) bool {
 	}
 	last, _ := mods[len(mods)-1].(map[string]any)
 	limit, _ := last["limit"].(map[string]any)
-	value, _ := limit["value"].(map[string]any)
-	return last["type"] == "LIMIT_MODIFIER" && last["offset"] == nil && limit["class"] == "CONSTANT" &&
-		value["value"] == json.Number(strconv.Itoa(n))
+	value, ok := literal([]any{limit}, 0)
+	return ok && last["type"] == "LIMIT_MODIFIER" && last["offset"] == nil && value == json.Number(strconv.Itoa(n))
 }
 
 // timeoutOr turns err into a timeout error if the query's own deadline

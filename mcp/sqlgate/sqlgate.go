@@ -47,6 +47,7 @@ import (
 	"math"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -253,7 +254,7 @@ func (w *walker) walk(v any, inSize bool) error {
 			if k == "function" && v["type"] == "TABLE_FUNCTION" {
 				continue // visited by node
 			}
-			if fn, ok := v["function_name"].(string); ok && k == "children" && isSizeFunc(fn) {
+			if fn, ok := v["function_name"].(string); ok && k == "arguments" && isSizeFunc(fn) {
 				continue // visited by node
 			}
 			if err := w.walk(x, inSize); err != nil {
@@ -293,7 +294,7 @@ func (w *walker) node(n map[string]any, inSize bool) error {
 		}
 		fn := strings.ToLower(fmt.Sprint(f["function_name"]))
 		if fn == "range" || fn == "generate_series" {
-			return w.walk(f["children"], inSize)
+			return w.walk(arguments(f), inSize)
 		}
 		return w.walk(f, inSize)
 	}
@@ -349,7 +350,7 @@ var wideFormat = regexp.MustCompile(`[0-9]{4,}|\*|\{[^}]*\{`)
 // sizeFunc enforces the size budget on a call n and walks its arguments.
 func (w *walker) sizeFunc(n map[string]any, inSize bool) error {
 	name := strings.ToLower(n["function_name"].(string))
-	args, _ := n["children"].([]any)
+	args := arguments(n)
 	if !isSizeFunc(name) {
 		return nil
 	}
@@ -412,7 +413,23 @@ func (w *walker) spend(name string, size float64) error {
 	return nil
 }
 
-// literal returns the value of args[i] if it is a non-NULL constant.
+// arguments returns the argument expressions of the function call n, in
+// order. DuckDB 2.0's parse tree gives each as {"expression": …, "name":
+// …} under "arguments" (1.5 listed the expressions under "children").
+func arguments(n map[string]any) []any {
+	list, _ := n["arguments"].([]any)
+	exprs := make([]any, len(list))
+	for i, a := range list {
+		arg, _ := a.(map[string]any)
+		exprs[i] = arg["expression"]
+	}
+	return exprs
+}
+
+// literal returns the value of args[i] if it is a string or number
+// constant: a string, or a json.Number. DuckDB 2.0's parse tree gives a
+// constant as its literal's kind and text, {"class": "CONSTANT",
+// "literal": {"kind": "INTEGER", "text": "20"}}.
 func literal(args []any, i int) (any, bool) {
 	if i >= len(args) {
 		return nil, false
@@ -421,28 +438,30 @@ func literal(args []any, i int) (any, bool) {
 	if c == nil || c["class"] != "CONSTANT" {
 		return nil, false
 	}
-	v, _ := c["value"].(map[string]any)
-	if v == nil || v["is_null"] == true {
-		return nil, false
+	lit, _ := c["literal"].(map[string]any)
+	text, _ := lit["text"].(string)
+	switch lit["kind"] {
+	case "STRING":
+		return text, true
+	case "INTEGER", "NUMERIC":
+		return json.Number(text), true
 	}
-	return v["value"], true
+	return nil, false
 }
 
-// number returns args[i] as a float if it is a number literal; HUGEINT
-// literals (objects) count as infinitely large.
+// number returns args[i] as a float if it is a number literal (a huge one
+// as a huge float, or infinity).
 func number(args []any, i int) (float64, bool) {
 	v, ok := literal(args, i)
-	if !ok {
+	n, isNum := v.(json.Number)
+	if !ok || !isNum {
 		return 0, false
 	}
-	switch v := v.(type) {
-	case json.Number:
-		f, err := v.Float64()
-		return f, err == nil
-	case map[string]any:
-		return math.Inf(1), true
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, false
 	}
-	return 0, false
+	return f, true
 }
 
 // IsRefused reports whether err is (or wraps) a *RefusedError.
