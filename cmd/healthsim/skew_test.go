@@ -141,8 +141,12 @@ func TestSkewFileOfDuckDB20Default(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw.Close()
-	if stderr := saveAndCount(t, db); strings.Contains(stderr, "old storage format") {
+	stderr := saveAndCount(t, db)
+	if strings.Contains(stderr, "old storage format") {
 		t.Errorf("a v2.0.0 file is said to be in an old storage format:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "DuckDB 1.x tools (CLIs, Python, notebooks) cannot open") || !strings.Contains(stderr, "storage downgrade --storage-version v1.4.0") {
+		t.Errorf("serve does not say that DuckDB 1.x cannot open the file:\n%s", stderr)
 	}
 	if info := mustRun(t, "storage", "info", "--db", db); !strings.Contains(info, "v2.0.0+: opened by DuckDB 2.0 and later") {
 		t.Fatalf("storage info:\n%s", info)
@@ -184,7 +188,9 @@ func TestSkewFileOfDuckDB20Default(t *testing.T) {
 // refuses without --yes where it cannot ask, and then does it.
 func TestSkewNewFileOpensInDuckDB15(t *testing.T) {
 	db := tempDB(t)
-	saveAndCount(t, db)
+	if stderr := saveAndCount(t, db); strings.Contains(stderr, "cannot open") || strings.Contains(stderr, "old storage format") {
+		t.Errorf("serve says a file it created is in a storage format to change:\n%s", stderr)
+	}
 	f := mustDuckDB15(t, "info", db)
 	if f.Storage != "v1.4.0+" || f.Tables["main.patients"] != 2 {
 		t.Fatalf("DuckDB 1.5 sees %+v in a file serve created", f)

@@ -18,6 +18,9 @@ import (
 // than it.
 const NewFormat = "v1.4.0"
 
+// lastDuckDB1Format is the newest storage version that DuckDB 1.x opens.
+const lastDuckDB1Format = "v1.5.0"
+
 const storageSynopsis = `storage VERB [flags]
 
 Verbs:
