@@ -72,10 +72,12 @@ func scatter(i, rows int) int64 { return 1 + int64(i)*7919*1009%int64(rows) }
 //
 //	raw       a kept-open read-only duckdb-go pool, QueryRow with an argument
 //	          (duckdb-go prepares, binds and runs the statement each time)
-//	prepared  the same pool, one prepared statement reused: no parse or plan
+//	prepared  the same pool, one prepared statement reused: no parse
+//	prepared-literal  the same with the id a literal, one statement reused
 //	dbx       the query through db.Read() (default settings only)
 //
-// and, on the raw pool, SELECT 1: what any statement costs.
+// and, on the raw pool, SELECT 1, new each call and prepared once: what
+// any statement costs.
 func BenchmarkEnginePointQuery(b *testing.B) {
 	ctx := context.Background()
 	for _, f := range engineFiles() {
@@ -111,6 +113,28 @@ func BenchmarkEnginePointQuery(b *testing.B) {
 					defer stmt.Close()
 					timedQueries(b, f, func(id int64) (any, error) {
 						return firstValue(stmt.QueryContext(ctx, id))
+					})
+				})
+				// The same statement with the id as a literal, prepared once:
+				// no parameter left for DuckDB to bind at execution.
+				b.Run("prepared-literal", func(b *testing.B) {
+					stmt, err := pool.PrepareContext(ctx, strings.Replace(f.query, "?", fmt.Sprint(scatter(7, f.rows)), 1))
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer stmt.Close()
+					timedQueries(b, engineFile{rows: 1}, func(int64) (any, error) {
+						return firstValue(stmt.QueryContext(ctx))
+					})
+				})
+				b.Run("prepared-select1", func(b *testing.B) {
+					stmt, err := pool.PrepareContext(ctx, "SELECT 1")
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer stmt.Close()
+					timedQueries(b, engineFile{rows: 1}, func(int64) (any, error) {
+						return firstValue(stmt.QueryContext(ctx))
 					})
 				})
 				b.Run("select1", func(b *testing.B) {
