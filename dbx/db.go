@@ -88,6 +88,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("dbx: open %s: %w", abs, err)
 	}
+	writeHost, err := newHost(abs, ReadWrite, o, nil, nil)
+	if err != nil {
+		return nil, err
+	}
 	db := &DB{path: abs, opts: o, gate: newGate(), intent: openIntent(abs), writes: semaphore.NewWeighted(1)}
 	db.stopBackground, db.cancelBackground = context.WithCancel(context.Background())
 	if db.intent == nil {
@@ -96,11 +100,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	readHost, err := newHost(abs, ReadOnly, o, db.gate, db.intent) // owns the intent from here on
 	if err != nil {
 		db.intent.close()
-		return nil, err
-	}
-	writeHost, err := newHost(abs, ReadWrite, o, nil, nil)
-	if err != nil {
-		readHost.Close()
+		writeHost.Close()
 		return nil, err
 	}
 	db.read = sqlx.NewDb(sql.OpenDB(readHost), "duckdb")

@@ -116,10 +116,6 @@ func newHost(path string, mode Mode, o options, g *gate, in *intent) (*host, err
 	for _, stmt := range setup {
 		if _, err := h.admin.ExecContext(context.Background(), stmt, nil); err != nil {
 			h.shutdown()
-			if strings.HasPrefix(stmt, "SET storage_compatibility_version") {
-				return nil, fmt.Errorf("dbx: storage version %q is not a DuckDB release this DuckDB knows: give one from %s to %s, or latest",
-					o.storageVersion, OldestStorageVersion, LatestStorageVersion)
-			}
 			return nil, fmt.Errorf("dbx: configure %s host: %s: %w", mode, stmt, err)
 		}
 	}

@@ -1,11 +1,15 @@
 package dbx
 
 import (
+	"cmp"
+	"database/sql"
 	"fmt"
-	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
 )
 
 // DefaultStorageVersion is the storage version of the files dbx creates
@@ -17,8 +21,8 @@ import (
 const DefaultStorageVersion = "v1.4.0"
 
 // OldestStorageVersion and LatestStorageVersion bound the storage
-// versions this build's DuckDB opens; it writes any of them, and
-// LatestStorageVersion for "latest".
+// versions this build's DuckDB opens (v1.0.0 is also what DuckDB 0.10
+// wrote); it writes any of them, and LatestStorageVersion for "latest".
 const (
 	OldestStorageVersion = "v1.0.0"
 	LatestStorageVersion = "v2.0.0"
@@ -40,25 +44,81 @@ func storageVersionName(n int) string {
 	return strconv.Itoa(n)
 }
 
-// validStorageVersion matches what WithStorageVersion takes; DuckDB itself
-// checks that the release exists when it creates a file.
+// validStorageVersion matches what WithStorageVersion takes, before
+// DuckDB says whether it knows the release.
 var validStorageVersion = regexp.MustCompile(`^(latest|v\d+\.\d+\.\d+)$`)
+
+// CheckStorageVersion returns an error unless version is one that
+// [WithStorageVersion] takes: "latest", or a DuckDB release that this
+// DuckDB knows. Besides the default and "latest", it asks an in-memory
+// DuckDB instance. It creates nothing.
+func CheckStorageVersion(version string) error {
+	bad := fmt.Errorf("dbx: storage version %q: want a DuckDB release that this DuckDB knows, such as %s or %s, or latest", version, DefaultStorageVersion, LatestStorageVersion)
+	if !validStorageVersion.MatchString(version) {
+		return bad
+	}
+	if version == DefaultStorageVersion || version == "latest" {
+		return nil
+	}
+	connector, err := duckdb.NewConnector(":memory:", nil)
+	if err != nil {
+		return err
+	}
+	mem := sql.OpenDB(connector)
+	defer mem.Close()
+	if _, err := mem.Exec("SET storage_compatibility_version = " + quote(version)); err != nil {
+		return bad
+	}
+	return nil
+}
 
 // WithStorageVersion sets the storage version of a file that dbx creates:
 // a DuckDB release ("v1.4.0", "v2.0.0") whose storage format the file is
 // written in, or "latest" for this DuckDB's newest. DuckDB releases older
 // than it cannot open the file. An existing file keeps the version it has,
 // whatever this says: dbx never upgrades a file (DuckDB's setting
-// storage_compatibility_version, which this sets, applies to new files
-// only). Default [DefaultStorageVersion].
+// storage_compatibility_version, which this sets on the write side,
+// applies to new files only). Default [DefaultStorageVersion]. See
+// [CheckStorageVersion].
 func WithStorageVersion(version string) Option {
 	return func(o *options) error {
-		if !validStorageVersion.MatchString(version) {
-			return fmt.Errorf("dbx: storage version %q: want a DuckDB release such as %s or v2.0.0, or latest", version, DefaultStorageVersion)
+		if err := CheckStorageVersion(version); err != nil {
+			return err
 		}
 		o.storageVersion = version
 		return nil
 	}
+}
+
+// StorageVersionOf returns the storage version of a file created for
+// release (a DuckDB release or "latest"), as DuckDB names it without its
+// "+": the newest storage version dbx names that is not newer than the
+// release ("v1.1.0" gives "v1.0.0"), or the release itself if dbx names
+// none.
+func StorageVersionOf(release string) string {
+	if release == "latest" {
+		return LatestStorageVersion
+	}
+	best := ""
+	for _, name := range storageVersions {
+		if !StorageVersionLess(release, name) && (best == "" || StorageVersionLess(best, name)) {
+			best = name
+		}
+	}
+	return cmp.Or(best, release)
+}
+
+// StorageVersionLess reports whether DuckDB release or storage version a,
+// such as "v1.4.0" or "v1.4.0+", is older than b.
+func StorageVersionLess(a, b string) bool {
+	parse := func(v string) (out [3]int) {
+		for i, part := range strings.SplitN(strings.Trim(v, "v+"), ".", 3) {
+			out[i], _ = strconv.Atoi(part)
+		}
+		return out
+	}
+	ra, rb := parse(a), parse(b)
+	return slices.Compare(ra[:], rb[:]) < 0
 }
 
 // StorageTooNewError is the error of opening a file written in a storage
@@ -71,11 +131,10 @@ type StorageTooNewError struct {
 }
 
 func (e *StorageTooNewError) Error() string {
-	catalog := strings.TrimSuffix(filepath.Base(e.Path), filepath.Ext(e.Path))
 	return fmt.Sprintf("dbx: %s is in storage version %d, from a DuckDB newer than this program's, which reads storage versions %d to %d (%s to %s): "+
 		"open it with a build of this program on a newer DuckDB, or have that DuckDB copy it into a version this one reads "+
-		"(duckdb %s, then ATTACH 'copy.duckdb' AS copy (STORAGE_VERSION '%s'); COPY FROM DATABASE %s TO copy)",
-		e.Path, e.Found, e.Min, e.Max, storageVersionName(e.Min), storageVersionName(e.Max), e.Path, storageVersionName(e.Max), catalog)
+		"(duckdb -c \"ATTACH %s AS src (READ_ONLY); ATTACH 'copy.duckdb' AS copy (STORAGE_VERSION '%s'); COPY FROM DATABASE src TO copy\")",
+		e.Path, e.Found, e.Min, e.Max, storageVersionName(e.Min), storageVersionName(e.Max), quote(e.Path), storageVersionName(e.Max))
 }
 
 func (e *StorageTooNewError) Unwrap() error { return e.Err }

@@ -122,6 +122,38 @@ func TestStorageVersionKept(t *testing.T) {
 	}
 }
 
+// TestAttachStorageVersionUpgrades is the control of TestStorageVersionKept:
+// DuckDB's ATTACH … (STORAGE_VERSION …) on an existing file upgrades it at
+// the next checkpoint, without a word, which is why dbx sets storage_compatibility_version
+// instead. If DuckDB stops doing so, this fails, and dbx may choose again.
+func TestAttachStorageVersionUpgrades(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "control.duckdb")
+	raw, err := proctest.OpenRaw(path+"?storage_compatibility_version=v1.4.0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec("CREATE TABLE t (x INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	mem, err := proctest.OpenRaw(":memory:", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	if _, err := mem.Exec("ATTACH '" + path + "' AS f (STORAGE_VERSION 'v2.0.0'); INSERT INTO f.t VALUES (1); CHECKPOINT f; DETACH f"); err != nil {
+		t.Fatal(err)
+	}
+	raw, err = proctest.OpenRaw(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if got := storageVersion(t, raw); got != "v2.0.0+" {
+		t.Errorf("after ATTACH (STORAGE_VERSION 'v2.0.0'), a write and a checkpoint: %s; DuckDB no longer upgrades an existing file this way", got)
+	}
+}
+
 // TestStorageVersionNames: every storage version dbx names is one DuckDB
 // creates under that name, and "latest" is LatestStorageVersion: a DuckDB
 // upgrade that adds a storage version fails here until dbx knows it.
@@ -146,17 +178,30 @@ func TestStorageVersionNames(t *testing.T) {
 
 func TestStorageVersionRefused(t *testing.T) {
 	for _, version := range []string{"", "2.0", "v2", "v1.4.0; DROP TABLE t", "v9.9.9"} {
-		path := filepath.Join(t.TempDir(), "x.duckdb")
-		db, err := dbx.Open(context.Background(), path, dbx.WithStorageVersion(version))
+		dir := t.TempDir()
+		db, err := dbx.Open(context.Background(), filepath.Join(dir, "x.duckdb"), dbx.WithStorageVersion(version))
 		if err == nil {
 			err = insert(context.Background(), db, 1)
 			db.Close()
 		}
-		if err == nil || !strings.Contains(err.Error(), "storage version") {
-			t.Errorf("storage version %q: %v, want an error naming the storage version", version, err)
+		if err == nil || !strings.Contains(err.Error(), "storage version") || !strings.Contains(err.Error(), "such as v1.4.0 or v2.0.0") {
+			t.Errorf("storage version %q: %v, want an error naming the storage version and good ones", version, err)
 		}
-		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("storage version %q: the file was created", version)
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("storage version %q: Open left %v behind", version, entries)
+		}
+		if dbx.CheckStorageVersion(version) == nil {
+			t.Errorf("CheckStorageVersion(%q) = nil", version)
+		}
+	}
+	for _, version := range []string{"v1.4.0", "v2.0.0", "latest", "v1.1.3", "v0.10.2"} {
+		if err := dbx.CheckStorageVersion(version); err != nil {
+			t.Errorf("CheckStorageVersion(%q) = %v", version, err)
+		}
+	}
+	for release, want := range map[string]string{"v1.1.3": "v1.0.0", "v1.4.2": "v1.4.0", "v2.0.0": "v2.0.0", "latest": dbx.LatestStorageVersion, "v1.5.0": "v1.5.0"} {
+		if got := dbx.StorageVersionOf(release); got != want {
+			t.Errorf("StorageVersionOf(%q) = %q, want %q", release, got, want)
 		}
 	}
 }
@@ -186,7 +231,7 @@ func TestStorageTooNew(t *testing.T) {
 		if tooNew.Found != 70 || tooNew.Max != 69 || tooNew.Path != path {
 			t.Errorf("%s: %+v", what, tooNew)
 		}
-		for _, want := range []string{path, "storage version 70", "64 to 69", dbx.LatestStorageVersion, "from a DuckDB newer", "COPY FROM DATABASE future TO copy"} {
+		for _, want := range []string{path, "storage version 70", "64 to 69", dbx.LatestStorageVersion, "from a DuckDB newer", "ATTACH '" + path + "' AS src (READ_ONLY)", "COPY FROM DATABASE src TO copy"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("%s: %q lacks %q", what, err, want)
 			}

@@ -239,7 +239,9 @@ const ReplaceSuffix = ".replace"
 // returns nil and the write side has let go of the database, and before
 // any dbx process may open it again, the new file is renamed over the
 // database. If anything fails the database is unchanged and the new file
-// is removed.
+// is removed. build should name the new file's storage version (ATTACH
+// … (STORAGE_VERSION …)): otherwise DuckDB creates it in the DB's
+// [WithStorageVersion], not in the database's own.
 //
 // Windows cannot replace a file that a process has open: there, while a
 // process that does not use dbx has the database open, ReplaceFile retries

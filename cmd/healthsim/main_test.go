@@ -476,3 +476,42 @@ func TestReadCommandsCreateNothing(t *testing.T) {
 		t.Fatalf("blank paths left %v behind", entries)
 	}
 }
+
+// TestStorageVersionFlag: a storage version dbx does not take is refused
+// with where it came from, before anything is created; a release whose
+// storage version the file already has leaves it alone.
+func TestStorageVersionFlag(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new-folder")
+	db := filepath.Join(dir, "hs.duckdb")
+	for _, tc := range []struct {
+		flag, env, want string
+	}{
+		{"v1.4", "", "--storage-version: dbx: storage version \"v1.4\""},
+		{"", "v9.9.9", "$HEALTHSIM_STORAGE_VERSION: dbx: storage version \"v9.9.9\""},
+	} {
+		t.Setenv("HEALTHSIM_STORAGE_VERSION", tc.env)
+		for _, args := range [][]string{{"migrate", "up", "--db", db}, {"serve", "--db", db}} {
+			if tc.flag != "" {
+				args = append(args, "--storage-version", tc.flag)
+			}
+			_, _, err := run(t, args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("healthsim %s: %v, want %q", strings.Join(args, " "), err, tc.want)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("healthsim %s created %s", strings.Join(args, " "), dir)
+			}
+		}
+	}
+	t.Setenv("HEALTHSIM_STORAGE_VERSION", "")
+
+	old := tempDB(t)
+	raw, err := proctest.OpenRaw(old+"?storage_compatibility_version=v1.0.0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	if out := mustRun(t, "storage", "upgrade", "--db", old, "--storage-version", "v1.1.3"); !strings.Contains(out, "nothing to do") {
+		t.Errorf("upgrade of a v1.0.0 file for DuckDB 1.1.3, whose files are v1.0.0 too:\n%s", out)
+	}
+}

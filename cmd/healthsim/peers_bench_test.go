@@ -275,7 +275,7 @@ func startPeers(b *testing.B, path string, peers map[string]string) []*peerServe
 	if err != nil {
 		b.Fatal(err)
 	}
-		servers := []*peerServer{
+	servers := []*peerServer{
 		startPeer(b, &peerServer{name: "healthsim", tool: "healthsim_query", arg: "sql", value: structuredValue},
 			exec.Command(serverBinary(b), "serve", "--db", path, "--log-level", "warn")),
 		startPeer(b, &peerServer{name: "keptopen", tool: "healthsim_query", arg: "sql", value: structuredValue},

@@ -126,6 +126,9 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	}
 	path, err := c.db.Resolve()
 	if err == nil {
+		_, err = c.db.Storage()
+	}
+	if err == nil {
 		err = cli.MakeFolder(path) // serve creates the database
 	}
 	if err != nil {
@@ -191,7 +194,11 @@ const startProbe = 250 * time.Millisecond
 func (c *ServeCommand) start(ctx context.Context, path string, readOnly bool, log *slog.Logger) (*serving, error) {
 	// Tool calls read while saves run; the server's windows read no
 	// other file, so the write side can be locked down.
-	db, err := dbx.Open(ctx, path, append(c.db.Options(log),
+	opts, err := c.db.Options(log)
+	if err != nil {
+		return nil, err
+	}
+	db, err := dbx.Open(ctx, path, append(opts,
 		dbx.WithReadLease(c.readLease), dbx.WithReadsDuringWrites(), dbx.WithMemoryLimit(c.memoryLimit))...)
 	if err != nil {
 		return nil, err
@@ -373,12 +380,15 @@ func (c *ServeCommand) whenPrepared(db *dbx.DB, readOnly bool, log *slog.Logger)
 			}
 			done = true
 			log.Info("opened the database", "db", db.Path(), "schema_version", version, "read_only", readOnly)
+			chosen, _ := c.db.Storage() // checked at start
 			switch format, err := storageFormat(ctx, db); {
 			case err != nil || format == "":
-			case versionLess(format, NewFormat):
-				log.Warn("the database is in an old storage format, whose checkpoints (every 16th save) read every table while they hold the file read-write: about 0.5 s on a 1.1 GB file, against 20 ms for a save; `healthsim storage upgrade` rewrites it (DuckDB 1.4 and later read the result)",
+			case dbx.StorageVersionLess(format, NewFormat):
+				log.Warn("the database is in an old storage format, whose checkpoints (every 16th save) read every table while they hold the file read-write: about 0.5 s on a 1.1 GB file, against 20 ms for a save; `healthsim storage upgrade --storage-version "+NewFormat+"` rewrites it (DuckDB 1.4 and later read the result)",
 					"db", db.Path(), "format", format)
-			case versionLess(lastDuckDB1Format, format):
+			case dbx.StorageVersionLess(lastDuckDB1Format, format) && !dbx.StorageVersionLess(lastDuckDB1Format, dbx.StorageVersionOf(chosen)):
+				// Named unless this server was told to create files that
+				// DuckDB 1.x cannot open either.
 				log.Info("the database is in a storage format that DuckDB 1.x tools (CLIs, Python, notebooks) cannot open; `healthsim storage downgrade --storage-version "+dbx.DefaultStorageVersion+"` rewrites it for them",
 					"db", db.Path(), "format", format)
 			}

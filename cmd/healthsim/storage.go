@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -83,7 +82,7 @@ func (c *StorageCommand) info(ctx context.Context, db *dbx.DB) error {
 	}
 	size, walSize := fileSize(db.Path()), fileSize(db.Path()+".wal")
 	note := "checkpoints cost milliseconds"
-	if versionLess(format, NewFormat) {
+	if dbx.StorageVersionLess(format, NewFormat) {
 		note = "old: checkpoints read every table; run `healthsim storage upgrade` for fast write windows"
 	}
 	fmt.Fprintf(c.stdout, "file:     %s\nstorage:  %s: opened by %s (this healthsim: DuckDB %s, which opens %s to %s)\n          %s\nsize:     %s\nwal:      %s\ntables:   %d\n",
@@ -108,15 +107,16 @@ func (c *StorageCommand) rewrite(ctx context.Context, db *dbx.DB, verb string) e
 	if err != nil {
 		return err
 	}
-	target := c.db.StorageVersion
-	if target == "latest" {
-		target = dbx.LatestStorageVersion
+	release, err := c.db.Storage()
+	if err != nil {
+		return err
 	}
+	target := dbx.StorageVersionOf(release)
 	switch {
-	case verb == "upgrade" && !versionLess(format, target):
+	case verb == "upgrade" && !dbx.StorageVersionLess(format, target):
 		fmt.Fprintf(c.stdout, "%s is already in storage version %s, at least %s; nothing to do.\n", db.Path(), format, target)
 		return nil
-	case verb == "downgrade" && !versionLess(target, format):
+	case verb == "downgrade" && !dbx.StorageVersionLess(target, format):
 		fmt.Fprintf(c.stdout, "%s is already in storage version %s, at most %s; nothing to do.\n", db.Path(), format, target)
 		return nil
 	}
@@ -124,7 +124,7 @@ func (c *StorageCommand) rewrite(ctx context.Context, db *dbx.DB, verb string) e
 	if verb == "upgrade" {
 		what += fmt.Sprintf("; %s will no longer open it", shutOut(target))
 	}
-	if verb == "upgrade" && versionLess(dbx.DefaultStorageVersion, target) {
+	if verb == "upgrade" && dbx.StorageVersionLess(dbx.DefaultStorageVersion, target) {
 		if err := c.confirm("storage "+verb, what, c.yes); err != nil {
 			return err
 		}
@@ -188,18 +188,12 @@ func storageFormat(ctx context.Context, db *dbx.DB) (string, error) {
 }
 
 // release parses a DuckDB release or storage version, "v1.4.0" or
-// "v1.4.0+", into its numbers.
+// "v1.4.0+", into its numbers, for messages.
 func release(v string) (out [3]int) {
 	for i, part := range strings.SplitN(strings.Trim(v, "v+"), ".", 3) {
 		out[i], _ = strconv.Atoi(part)
 	}
 	return out
-}
-
-// versionLess reports whether storage version a is older than b.
-func versionLess(a, b string) bool {
-	ra, rb := release(a), release(b)
-	return slices.Compare(ra[:], rb[:]) < 0
 }
 
 // openedBy says which DuckDB releases open a file in storage version v:

@@ -36,24 +36,41 @@ const EnvStorageVersion = "HEALTHSIM_STORAGE_VERSION"
 type DB struct {
 	Path           string        // --db; empty: $HEALTHSIM_DB_PATH, else the per-user default
 	BusyTimeout    time.Duration // --busy-timeout
-	StorageVersion string        // --storage-version: of a file this program creates (dbx.WithStorageVersion)
+	StorageVersion string        // --storage-version; empty: $HEALTHSIM_STORAGE_VERSION, else the default (see Storage)
 }
 
 // Register defines --db, --busy-timeout and --storage-version on fs.
 func (d *DB) Register(fs *flag.FlagSet) {
 	fs.StringVar(&d.Path, "db", "", "database file (default $"+EnvDBPath+", else "+DefaultPathHelp+")")
 	fs.DurationVar(&d.BusyTimeout, "busy-timeout", DefaultBusyTimeout, "how long to wait while another process holds the file")
-	version := os.Getenv(EnvStorageVersion)
-	if version == "" {
-		version = dbx.DefaultStorageVersion
-	}
-	fs.StringVar(&d.StorageVersion, "storage-version", version, "the DuckDB storage version of a database file this creates: "+
+	fs.StringVar(&d.StorageVersion, "storage-version", "", "the DuckDB storage version of a database file this creates: "+
 		dbx.DefaultStorageVersion+" opens in DuckDB 1.4 and later, v2.0.0 (or latest) only in DuckDB 2.0 and later; an existing file keeps its own (default $"+EnvStorageVersion+", else "+dbx.DefaultStorageVersion+")")
 }
 
+// Storage returns the storage version of --storage-version, else
+// $HEALTHSIM_STORAGE_VERSION, else dbx.DefaultStorageVersion, or an error
+// that names where a version dbx does not take came from.
+func (d *DB) Storage() (string, error) {
+	version, from := d.StorageVersion, "--storage-version"
+	if version == "" {
+		version, from = os.Getenv(EnvStorageVersion), "$"+EnvStorageVersion
+	}
+	if version == "" {
+		return dbx.DefaultStorageVersion, nil
+	}
+	if err := dbx.CheckStorageVersion(version); err != nil {
+		return "", fmt.Errorf("%s: %w", from, err)
+	}
+	return version, nil
+}
+
 // Options returns the dbx options of the flags, logging to logger.
-func (d *DB) Options(logger *slog.Logger) []dbx.Option {
-	return []dbx.Option{dbx.WithBusyTimeout(d.BusyTimeout), dbx.WithStorageVersion(d.StorageVersion), dbx.WithLogger(logger)}
+func (d *DB) Options(logger *slog.Logger) ([]dbx.Option, error) {
+	version, err := d.Storage()
+	if err != nil {
+		return nil, err
+	}
+	return []dbx.Option{dbx.WithBusyTimeout(d.BusyTimeout), dbx.WithStorageVersion(version), dbx.WithLogger(logger)}, nil
 }
 
 // Resolve returns the database path; see [ResolvePath]. It creates nothing.
@@ -159,10 +176,14 @@ func (d *DB) Open(ctx context.Context, logger *slog.Logger) (*dbx.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	opts, err := d.Options(logger)
+	if err != nil {
+		return nil, err
+	}
 	if err := MakeFolder(path); err != nil {
 		return nil, err
 	}
-	return dbx.Open(ctx, path, d.Options(logger)...)
+	return dbx.Open(ctx, path, opts...)
 }
 
 // ErrNoDatabase is returned (wrapped) by [DB.OpenExisting] and
@@ -203,7 +224,11 @@ func (d *DB) OpenExisting(ctx context.Context, logger *slog.Logger) (*dbx.DB, er
 	if err != nil {
 		return nil, err
 	}
-	return dbx.Open(ctx, path, d.Options(logger)...)
+	opts, err := d.Options(logger)
+	if err != nil {
+		return nil, err
+	}
+	return dbx.Open(ctx, path, opts...)
 }
 
 // OpenMigrated is OpenExisting for programs that read or change scenarios:
