@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/proctest"
+	"github.com/jmoiron/sqlx"
 )
 
 // Version skew: this build runs DuckDB 2.0, while the notebooks and CLIs
@@ -254,5 +256,43 @@ func TestSkewFileOfNewerDuckDB(t *testing.T) {
 	}
 	if after, err := os.ReadFile(db); err != nil || !bytes.Equal(before, after) {
 		t.Errorf("the file changed (%v)", err)
+	}
+}
+
+// TestSkewWALReadByDuckDB15: saves that this build left in the
+// write-ahead log (not yet checkpointed) are replayed by DuckDB 1.5
+// opening the file between them, as a notebook does between two saves of
+// a server; and this build goes on after 1.5 has written the file.
+func TestSkewWALReadByDuckDB15(t *testing.T) {
+	ctx := context.Background()
+	path := tempDB(t)
+	db, err := dbx.Open(ctx, path, dbx.WithCheckpointEvery(1000, 1<<30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	write := func(stmt string) {
+		t.Helper()
+		if err := db.Write(ctx, func(tx *sqlx.Tx) error { _, err := tx.Exec(stmt); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("CREATE TABLE notes (id INTEGER, body VARCHAR)") // a schema change is checkpointed at once
+	write("INSERT INTO notes SELECT range, 'row ' || range FROM range(1000)")
+	write("UPDATE notes SET body = 'changed' WHERE id < 10")
+	write("DELETE FROM notes WHERE id >= 990")
+	if wal, err := os.Stat(path + ".wal"); err != nil || wal.Size() == 0 {
+		t.Fatalf("no write-ahead log to replay (%v)", err)
+	}
+	if f := mustDuckDB15(t, "info", path); f.Tables["main.notes"] != 990 || f.Storage != "v1.4.0+" {
+		t.Fatalf("DuckDB 1.5 sees %+v; want 990 notes in v1.4.0", f)
+	}
+	write("INSERT INTO notes VALUES (2000, 'after DuckDB 1.5')")
+	var n, changed int
+	if err := db.Read().Get(&n, "SELECT count(*) FROM notes"); err != nil || n != 991 {
+		t.Fatalf("this build counts %d notes (%v), want 991", n, err)
+	}
+	if err := db.Read().Get(&changed, "SELECT count(*) FROM notes WHERE body = 'changed'"); err != nil || changed != 10 {
+		t.Fatalf("%d changed notes (%v), want 10", changed, err)
 	}
 }
