@@ -29,6 +29,8 @@
 //     duckdb_settings(), information_schema.*, SHOW/DESCRIBE/SUMMARIZE.
 //   - A table name that looks like a file path (it contains '.', '/', '\',
 //     ':' or '~') is refused: DuckDB would read it as a file (replacement scan).
+//   - The SELECT must be a query only: DuckDB 2.0 accepts INSERT, UPDATE,
+//     DELETE and COPY … TO in a WITH clause, which are refused.
 //   - Functions whose result size is an argument (repeat, lpad, rpad,
 //     list_resize, range, …) are evaluated while planning when their arguments
 //     are constants, where no timeout reaches them. Their size argument must be
@@ -271,9 +273,20 @@ func isSizeFunc(fn string) bool {
 	return ok || fn == "range" || fn == "generate_series" || fn == "printf" || fn == "format"
 }
 
-// node checks one AST object: a table reference or a function call.
+// selectNodes are the query nodes a SELECT is made of. DuckDB 2.0's
+// parser also accepts INSERT, UPDATE, DELETE and COPY … TO as the body of a
+// WITH clause (INSERT_QUERY_NODE, UPDATE_QUERY_NODE, …) inside a statement
+// json_serialize_sql serializes as a SELECT.
+var selectNodes = map[string]bool{"SELECT_NODE": true, "SET_OPERATION_NODE": true, "RECURSIVE_CTE_NODE": true, "CTE_NODE": true}
+
+// node checks one AST object: a query node, a table reference or a
+// function call.
 func (w *walker) node(n map[string]any, inSize bool) error {
 	str := func(k string) string { s, _ := n[k].(string); return s }
+	if t := str("type"); strings.HasSuffix(t, "_NODE") && !selectNodes[t] {
+		kind := strings.TrimSuffix(strings.TrimSuffix(t, "_NODE"), "_QUERY")
+		return refuse("only a single SELECT statement is allowed; got %s inside it", withArticle(kind))
+	}
 	if name, ok := n["table_name"].(string); ok {
 		if err := checkCatalog(str("catalog_name"), str("schema_name"), "table "+name); err != nil {
 			return err
