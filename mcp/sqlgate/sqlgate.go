@@ -19,7 +19,9 @@
 //     services (postgres_*, sqlite_*, mysql_*, iceberg_*, delta_*, http_*),
 //     run SQL from a string (query, query_table, json_execute_serialized_sql,
 //     json_serialize_plan), change the instance (enable_logging, profiling,
-//     checkpoint, nextval), reveal secrets or the environment
+//     checkpoint, nextval, dbgen and dsdgen, which create tables, and the
+//     functions that register, create or destroy external resources),
+//     reveal secrets or the environment
 //     (duckdb_secrets, which_secret, getenv) and every pragma_* function.
 //   - setseed is allowed: it only seeds random() for the connection, which
 //     [Run] closes after the query instead of pooling it.
@@ -210,6 +212,12 @@ var denied = map[string]string{
 	"duckdb_secrets": "it reveals secrets", "which_secret": "it reveals secrets",
 	"load_aws_credentials": "it reads credentials", "getenv": "it reveals the server's environment",
 	"iceberg_scan": "it reads files", "delta_scan": "it reads files", "st_read": "it reads files",
+	"dbgen": "it writes tables", "dsdgen": "it writes tables",
+	"register_external_resource":      "it changes the instance's external resources",
+	"register_external_resource_type": "it changes the instance's external resources",
+	"create_external_resource":        "it changes the instance's external resources",
+	"deregister_external_resource":    "it changes the instance's external resources",
+	"destroy_external_resource":       "it changes the instance's external resources",
 }
 
 // deniedPrefixes refuse whole families of functions.
