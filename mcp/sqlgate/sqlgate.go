@@ -38,8 +38,10 @@
 //     are constants, where no timeout reaches them. Their size argument must be
 //     a number literal, all such sizes in a query add up to at most
 //     [MaxSizeBudget], and they must not be nested in each other (sizes would
-//     multiply). The table functions range() and generate_series() in FROM
-//     stream their rows and are not limited: the timeout stops them.
+//     multiply). Their arguments must be given by position: the size is
+//     found by its position, and a name (count := …) can move it. The table
+//     functions range() and generate_series() in FROM stream their rows and
+//     are not limited: the timeout stops them.
 package sqlgate
 
 import (
@@ -375,6 +377,10 @@ func (w *walker) sizeFunc(n map[string]any, inSize bool) error {
 	if !isSizeFunc(name) {
 		return nil
 	}
+	if arg := namedArgument(n); arg != "" {
+		// The budget reads sizes by position; a name can move them.
+		return refuse("function %s: pass its arguments by position, not by name (%s := …)", name, arg)
+	}
 	if inSize {
 		return refuse("function %s is not allowed inside the arguments of repeat(), lpad(), range() and the like: nested calls can build huge values", name)
 	}
@@ -445,6 +451,19 @@ func arguments(n map[string]any) []any {
 		exprs[i] = arg["expression"]
 	}
 	return exprs
+}
+
+// namedArgument returns the name of the first argument of the call n
+// passed by name (name := value), or "".
+func namedArgument(n map[string]any) string {
+	list, _ := n["arguments"].([]any)
+	for _, a := range list {
+		arg, _ := a.(map[string]any)
+		if name, _ := arg["name"].(string); name != "" {
+			return name
+		}
+	}
+	return ""
 }
 
 // literal returns the value of args[i] if it is a string or number
