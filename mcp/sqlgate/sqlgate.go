@@ -31,6 +31,9 @@
 //     duckdb_settings(), information_schema.*, SHOW/DESCRIBE/SUMMARIZE.
 //   - A table name that looks like a file path (it contains '.', '/', '\',
 //     ':' or '~') is refused: DuckDB would read it as a file (replacement scan).
+//     So is a qualified name whose last part is a file extension (x.csv,
+//     db.x.parquet): DuckDB reads the dotted name as a file when no such
+//     table exists.
 //   - The SELECT must be a query only: DuckDB 2.0 accepts INSERT, UPDATE,
 //     DELETE and COPY … TO in a WITH clause, which are refused.
 //   - Functions whose result size is an argument (repeat, lpad, rpad,
@@ -289,6 +292,16 @@ func isSizeFunc(fn string) bool {
 // json_serialize_sql serializes as a SELECT.
 var selectNodes = map[string]bool{"SELECT_NODE": true, "SET_OPERATION_NODE": true, "RECURSIVE_CTE_NODE": true, "CTE_NODE": true}
 
+// fileExtensions are the name endings for which DuckDB's replacement scans
+// (built in or autoloaded) read a file in place of a table that does not
+// exist. A qualified name is looked up as the file of its dotted parts, so
+// FROM x.csv reads the file x.csv and FROM db.csv.gz the file db.csv.gz.
+var fileExtensions = map[string]bool{
+	"csv": true, "tsv": true, "parquet": true, "json": true, "jsonl": true, "ndjson": true, "geojson": true,
+	"gz": true, "zst": true, "xlsx": true, "avro": true, "shp": true, "gpkg": true, "fgb": true,
+	"db": true, "duckdb": true, "ddb": true,
+}
+
 // node checks one AST object: a query node, a table reference or a
 // function call.
 func (w *walker) node(n map[string]any, inSize bool) error {
@@ -298,11 +311,22 @@ func (w *walker) node(n map[string]any, inSize bool) error {
 		return refuse("only a single SELECT statement is allowed; got %s inside it", withArticle(kind))
 	}
 	if name, ok := n["table_name"].(string); ok {
-		if err := checkCatalog(str("catalog_name"), str("schema_name"), "table "+name); err != nil {
+		catalog, schema := str("catalog_name"), str("schema_name")
+		if err := checkCatalog(catalog, schema, "table "+name); err != nil {
 			return err
 		}
 		if strings.ContainsAny(name, `./\:~`) {
 			return refuse("reading files is not allowed: %q looks like a file path; query the database's tables instead (see duckdb_tables())", name)
+		}
+		if (catalog != "" || schema != "") && fileExtensions[strings.ToLower(name)] {
+			var parts []string
+			for _, p := range []string{catalog, schema, name} {
+				if p != "" {
+					parts = append(parts, p)
+				}
+			}
+			path := strings.Join(parts, ".")
+			return refuse("reading files is not allowed: where no such table exists, DuckDB reads %s as the file %q; query the database's tables instead (see duckdb_tables())", path, path)
 		}
 	}
 	if n["type"] == "TABLE_FUNCTION" {
