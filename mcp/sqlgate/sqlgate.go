@@ -243,7 +243,7 @@ var deniedPrefixes = []struct{ prefix, why string }{
 // argument's index. range and generate_series (scalar) are handled apart.
 var sizeArgs = map[string]int{
 	"repeat": 1, "lpad": 1, "rpad": 1, "list_resize": 1, "array_resize": 1,
-	"to_base": 2, "bar": 3, "equi_width_bins": 2,
+	"to_base": 2, "bar": 3, "equi_width_bins": 2, "bitstring": 1,
 }
 
 // walker visits the AST JSON of one statement.

@@ -137,6 +137,7 @@ func TestHostileSQLRefused(t *testing.T) {
 		{"SELECT format('{:>{}}', 'x', 2000000000)", "too large"},
 		{"SELECT printf(name, 1) FROM t", "literal format string"},
 		{"SELECT to_base(1, 2, 2000000000)", "too large"},
+		{"SELECT bit_length(bitstring('1', 2000000000))", "too large"},
 		{"SELECT 1 " + strings.Repeat("x", sqlgate.MaxSQLBytes), "bytes long"},
 	}
 	for _, c := range cases {
