@@ -13,15 +13,16 @@
 // with a timeout and limits on rows and bytes, and converts values to
 // JSON-safe forms.
 //
-// Decisions (see denied and sizeArgs below for the full lists):
+// Decisions (see denied, deniedInFrom and sizeArgs below for the full lists):
 //   - Functions are allowed by default; denied are those that read files
 //     (read_*, glob, parquet_*, sniff_csv, …), reach other databases or
 //     services (postgres_*, sqlite_*, mysql_*, iceberg_*, delta_*, http_*),
 //     run SQL from a string (query, query_table, json_execute_serialized_sql,
-//     json_serialize_plan), change the instance (enable_logging, profiling,
-//     checkpoint, nextval, dbgen and dsdgen, which create tables, and the
-//     functions that register, create or destroy external resources),
-//     reveal secrets or the environment
+//     json_serialize_plan; in FROM, the table macros histogram and
+//     histogram_values, which call query_table), change the instance
+//     (enable_logging, profiling, checkpoint, nextval, dbgen and dsdgen,
+//     which create tables, and the functions that register, create or
+//     destroy external resources), reveal secrets or the environment
 //     (duckdb_secrets, which_secret, getenv) and every pragma_* function.
 //   - setseed is allowed: it only seeds random() for the connection, which
 //     [Run] closes after the query instead of pooling it.
@@ -225,6 +226,16 @@ var denied = map[string]string{
 	"destroy_external_resource":       "it changes the instance's external resources",
 }
 
+// deniedInFrom maps table functions refused in FROM whose names are also
+// aggregates, which stay allowed. The table macros histogram and
+// histogram_values read the table named by their source argument through
+// query_table (so a file name or another catalog's table gets through),
+// and build generate_series(1, bin_count) while planning.
+var deniedInFrom = map[string]string{
+	"histogram":        "it reads the table named by a string, as query_table does; use the aggregate histogram(column) in a SELECT list instead",
+	"histogram_values": "it reads the table named by a string, as query_table does; use the aggregate histogram(column) in a SELECT list instead",
+}
+
 // deniedPrefixes refuse whole families of functions.
 var deniedPrefixes = []struct{ prefix, why string }{
 	{"read_", "it reads files"},
@@ -340,6 +351,9 @@ func (w *walker) node(n map[string]any, inSize bool) error {
 			return err
 		}
 		fn := strings.ToLower(fmt.Sprint(f["function_name"]))
+		if why, ok := deniedInFrom[fn]; ok {
+			return refuse("function %s is not allowed in FROM: %s", fn, why)
+		}
 		if fn == "range" || fn == "generate_series" {
 			return w.walk(arguments(f), inSize)
 		}

@@ -67,6 +67,9 @@ func TestHostileSQLRefused(t *testing.T) {
 		{"SELECT * FROM query('DELETE FROM t')", "function query is not allowed"},
 		{"SELECT * FROM query('SELECT 1' || '; DELETE FROM t')", "function query is not allowed"},
 		{"SELECT * FROM query_table('t')", "function query_table is not allowed"},
+		{"SELECT * FROM histogram_values('passwd.csv', column0)", "function histogram_values is not allowed in FROM"},
+		{"SELECT * FROM histogram('memory.main.x', a)", "function histogram is not allowed in FROM"},
+		{"SELECT count(*) FROM histogram_values('t', id, bin_count := 30000000, technique := 'equi-height')", "function histogram_values is not allowed in FROM"},
 		{"SELECT * FROM enable_logging(storage='file', storage_path='x')", "function enable_logging is not allowed"},
 		{"SELECT enable_profiling()", "enable_profiling is not allowed"},
 		{"SELECT * FROM checkpoint()", "checkpoint is not allowed"},
@@ -226,6 +229,7 @@ func TestAllowedQueries(t *testing.T) {
 		{"SELECT * FROM generate_series(1, 3)", 3},
 		{"SELECT json_serialize_sql('DELETE FROM t')", 1},
 		{"SELECT printf('%05.2f', 1.5), format('{:>5}', 'x')", 1},
+		{"SELECT histogram(tag) FROM u", 1},
 		{"SELECT * FROM (SELECT * FROM t ORDER BY id DESC) LIMIT 3", 3},
 		{"PIVOT_WIDER u ON tag USING count(*)", -1},
 	}
