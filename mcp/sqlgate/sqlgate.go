@@ -42,7 +42,8 @@
 //     are constants, where no timeout reaches them. Their size argument must be
 //     a number literal, all such sizes in a query add up to at most
 //     [MaxSizeBudget], and they must not be nested in each other (sizes would
-//     multiply). Their arguments must be given by position: the size is
+//     multiply), nor inside a lambda, which calls them once per list
+//     element. Their arguments must be given by position: the size is
 //     found by its position, and a name (count := …) can move it. The table
 //     functions range() and generate_series() in FROM stream their rows and
 //     are not limited: the timeout stops them.
@@ -259,7 +260,8 @@ var sizeArgs = map[string]int{
 
 // walker visits the AST JSON of one statement.
 type walker struct {
-	budget float64 // sum of size arguments so far
+	budget  float64 // sum of size arguments so far
+	lambdas int     // how many lambdas the walk is inside
 }
 
 // walk visits v; inSize reports whether v is inside an argument of a size
@@ -275,6 +277,10 @@ func (w *walker) walk(v any, inSize bool) error {
 	case map[string]any:
 		if err := w.node(v, inSize); err != nil {
 			return err
+		}
+		if v["class"] == "LAMBDA" {
+			w.lambdas++
+			defer func() { w.lambdas-- }()
 		}
 		for k, x := range v {
 			if k == "function" && v["type"] == "TABLE_FUNCTION" {
@@ -418,6 +424,11 @@ func (w *walker) sizeFunc(n map[string]any, inSize bool) error {
 	if arg := namedArgument(n); arg != "" {
 		// The budget reads sizes by position; a name can move them.
 		return refuse("function %s: pass its arguments by position, not by name (%s := …)", name, arg)
+	}
+	if w.lambdas > 0 {
+		// A lambda runs once per list element; over a constant list that
+		// happens while planning, so the budget would be spent per element.
+		return refuse("function %s is not allowed inside a lambda (lambda x: …, [… FOR x IN …]): it would run once per list element; unnest the list and call %s on the rows instead", name, name)
 	}
 	if inSize {
 		return refuse("function %s is not allowed inside the arguments of repeat(), lpad(), range() and the like: nested calls can build huge values", name)
