@@ -40,13 +40,14 @@
 //   - Functions whose result size is an argument (repeat, lpad, rpad,
 //     list_resize, range, …) are evaluated while planning when their arguments
 //     are constants, where no timeout reaches them. Their size argument must be
-//     a number literal, all such sizes in a query add up to at most
-//     [MaxSizeBudget], and they must not be nested in each other (sizes would
-//     multiply), nor inside a lambda, which calls them once per list
-//     element. Their arguments must be given by position: the size is
-//     found by its position, and a name (count := …) can move it. The table
-//     functions range() and generate_series() in FROM stream their rows and
-//     are not limited: the timeout stops them.
+//     a number literal; for repeat and list_resize it counts times the length
+//     of the value they repeat, which must be a literal too. All such sizes
+//     in a query add up to at most [MaxSizeBudget], and they must not be
+//     nested in each other (sizes would multiply), nor inside a lambda, which
+//     calls them once per list element. Their arguments must be given by
+//     position: the size is found by its position, and a name (count := …)
+//     can move it. The table functions range() and generate_series() in FROM
+//     stream their rows and are not limited: the timeout stops them.
 package sqlgate
 
 import (
@@ -257,6 +258,12 @@ var sizeArgs = map[string]int{
 	"repeat": 1, "lpad": 1, "rpad": 1, "list_resize": 1, "array_resize": 1,
 	"to_base": 2, "bar": 3, "equi_width_bins": 2, "bitstring": 1,
 }
+
+// fillArgs maps the size functions whose result holds another argument
+// size times (repeat's string, list or blob; list_resize's fill value) to
+// that argument's index. It must be a constant, and the budget is charged
+// size times the length of its text.
+var fillArgs = map[string]int{"repeat": 0, "list_resize": 2, "array_resize": 2}
 
 // walker visits the AST JSON of one statement.
 type walker struct {
@@ -473,6 +480,16 @@ func (w *walker) sizeFunc(n map[string]any, inSize bool) error {
 			if !ok {
 				return refuse("function %s needs a number literal as its length argument (at most %d)", name, MaxSizeBudget)
 			}
+			if j, ok := fillArgs[name]; ok && j < len(args) {
+				text, ok := constantText(args[j])
+				if !ok {
+					if err := w.walk(args, true); err != nil {
+						return err // a nested size function says so
+					}
+					return refuse("function %s needs a literal as the value it repeats here (its length times the count is what is limited)", name)
+				}
+				x *= float64(max(1, len(text)))
+			}
 			if err := w.spend(name, x); err != nil {
 				return err
 			}
@@ -513,6 +530,18 @@ func namedArgument(n map[string]any) string {
 		}
 	}
 	return ""
+}
+
+// constantText returns the literal text of a constant of any kind
+// ("" for NULL).
+func constantText(arg any) (string, bool) {
+	c, _ := arg.(map[string]any)
+	if c == nil || c["class"] != "CONSTANT" {
+		return "", false
+	}
+	lit, _ := c["literal"].(map[string]any)
+	text, _ := lit["text"].(string)
+	return text, true
 }
 
 // literal returns the value of args[i] if it is a string or number
