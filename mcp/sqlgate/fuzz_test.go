@@ -16,6 +16,9 @@ func FuzzCheck(f *testing.F) {
 		"SELECT * FROM read_csv('/etc/passwd')", "FROM '/etc/passwd'",
 		"SELECT * FROM query('DELETE FROM t')", "WITH x AS (SELECT 1) SELECT * FROM x",
 		"SELECT repeat('x', 10)", "SELECT * FROM system.main.duckdb_settings()",
+		"WITH x AS (DELETE FROM t RETURNING *) SELECT count(*) FROM x",
+		"SELECT * FROM dbgen(sf := 0.001, catalog := 'memory')",
+		"SELECT len(list_transform([1, 2], lambda x: repeat('x', 10)))",
 	} {
 		f.Add(s)
 	}

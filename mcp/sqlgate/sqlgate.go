@@ -13,13 +13,16 @@
 // with a timeout and limits on rows and bytes, and converts values to
 // JSON-safe forms.
 //
-// Decisions (see denied and sizeArgs below for the full lists):
+// Decisions (see denied, deniedInFrom and sizeArgs below for the full lists):
 //   - Functions are allowed by default; denied are those that read files
 //     (read_*, glob, parquet_*, sniff_csv, …), reach other databases or
 //     services (postgres_*, sqlite_*, mysql_*, iceberg_*, delta_*, http_*),
 //     run SQL from a string (query, query_table, json_execute_serialized_sql,
-//     json_serialize_plan), change the instance (enable_logging, profiling,
-//     checkpoint, nextval), reveal secrets or the environment
+//     json_serialize_plan; in FROM, the table macros histogram and
+//     histogram_values, which call query_table), change the instance
+//     (enable_logging, profiling, checkpoint, nextval, dbgen and dsdgen,
+//     which create tables, and the functions that register, create or
+//     destroy external resources), reveal secrets or the environment
 //     (duckdb_secrets, which_secret, getenv) and every pragma_* function.
 //   - setseed is allowed: it only seeds random() for the connection, which
 //     [Run] closes after the query instead of pooling it.
@@ -29,12 +32,21 @@
 //     duckdb_settings(), information_schema.*, SHOW/DESCRIBE/SUMMARIZE.
 //   - A table name that looks like a file path (it contains '.', '/', '\',
 //     ':' or '~') is refused: DuckDB would read it as a file (replacement scan).
+//     So is a qualified name whose last part is a file extension (x.csv,
+//     db.x.parquet): DuckDB reads the dotted name as a file when no such
+//     table exists.
+//   - The SELECT must be a query only: DuckDB 2.0 accepts INSERT, UPDATE,
+//     DELETE and COPY … TO in a WITH clause, which are refused.
 //   - Functions whose result size is an argument (repeat, lpad, rpad,
 //     list_resize, range, …) are evaluated while planning when their arguments
 //     are constants, where no timeout reaches them. Their size argument must be
-//     a number literal, all such sizes in a query add up to at most
-//     [MaxSizeBudget], and they must not be nested in each other (sizes would
-//     multiply). The table functions range() and generate_series() in FROM
+//     a number literal; for repeat and list_resize it counts times the length
+//     of the value they repeat, which must be a literal too. All such sizes
+//     in a query add up to at most [MaxSizeBudget], and they must not be
+//     nested in each other (sizes would multiply), nor inside a lambda, which
+//     calls them once per list element. Their arguments must be given by
+//     position: the size is found by its position, and a name (count := …)
+//     can move it. The table functions range() and generate_series() in FROM
 //     stream their rows and are not limited: the timeout stops them.
 package sqlgate
 
@@ -208,6 +220,22 @@ var denied = map[string]string{
 	"duckdb_secrets": "it reveals secrets", "which_secret": "it reveals secrets",
 	"load_aws_credentials": "it reads credentials", "getenv": "it reveals the server's environment",
 	"iceberg_scan": "it reads files", "delta_scan": "it reads files", "st_read": "it reads files",
+	"dbgen": "it writes tables", "dsdgen": "it writes tables",
+	"register_external_resource":      "it changes the instance's external resources",
+	"register_external_resource_type": "it changes the instance's external resources",
+	"create_external_resource":        "it changes the instance's external resources",
+	"deregister_external_resource":    "it changes the instance's external resources",
+	"destroy_external_resource":       "it changes the instance's external resources",
+}
+
+// deniedInFrom maps table functions refused in FROM whose names are also
+// aggregates, which stay allowed. The table macros histogram and
+// histogram_values read the table named by their source argument through
+// query_table (so a file name or another catalog's table gets through),
+// and build generate_series(1, bin_count) while planning.
+var deniedInFrom = map[string]string{
+	"histogram":        "it reads the table named by a string, as query_table does; use the aggregate histogram(column) in a SELECT list instead",
+	"histogram_values": "it reads the table named by a string, as query_table does; use the aggregate histogram(column) in a SELECT list instead",
 }
 
 // deniedPrefixes refuse whole families of functions.
@@ -228,12 +256,19 @@ var deniedPrefixes = []struct{ prefix, why string }{
 // argument's index. range and generate_series (scalar) are handled apart.
 var sizeArgs = map[string]int{
 	"repeat": 1, "lpad": 1, "rpad": 1, "list_resize": 1, "array_resize": 1,
-	"to_base": 2, "bar": 3, "equi_width_bins": 2,
+	"to_base": 2, "bar": 3, "equi_width_bins": 2, "bitstring": 1,
 }
+
+// fillArgs maps the size functions whose result holds another argument
+// size times (repeat's string, list or blob; list_resize's fill value) to
+// that argument's index. It must be a constant, and the budget is charged
+// size times the length of its text.
+var fillArgs = map[string]int{"repeat": 0, "list_resize": 2, "array_resize": 2}
 
 // walker visits the AST JSON of one statement.
 type walker struct {
-	budget float64 // sum of size arguments so far
+	budget  float64 // sum of size arguments so far
+	lambdas int     // how many lambdas the walk is inside
 }
 
 // walk visits v; inSize reports whether v is inside an argument of a size
@@ -249,6 +284,10 @@ func (w *walker) walk(v any, inSize bool) error {
 	case map[string]any:
 		if err := w.node(v, inSize); err != nil {
 			return err
+		}
+		if v["class"] == "LAMBDA" {
+			w.lambdas++
+			defer func() { w.lambdas-- }()
 		}
 		for k, x := range v {
 			if k == "function" && v["type"] == "TABLE_FUNCTION" {
@@ -271,15 +310,47 @@ func isSizeFunc(fn string) bool {
 	return ok || fn == "range" || fn == "generate_series" || fn == "printf" || fn == "format"
 }
 
-// node checks one AST object: a table reference or a function call.
+// selectNodes are the query nodes a SELECT is made of. DuckDB 2.0's
+// parser also accepts INSERT, UPDATE, DELETE and COPY … TO as the body of a
+// WITH clause (INSERT_QUERY_NODE, UPDATE_QUERY_NODE, …) inside a statement
+// json_serialize_sql serializes as a SELECT.
+var selectNodes = map[string]bool{"SELECT_NODE": true, "SET_OPERATION_NODE": true, "RECURSIVE_CTE_NODE": true, "CTE_NODE": true}
+
+// fileExtensions are the name endings for which DuckDB's replacement scans
+// (built in or autoloaded) read a file in place of a table that does not
+// exist. A qualified name is looked up as the file of its dotted parts, so
+// FROM x.csv reads the file x.csv and FROM db.csv.gz the file db.csv.gz.
+var fileExtensions = map[string]bool{
+	"csv": true, "tsv": true, "parquet": true, "json": true, "jsonl": true, "ndjson": true, "geojson": true,
+	"gz": true, "zst": true, "xlsx": true, "avro": true, "shp": true, "gpkg": true, "fgb": true,
+	"db": true, "duckdb": true, "ddb": true,
+}
+
+// node checks one AST object: a query node, a table reference or a
+// function call.
 func (w *walker) node(n map[string]any, inSize bool) error {
 	str := func(k string) string { s, _ := n[k].(string); return s }
+	if t := str("type"); strings.HasSuffix(t, "_NODE") && !selectNodes[t] {
+		kind := strings.TrimSuffix(strings.TrimSuffix(t, "_NODE"), "_QUERY")
+		return refuse("only a single SELECT statement is allowed; got %s inside it", withArticle(kind))
+	}
 	if name, ok := n["table_name"].(string); ok {
-		if err := checkCatalog(str("catalog_name"), str("schema_name"), "table "+name); err != nil {
+		catalog, schema := str("catalog_name"), str("schema_name")
+		if err := checkCatalog(catalog, schema, "table "+name); err != nil {
 			return err
 		}
 		if strings.ContainsAny(name, `./\:~`) {
 			return refuse("reading files is not allowed: %q looks like a file path; query the database's tables instead (see duckdb_tables())", name)
+		}
+		if (catalog != "" || schema != "") && fileExtensions[strings.ToLower(name)] {
+			var parts []string
+			for _, p := range []string{catalog, schema, name} {
+				if p != "" {
+					parts = append(parts, p)
+				}
+			}
+			path := strings.Join(parts, ".")
+			return refuse("reading files is not allowed: where no such table exists, DuckDB reads %s as the file %q; query the database's tables instead (see duckdb_tables())", path, path)
 		}
 	}
 	if n["type"] == "TABLE_FUNCTION" {
@@ -293,6 +364,9 @@ func (w *walker) node(n map[string]any, inSize bool) error {
 			return err
 		}
 		fn := strings.ToLower(fmt.Sprint(f["function_name"]))
+		if why, ok := deniedInFrom[fn]; ok {
+			return refuse("function %s is not allowed in FROM: %s", fn, why)
+		}
 		if fn == "range" || fn == "generate_series" {
 			return w.walk(arguments(f), inSize)
 		}
@@ -354,6 +428,15 @@ func (w *walker) sizeFunc(n map[string]any, inSize bool) error {
 	if !isSizeFunc(name) {
 		return nil
 	}
+	if arg := namedArgument(n); arg != "" {
+		// The budget reads sizes by position; a name can move them.
+		return refuse("function %s: pass its arguments by position, not by name (%s := …)", name, arg)
+	}
+	if w.lambdas > 0 {
+		// A lambda runs once per list element; over a constant list that
+		// happens while planning, so the budget would be spent per element.
+		return refuse("function %s is not allowed inside a lambda (lambda x: …, [… FOR x IN …]): it would run once per list element; unnest the list and call %s on the rows instead", name, name)
+	}
 	if inSize {
 		return refuse("function %s is not allowed inside the arguments of repeat(), lpad(), range() and the like: nested calls can build huge values", name)
 	}
@@ -397,6 +480,16 @@ func (w *walker) sizeFunc(n map[string]any, inSize bool) error {
 			if !ok {
 				return refuse("function %s needs a number literal as its length argument (at most %d)", name, MaxSizeBudget)
 			}
+			if j, ok := fillArgs[name]; ok && j < len(args) {
+				text, ok := constantText(args[j])
+				if !ok {
+					if err := w.walk(args, true); err != nil {
+						return err // a nested size function says so
+					}
+					return refuse("function %s needs a literal as the value it repeats here (its length times the count is what is limited)", name)
+				}
+				x *= float64(max(1, len(text)))
+			}
 			if err := w.spend(name, x); err != nil {
 				return err
 			}
@@ -424,6 +517,31 @@ func arguments(n map[string]any) []any {
 		exprs[i] = arg["expression"]
 	}
 	return exprs
+}
+
+// namedArgument returns the name of the first argument of the call n
+// passed by name (name := value), or "".
+func namedArgument(n map[string]any) string {
+	list, _ := n["arguments"].([]any)
+	for _, a := range list {
+		arg, _ := a.(map[string]any)
+		if name, _ := arg["name"].(string); name != "" {
+			return name
+		}
+	}
+	return ""
+}
+
+// constantText returns the literal text of a constant of any kind
+// ("" for NULL).
+func constantText(arg any) (string, bool) {
+	c, _ := arg.(map[string]any)
+	if c == nil || c["class"] != "CONSTANT" {
+		return "", false
+	}
+	lit, _ := c["literal"].(map[string]any)
+	text, _ := lit["text"].(string)
+	return text, true
 }
 
 // literal returns the value of args[i] if it is a string or number
