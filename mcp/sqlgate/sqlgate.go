@@ -428,6 +428,12 @@ func (w *walker) sizeFunc(n map[string]any, inSize bool) error {
 	if !isSizeFunc(name) {
 		return nil
 	}
+	if schema, catalog := n["schema"], n["catalog"]; schema != "" || catalog != "" {
+		// x.repeat(n) parses as function repeat of schema x with one
+		// argument, and binds as repeat(x, n): the budget would read the
+		// wrong position.
+		return refuse("function %s: call it by its name alone, as %s(value, …), not qualified or as value.%s(…)", name, name, name)
+	}
 	if arg := namedArgument(n); arg != "" {
 		// The budget reads sizes by position; a name can move them.
 		return refuse("function %s: pass its arguments by position, not by name (%s := …)", name, arg)

@@ -139,6 +139,10 @@ func TestHostileSQLRefused(t *testing.T) {
 		{"SELECT unnest(range(id)) FROM t", "needs number literals"},
 		{"SELECT list_resize([1], 2000000000)", "too large"},
 		{"SELECT len(list_resize(size := 2000000000, value := 0, list := [1]))", "by position"},
+		// value.f(n) parses as f of schema "value" with one argument.
+		{"SELECT x.repeat(2000000000) FROM (SELECT 'x' AS x)", "by its name alone"},
+		{"SELECT len(x.list_resize(2000000000)) FROM (SELECT [1] AS x)", "by its name alone"},
+		{"SELECT main.repeat('x', 2000000000)", "by its name alone"},
 		{"SELECT len(array_resize([1], value := 0, size := 2000000000))", "by position"},
 		{"SELECT len(range(step := 1, start := 0, stop := 2000000000))", "by position"},
 		{"SELECT len(generate_series(step := 1, start := 0, stop := 2000000000))", "by position"},
