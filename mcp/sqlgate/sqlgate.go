@@ -428,7 +428,9 @@ func (w *walker) sizeFunc(n map[string]any, inSize bool) error {
 	if !isSizeFunc(name) {
 		return nil
 	}
-	if schema, catalog := n["schema"], n["catalog"]; schema != "" || catalog != "" {
+	schema, _ := n["schema"].(string)
+	catalog, _ := n["catalog"].(string)
+	if schema != "" || catalog != "" {
 		// x.repeat(n) parses as function repeat of schema x with one
 		// argument, and binds as repeat(x, n): the budget would read the
 		// wrong position.
