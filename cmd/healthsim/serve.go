@@ -31,7 +31,8 @@ Environment: HEALTHSIM_DB_PATH, MCP_TRANSPORT (stdio|http),
 HEALTHSIM_HTTP_ADDR, HEALTHSIM_MCP_TOKEN (bearer token; required when
 listening off loopback), HEALTHSIM_LOG_LEVEL (debug|info|warn|error),
 HEALTHSIM_SHARE (false: --no-share), HEALTHSIM_READ_LEASE (--read-lease),
-HEALTHSIM_MEMORY_LIMIT (--memory-limit), HEALTHSIM_READ_ONLY (deprecated:
+HEALTHSIM_MEMORY_LIMIT (--memory-limit), HEALTHSIM_STORAGE_VERSION
+(--storage-version), HEALTHSIM_READ_ONLY (deprecated:
 turns the write tools off, and serves alone)`
 
 // defaultReadLease is how long serve keeps its shared lock after the last
