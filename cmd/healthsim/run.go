@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/cli"
 	"golang.org/x/term"
 )
@@ -34,7 +35,9 @@ Commands:
   reference VERB load-sample, import TABLE FILE.csv, status: population reference data
 
 Every command takes --db PATH (default: $HEALTHSIM_DB_PATH, else
-` + cli.DefaultPathHelp + `) and --busy-timeout DURATION.
+` + cli.DefaultPathHelp + `), --busy-timeout DURATION and
+--storage-version VERSION (of a database it creates; default
+$HEALTHSIM_STORAGE_VERSION, else ` + dbx.DefaultStorageVersion + `, which DuckDB 1.4 and later open).
 `
 
 // Run runs the healthsim command line args (without the program name).
