@@ -31,7 +31,7 @@ Commands:
   migrate VERB   apply or inspect schema migrations (healthsim migrate -h)
   locks          show which processes hold the database file
   version        print the version (also --version)
-  storage VERB   info: format, size and tables; upgrade: rewrite in the fast format
+  storage VERB   info: storage version, size and tables; upgrade, downgrade: rewrite it
   reference VERB load-sample, import TABLE FILE.csv, status: population reference data
 
 Every command takes --db PATH (default: $HEALTHSIM_DB_PATH, else
