@@ -93,8 +93,8 @@ func WithStorageVersion(version string) Option {
 // StorageVersionOf returns the storage version of a file created for
 // release (a DuckDB release or "latest"), as DuckDB names it without its
 // "+": the newest storage version dbx names that is not newer than the
-// release ("v1.1.0" gives "v1.0.0"), or the release itself if dbx names
-// none.
+// release ("v1.1.0" gives "v1.0.0"), and OldestStorageVersion for an
+// older release ("v0.10.2": DuckDB writes no older one).
 func StorageVersionOf(release string) string {
 	if release == "latest" {
 		return LatestStorageVersion
@@ -105,7 +105,7 @@ func StorageVersionOf(release string) string {
 			best = name
 		}
 	}
-	return cmp.Or(best, release)
+	return cmp.Or(best, OldestStorageVersion)
 }
 
 // StorageVersionLess reports whether DuckDB release or storage version a,

@@ -199,7 +199,7 @@ func TestStorageVersionRefused(t *testing.T) {
 			t.Errorf("CheckStorageVersion(%q) = %v", version, err)
 		}
 	}
-	for release, want := range map[string]string{"v1.1.3": "v1.0.0", "v1.4.2": "v1.4.0", "v2.0.0": "v2.0.0", "latest": dbx.LatestStorageVersion, "v1.5.0": "v1.5.0"} {
+	for release, want := range map[string]string{"v1.1.3": "v1.0.0", "v1.4.2": "v1.4.0", "v2.0.0": "v2.0.0", "latest": dbx.LatestStorageVersion, "v1.5.0": "v1.5.0", "v0.10.2": "v1.0.0"} {
 		if got := dbx.StorageVersionOf(release); got != want {
 			t.Errorf("StorageVersionOf(%q) = %q, want %q", release, got, want)
 		}
