@@ -69,6 +69,7 @@ type ServeCommand struct {
 	readLease    time.Duration
 	memory       string
 	memoryLimit  int64
+	storage      string // the storage version of a database serve creates (checked at start)
 }
 
 func (c *ServeCommand) Run(ctx context.Context, args []string) error {
@@ -127,7 +128,7 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	}
 	path, err := c.db.Resolve()
 	if err == nil {
-		_, err = c.db.Storage()
+		c.storage, err = c.db.Storage()
 	}
 	if err == nil {
 		err = cli.MakeFolder(path) // serve creates the database
@@ -381,13 +382,12 @@ func (c *ServeCommand) whenPrepared(db *dbx.DB, readOnly bool, log *slog.Logger)
 			}
 			done = true
 			log.Info("opened the database", "db", db.Path(), "schema_version", version, "read_only", readOnly)
-			chosen, _ := c.db.Storage() // checked at start
 			switch format, err := storageFormat(ctx, db); {
 			case err != nil || format == "":
 			case dbx.StorageVersionLess(format, NewFormat):
 				log.Warn("the database is in an old storage format, whose checkpoints (every 16th save) read every table while they hold the file read-write: about 0.5 s on a 1.1 GB file, against 20 ms for a save; `healthsim storage upgrade --storage-version "+NewFormat+"` rewrites it (DuckDB 1.4 and later read the result)",
 					"db", db.Path(), "format", format)
-			case dbx.StorageVersionLess(lastDuckDB1Format, format) && !dbx.StorageVersionLess(lastDuckDB1Format, dbx.StorageVersionOf(chosen)):
+			case dbx.StorageVersionLess(lastDuckDB1Format, format) && !dbx.StorageVersionLess(lastDuckDB1Format, dbx.StorageVersionOf(c.storage)):
 				// Named unless this server was told to create files that
 				// DuckDB 1.x cannot open either.
 				log.Info("the database is in a storage format that DuckDB 1.x tools (CLIs, Python, notebooks) cannot open; `healthsim storage downgrade --storage-version "+dbx.DefaultStorageVersion+"` rewrites it for them",

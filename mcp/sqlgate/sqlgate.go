@@ -489,7 +489,7 @@ func (w *walker) sizeFunc(n map[string]any, inSize bool) error {
 				return refuse("function %s needs a number literal as its length argument (at most %d)", name, MaxSizeBudget)
 			}
 			if j, ok := fillArgs[name]; ok && j < len(args) {
-				text, ok := constantText(args[j])
+				_, text, ok := constant(args[j])
 				if !ok {
 					if err := w.walk(args, true); err != nil {
 						return err // a nested size function says so
@@ -540,33 +540,28 @@ func namedArgument(n map[string]any) string {
 	return ""
 }
 
-// constantText returns the literal text of a constant of any kind
-// ("" for NULL).
-func constantText(arg any) (string, bool) {
+// constant returns the kind and text of a constant expression. DuckDB
+// 2.0's parse tree gives a constant as its literal's kind and text,
+// {"class": "CONSTANT", "literal": {"kind": "INTEGER", "text": "20"}};
+// a NULL has kind NULL_LITERAL and text "".
+func constant(arg any) (kind, text string, ok bool) {
 	c, _ := arg.(map[string]any)
 	if c == nil || c["class"] != "CONSTANT" {
-		return "", false
+		return "", "", false
 	}
 	lit, _ := c["literal"].(map[string]any)
-	text, _ := lit["text"].(string)
-	return text, true
+	kind, _ = lit["kind"].(string)
+	text, _ = lit["text"].(string)
+	return kind, text, true
 }
 
 // literal returns the value of args[i] if it is a string or number
-// constant: a string, or a json.Number. DuckDB 2.0's parse tree gives a
-// constant as its literal's kind and text, {"class": "CONSTANT",
-// "literal": {"kind": "INTEGER", "text": "20"}}.
+// constant: a string, or a json.Number.
 func literal(args []any, i int) (any, bool) {
 	if i >= len(args) {
 		return nil, false
 	}
-	c, _ := args[i].(map[string]any)
-	if c == nil || c["class"] != "CONSTANT" {
-		return nil, false
-	}
-	lit, _ := c["literal"].(map[string]any)
-	text, _ := lit["text"].(string)
-	switch lit["kind"] {
+	switch kind, text, _ := constant(args[i]); kind {
 	case "STRING":
 		return text, true
 	case "INTEGER", "NUMERIC":
