@@ -8,13 +8,13 @@ import (
 	"github.com/sethvargo/go-retry"
 )
 
-// errBusy is what retryBusy returns when the busy timeout ran out.
-var errBusy = errors.New("dbx: still busy at the busy timeout")
+// errStillBusy is what retryBusy returns when the busy timeout ran out.
+var errStillBusy = errors.New("dbx: still busy at the busy timeout")
 
 // retryBusy calls try until it is done, retrying while it reports busy
 // (another process holds the file, or the write intent) with a jittered
 // backoff that doubles from first up to most, for timeout at most: then it
-// returns errBusy, or the context's error if ctx ended first. It returns
+// returns errStillBusy, or the context's error if ctx ended first. It returns
 // how long it tried, and try's error if try fails otherwise.
 func retryBusy(ctx context.Context, timeout, first, most time.Duration, try func() (busy bool, err error)) (time.Duration, error) {
 	start := time.Now()
@@ -23,7 +23,7 @@ func retryBusy(ctx context.Context, timeout, first, most time.Duration, try func
 	err := retry.Do(ctx, backoff, func(context.Context) error {
 		busy, err := try()
 		if busy {
-			return retry.RetryableError(errBusy)
+			return retry.RetryableError(errStillBusy)
 		}
 		return err
 	})

@@ -11,7 +11,7 @@ import (
 // waits (TestCheckpointPolicy checks the effect on a real file).
 func TestCheckpointDecisions(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.duckdb")
-	p := checkpointPolicy{every: 3, walBytes: 100}
+	p := checkpoints{checkpointPolicy: checkpointPolicy{every: 3, walBytes: 100}}
 	setWAL := func(size int) {
 		if err := os.WriteFile(path+".wal", make([]byte, size), 0o644); err != nil {
 			t.Fatal(err)

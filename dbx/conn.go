@@ -19,23 +19,15 @@ type conn struct {
 	*duckdb.Conn
 	host   *host
 	closed bool
-	// read marks a read connection. gate, if not nil, counts it. shared
-	// marks one on the write side (WithReadsDuringWrites), whose
-	// statements run in read-only transactions (see readOnly).
-	read, shared bool
-	gate         *gate
+	// read marks a read connection (on either side: see sharedConn).
+	// gate, if not nil, counts it.
+	read bool
+	gate *gate
 	// kept holds a read connection's prepared statements of queries with
 	// arguments, by text, while no Rows uses them; they close with the
 	// connection (a *sql.Stmt kept on the pool would keep the connection,
 	// and so the file, open).
 	kept map[string]driver.Stmt
-	// A shared connection's read-only transactions: begin and commit
-	// are prepared once; open counts the statements that run in the
-	// current one (Rows still open included); callerTx is set while the
-	// caller's own transaction runs.
-	begin, commit driver.Stmt
-	open          int
-	callerTx      bool
 }
 
 // maxKept bounds the prepared statements a read connection keeps.
@@ -48,22 +40,6 @@ const maxKept = 32
 // planning.
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	c.use(query)
-	if c.shared {
-		stmt, err := c.prepareShared(query)
-		if err != nil {
-			return nil, err
-		}
-		rows, err := stmt.QueryContext(ctx, args)
-		if err != nil {
-			stmt.Close()
-			return nil, err
-		}
-		return &closingRows{Rows: rows, done: stmt.Close}, nil
-	}
-	return c.query(ctx, query, args)
-}
-
-func (c *conn) query(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	if len(args) == 0 || !c.read {
 		return c.Conn.QueryContext(ctx, query, args)
 	}
@@ -97,69 +73,6 @@ func (c *conn) keep(query string, stmt driver.Stmt) {
 	c.kept[query] = stmt
 }
 
-// readOnly starts a read-only transaction for the next statement of a
-// shared connection, unless one is open (the caller's, or one whose Rows
-// are still open), and returns the function that ends it: end(nil)
-// commits, end(err) rolls back and returns err. It returns a nil end on
-// other connections. The write side's DuckDB instance has the file
-// attached read-write: this keeps reads on it read-only.
-func (c *conn) readOnly(ctx context.Context) (end func(error) error, err error) {
-	if !c.shared || c.callerTx {
-		return nil, nil
-	}
-	if c.open == 0 {
-		if c.begin == nil {
-			if c.begin, err = c.Conn.Prepare("BEGIN TRANSACTION READ ONLY"); err != nil {
-				return nil, err
-			}
-		}
-		if _, err := c.begin.(driver.StmtExecContext).ExecContext(ctx, nil); err != nil {
-			return nil, err
-		}
-	}
-	c.open++
-	return func(err error) error {
-		if c.open--; c.open > 0 {
-			return err
-		}
-		if err != nil {
-			_, _ = c.Conn.ExecContext(context.Background(), "ROLLBACK", nil) // already aborted, or nothing to undo
-			return err
-		}
-		if c.commit == nil {
-			if c.commit, err = c.Conn.Prepare("COMMIT"); err != nil {
-				return err
-			}
-		}
-		_, err = c.commit.(driver.StmtExecContext).ExecContext(context.Background(), nil)
-		return err
-	}, nil
-}
-
-// endRows returns rows that end the read-only transaction (if end is not
-// nil) when closed, or ends it now if the query failed.
-func endRows(rows driver.Rows, err error, end func(error) error) (driver.Rows, error) {
-	switch {
-	case end == nil:
-		return rows, err
-	case err != nil:
-		return nil, end(err)
-	}
-	return &closingRows{Rows: rows, done: func() error { return end(nil) }}, nil
-}
-
-// endResult ends the read-only transaction (if end is not nil) of a
-// statement that returned res and err.
-func endResult(res driver.Result, err error, end func(error) error) (driver.Result, error) {
-	if end == nil {
-		return res, err
-	}
-	if err := end(err); err != nil {
-		return nil, err
-	}
-	return res, nil
-}
-
 // closingRows are Rows that call done once closed.
 type closingRows struct {
 	driver.Rows
@@ -181,81 +94,12 @@ func (r *closingRows) ColumnTypeDatabaseTypeName(i int) string {
 
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	c.use(query)
-	if c.shared {
-		stmt, err := c.prepareShared(query)
-		if err != nil {
-			return nil, err
-		}
-		defer stmt.Close()
-		return stmt.ExecContext(ctx, args)
-	}
 	return c.Conn.ExecContext(ctx, query, args)
 }
 
-// PrepareContext prepares query; on a shared connection, as prepareShared
-// does.
 func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
 	c.use(query)
-	if c.shared {
-		return c.prepareShared(query)
-	}
 	return c.Conn.PrepareContext(ctx, query)
-}
-
-// prepareShared prepares query on a shared connection: one statement (the
-// text is never run as several), of a kind that only reads (SELECT, which
-// includes DESCRIBE, SHOW and table functions, or EXPLAIN), so that it
-// cannot end the read-only transaction it runs in, attach or detach a
-// database or change settings. Each execution runs in a read-only
-// transaction.
-func (c *conn) prepareShared(query string) (*sharedStmt, error) {
-	// Prepare, unlike PrepareContext, refuses several statements
-	// (PrepareContext would run all but the last, once).
-	stmt, err := c.Conn.Prepare(query)
-	if err != nil {
-		if strings.Contains(err.Error(), "multi-statement") {
-			return nil, errSharedKind
-		}
-		return nil, err
-	}
-	kind, err := stmt.(*duckdb.Stmt).StatementType()
-	if err == nil && kind != duckdb.STATEMENT_TYPE_SELECT && kind != duckdb.STATEMENT_TYPE_EXPLAIN {
-		err = errSharedKind
-	}
-	if err != nil {
-		stmt.Close()
-		return nil, err
-	}
-	return &sharedStmt{Stmt: stmt, c: c}, nil
-}
-
-// errSharedKind refuses a statement on a shared connection.
-var errSharedKind = errors.New("dbx: a read that runs while this process writes (WithReadsDuringWrites) takes one SELECT or EXPLAIN statement at a time; run anything else in Write")
-
-// sharedStmt is a prepared statement of a shared connection.
-type sharedStmt struct {
-	driver.Stmt
-	c *conn
-}
-
-// ExecContext and QueryContext run the statement in a read-only
-// transaction.
-func (s *sharedStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	end, err := s.c.readOnly(ctx)
-	if err != nil {
-		return nil, err
-	}
-	res, err := s.Stmt.(driver.StmtExecContext).ExecContext(ctx, args)
-	return endResult(res, err, end)
-}
-
-func (s *sharedStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	end, err := s.c.readOnly(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.Stmt.(driver.StmtQueryContext).QueryContext(ctx, args)
-	return endRows(rows, err, end)
 }
 
 // use notes the time and, on a write connection, whether query may be
@@ -300,43 +144,12 @@ func rowsOnly(query string) bool {
 
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	c.host.lastUse.Store(time.Now().UnixNano())
-	if c.shared {
-		return c.beginReadOnly(ctx, opts)
-	}
 	tx, err := c.Conn.BeginTx(ctx, opts)
 	if err != nil || c.read {
 		return tx, err
 	}
 	c.host.txEnd.Store("")
 	return &recordedTx{Tx: tx, end: &c.host.txEnd}, nil
-}
-
-// beginReadOnly starts the caller's transaction on a shared connection:
-// read-only, whatever opts says.
-func (c *conn) beginReadOnly(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if opts.Isolation != driver.IsolationLevel(0) {
-		return nil, errors.New("dbx: begin: only the default isolation level is supported")
-	}
-	if c.callerTx || c.open > 0 {
-		return nil, errors.New("dbx: begin: a transaction or Rows is still open on this connection")
-	}
-	if _, err := c.Conn.ExecContext(ctx, "BEGIN TRANSACTION READ ONLY", nil); err != nil {
-		return nil, err
-	}
-	c.callerTx = true
-	return &sharedTx{c: c}, nil
-}
-
-// sharedTx is the caller's read-only transaction on a shared connection.
-type sharedTx struct{ c *conn }
-
-func (t *sharedTx) Commit() error   { return t.end("COMMIT") }
-func (t *sharedTx) Rollback() error { return t.end("ROLLBACK") }
-
-func (t *sharedTx) end(stmt string) error {
-	t.c.callerTx = false
-	_, err := t.c.Conn.ExecContext(context.Background(), stmt, nil)
-	return err
 }
 
 // recordedTx is a write host's transaction; it records how it ended, so
@@ -369,11 +182,6 @@ func (c *conn) Close() error {
 	for _, stmt := range c.kept {
 		stmt.Close()
 	}
-	for _, stmt := range []driver.Stmt{c.begin, c.commit} {
-		if stmt != nil {
-			stmt.Close()
-		}
-	}
 	err := c.Conn.Close()
 	c.host.release()
 	if c.gate != nil {
@@ -385,17 +193,12 @@ func (c *conn) Close() error {
 // IsValid implements driver.Validator: while a writer of this or another
 // dbx process waits or writes, database/sql closes a returned read
 // connection instead of pooling it or handing it to a waiting reader, so
-// the read side drains even under constant load; a shared one once the
-// write side stops sharing. (A connection already handed over is not
+// the read side drains even under constant load (a sharedConn: once the
+// write side stops sharing). (A connection already handed over is not
 // refused in ResetSession: database/sql would pass that ErrBadConn to the
 // caller when the pool is full; it finishes one more query and is closed
 // when returned.) It only answers; watchers close idle connections.
-func (c *conn) IsValid() bool {
-	if c.shared {
-		return c.gate.sharingReads()
-	}
-	return !c.host.writerWaiting()
-}
+func (c *conn) IsValid() bool { return !c.host.writerWaiting() }
 
 // DuckDBConn returns the duckdb-go connection behind driverConn, the value
 // [database/sql.Conn.Raw] passes to its function, for duckdb-go helpers such
@@ -404,10 +207,7 @@ func (c *conn) IsValid() bool {
 // ([WithReadsDuringWrites]), which takes only statements that read.
 func DuckDBConn(driverConn any) (*duckdb.Conn, bool) {
 	switch c := driverConn.(type) {
-	case *conn:
-		if c.shared { // its statements must stay read-only: see prepareShared
-			return nil, false
-		}
+	case *conn: // not a *sharedConn, whose statements must stay read-only
 		return c.Conn, true
 	case *duckdb.Conn:
 		return c, true

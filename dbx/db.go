@@ -8,9 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/jmoiron/sqlx"
@@ -21,6 +19,26 @@ import (
 // and [DB.RawConn] after [DB.Close], at once.
 var ErrClosed = errors.New("dbx: database is closed")
 
+// ErrBusy is matched by the error of a call that waited the busy timeout
+// for this process's write windows: a read while a window runs, or a
+// write queued behind earlier ones. Inside a window's function, read and
+// write through its transaction instead. (Another process holding the
+// file gives a [*LockError].)
+var ErrBusy = errors.New("dbx: busy with a write window of this process")
+
+// ErrReadsInUse is matched by the error of a write that waited the busy
+// timeout for read connections of this process still in use: a Rows, Tx
+// or Conn taken from [DB.Read] and held across the write.
+var ErrReadsInUse = errors.New("dbx: read connections of this process still in use")
+
+// ErrRefused is wrapped by the error of a statement that dbx does not
+// run: one the dbx driver refuses, or one that does not only read, on a
+// read connection that runs on the write side ([WithReadsDuringWrites]).
+// The error says why and what to use instead.
+var ErrRefused = errors.New("dbx: statement refused")
+
+func refused(why string) error { return fmt.Errorf("%w: %s", ErrRefused, why) }
+
 // DB is a DuckDB database shared with other processes: a read pool that
 // lets go of the file when idle, and write windows. It is safe for
 // concurrent use. Close it when done.
@@ -29,24 +47,12 @@ type DB struct {
 	opts   options
 	closed atomic.Bool
 
-	read     *sqlx.DB
-	readHost *host    // the read pool's connector; nil when the DSN is not a local file
-	write    *sqlx.DB // the write pool; == read when the DSN is not a local file
-
-	gate       *gate               // nil when the DSN is not a local file
-	intent     *intent             // the sidecar shared with other dbx processes; nil if off
-	writes     *semaphore.Weighted // of 1: queues write windows in arrival order
-	queued     atomic.Int32        // windows waiting for writes
-	lastWindow time.Time           // when the write side last let go; guarded by writes
-	held       lingering           // the write side between windows; guarded by writes
-	window     window
-	kinds      kindCache // statement types, for the routed driver (router.go)
-
-	// background runs the read side's attaches after write windows (see
-	// letGo); Close ends them with stopBackground and waits for them.
-	background       sync.WaitGroup
-	stopBackground   context.Context
-	cancelBackground context.CancelFunc
+	read   *sqlx.DB
+	side   writeSide           // *fileSide, or poolSide when the DSN is not a local file
+	writes *semaphore.Weighted // of 1: queues write windows in arrival order
+	queued atomic.Int32        // windows waiting for writes
+	window window
+	kinds  kindCache // statement types, for the routed driver (router.go)
 }
 
 // IsLocalFile reports whether dsn names a local database file, which dbx
@@ -92,29 +98,31 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{path: abs, opts: o, gate: newGate(), intent: openIntent(abs), writes: semaphore.NewWeighted(1)}
-	db.stopBackground, db.cancelBackground = context.WithCancel(context.Background())
-	if db.intent == nil {
+	gate, in := newGate(), openIntent(abs)
+	if in == nil {
 		o.logger.Warn("dbx: cannot open the sidecar lock file; writers of other dbx processes may wait while this one reads", "path", abs+IntentSuffix)
 	}
-	readHost, err := newHost(abs, ReadOnly, o, db.gate, db.intent) // owns the intent from here on
+	readHost, err := newHost(abs, ReadOnly, o, gate, in) // owns the intent from here on
 	if err != nil {
-		db.intent.close()
+		in.close()
 		writeHost.Close()
 		return nil, err
 	}
-	db.read = sqlx.NewDb(sql.OpenDB(readHost), "duckdb")
-	db.readHost = readHost
-	db.read.SetMaxOpenConns(o.readConns)
-	db.read.SetMaxIdleConns(o.readConns)
-	readHost.letGo = db.releaseIdleReads
+	db := &DB{path: abs, opts: o, writes: semaphore.NewWeighted(1)}
+	f := &fileSide{path: abs, opts: o, writes: db.writes, queued: func() bool { return db.queued.Load() > 0 },
+		read: sqlx.NewDb(sql.OpenDB(readHost), "duckdb"), readHost: readHost,
+		write: sqlx.NewDb(sql.OpenDB(writeHost), "duckdb"), writeHost: writeHost,
+		gate: gate, intent: in, checkpoints: checkpoints{checkpointPolicy: o.checkpoint}}
+	f.stop, f.cancel = context.WithCancel(context.Background())
+	f.read.SetMaxOpenConns(o.readConns)
+	f.read.SetMaxIdleConns(o.readConns)
+	f.write.SetMaxOpenConns(1)
+	f.write.SetMaxIdleConns(0)
+	readHost.letGo = f.releaseIdleReads
 	if o.readsDuringWrites {
 		readHost.writeSide = writeHost
 	}
-	db.write = sqlx.NewDb(sql.OpenDB(writeHost), "duckdb")
-	db.write.SetMaxOpenConns(1)
-	db.write.SetMaxIdleConns(0)
-	db.window.host = writeHost
+	db.read, db.side = f.read, f
 
 	if _, err := os.Stat(abs); errors.Is(err, os.ErrNotExist) {
 		if err := db.Write(ctx, func(*sqlx.Tx) error { return nil }); err != nil {
@@ -134,7 +142,7 @@ func openShared(dsn string, o options) (*DB, error) {
 	}
 	pool := sqlx.NewDb(sql.OpenDB(connector), "duckdb")
 	pool.SetMaxOpenConns(o.readConns)
-	return &DB{path: dsn, opts: o, read: pool, write: pool, writes: semaphore.NewWeighted(1)}, nil
+	return &DB{path: dsn, opts: o, read: pool, side: poolSide{pool}, writes: semaphore.NewWeighted(1)}, nil
 }
 
 // Path returns the absolute path of the database file, or the DSN if it is
@@ -143,11 +151,15 @@ func (db *DB) Path() string { return db.path }
 
 // Read returns the read pool. On a local file it is read-only at the engine
 // level, cannot touch other files, and cannot change its configuration.
-// Reads wait while a write window of this process runs, unless
-// [WithReadsDuringWrites]. Do not hold a connection, transaction or open
-// Rows from it across a call to Write: the write waits for it and fails
-// after the busy timeout (with WithReadsDuringWrites, one taken during a
-// write keeps the write side from letting go of the file).
+// Reads wait while a write window of this process runs, the busy timeout
+// at most ([ErrBusy]), unless [WithReadsDuringWrites]. Do not hold a
+// connection, transaction or open Rows from it across a call to Write:
+// the write waits for it and fails after the busy timeout
+// ([ErrReadsInUse]; with WithReadsDuringWrites, one taken during a write
+// keeps the write side from letting go of the file). Leave its idle
+// connection limit alone: dbx sets it to close idle connections when the
+// file must be let go, and a connection opened while the write side
+// shares the file runs there until it closes.
 func (db *DB) Read() *sqlx.DB { return db.read }
 
 // Close waits for the running write window, if any, lets go of a
@@ -162,15 +174,5 @@ func (db *DB) Close() error {
 	if !db.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	if db.write == db.read {
-		return db.read.Close()
-	}
-	// Once releaseWrites has held db.writes, no letGo can start another
-	// background attach (each checks closed under db.writes).
-	db.cancelBackground()
-	db.releaseWrites()
-	db.background.Wait()
-	err := errors.Join(db.read.Close(), db.write.Close())
-	db.readHost.waitIdle()
-	return err
+	return db.side.close()
 }

@@ -366,6 +366,50 @@ func TestCancelledWaitingWrite(t *testing.T) {
 	}
 }
 
+// TestOwnWaitsEndAtBusyTimeout: a read and a write that wait for a write
+// window of this process give up at the busy timeout with ErrBusy, also
+// inside the window's own function, where waiting would never end, and
+// the window goes on.
+func TestOwnWaitsEndAtBusyTimeout(t *testing.T) {
+	const busy = 200 * time.Millisecond
+	db := open(t, newFile(t), dbx.WithBusyTimeout(busy))
+	ctx := context.Background()
+	gaveUp := func(what string, call func() error) {
+		t.Helper()
+		start := time.Now()
+		done := make(chan error, 1)
+		go func() { done <- call() }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, dbx.ErrBusy) || !strings.Contains(err.Error(), busy.String()) {
+				t.Errorf("%s inside a window: %v, want ErrBusy naming the busy timeout", what, err)
+			}
+			if waited := time.Since(start); waited < busy {
+				t.Errorf("%s gave up after %v, before the busy timeout", what, waited)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("%s inside a window still waits after a minute (busy timeout %v)", what, busy)
+		}
+	}
+	err := db.Write(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.Exec("INSERT INTO t VALUES (1)"); err != nil {
+			return err
+		}
+		gaveUp("a read", func() error {
+			var n int
+			return db.Read().GetContext(ctx, &n, "SELECT count(*) FROM t")
+		})
+		gaveUp("a write", func() error { return insert(ctx, db, 2) })
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, db); got != 1 {
+		t.Fatalf("count = %d, want 1: the window's row alone", got)
+	}
+}
+
 func TestAppenderInWriteWindow(t *testing.T) {
 	db := open(t, newFile(t))
 	ctx := context.Background()
@@ -701,5 +745,36 @@ func TestClose(t *testing.T) {
 	}
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("calls after Close took %v; they must fail at once", took)
+	}
+}
+
+// TestCloseEndsBackgroundWork: when Close returns, the linger watcher and
+// the read side's attach after a window have ended (Close waits for
+// them), with the write side lingering and reads on it.
+func TestCloseEndsBackgroundWork(t *testing.T) {
+	background := func() int {
+		buf := make([]byte, 4<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		return strings.Count(stacks, "dbx.(*fileSide).watchLinger") + strings.Count(stacks, "dbx.(*host).warm")
+	}
+	before := background()
+	db, err := dbx.Open(context.Background(), newFile(t), dbx.WithWriteLinger(time.Hour), dbx.WithReadsDuringWrites())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := insert(context.Background(), db, 1); err != nil { // the write side lingers, watched
+		t.Fatal(err)
+	}
+	if got := count(t, db); got != 1 { // a read on the write side
+		t.Fatalf("count = %d, want 1", got)
+	}
+	if background() <= before {
+		t.Fatal("no linger watcher runs while the write side lingers: the test sees nothing")
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := background() - before; n > 0 {
+		t.Fatalf("%d background goroutine(s) of the closed DB still run after Close", n)
 	}
 }

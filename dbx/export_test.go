@@ -60,24 +60,26 @@ func KeptStatements(ctx context.Context, db *DB) (int, error) {
 
 // ReadAttached reports whether the read side has the file attached.
 func ReadAttached(db *DB) bool {
-	db.readHost.opening <- struct{}{}
-	defer func() { <-db.readHost.opening }()
-	return db.readHost.attached
+	h := db.side.(*fileSide).readHost
+	h.opening <- struct{}{}
+	defer func() { <-h.opening }()
+	return h.attached
 }
 
 // WaitBackground waits for the read side's background attaches started so
-// far (see letGo).
-func WaitBackground(db *DB) { db.background.Wait() }
+// far (see letGo), and the linger watcher.
+func WaitBackground(db *DB) { db.side.(*fileSide).background.Wait() }
 
 // DetachRead detaches the read side if no connection uses it, leaving its
 // lease running.
 func DetachRead(db *DB) {
-	db.releaseIdleReads()
-	db.readHost.detachIdle()
+	f := db.side.(*fileSide)
+	f.releaseIdleReads()
+	f.readHost.detachIdle()
 }
 
 // Warm runs the read side's background attach (see letGo) now.
-func Warm(ctx context.Context, db *DB) { db.readHost.warm(ctx) }
+func Warm(ctx context.Context, db *DB) { db.side.(*fileSide).readHost.warm(ctx) }
 
 // StorageVersions returns the storage versions dbx names, oldest first.
 func StorageVersions() []string {

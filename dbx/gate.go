@@ -2,6 +2,7 @@ package dbx
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,8 +41,9 @@ func (g *gate) notifyLocked() {
 }
 
 // enterRead waits until no write waits or runs, or the write side shares
-// the file, then counts a reader; onWriteSide says which.
-func (g *gate) enterRead(ctx context.Context) (onWriteSide bool, err error) {
+// the file, then counts a reader; onWriteSide says which. It waits for
+// busy at most, then fails with ErrBusy.
+func (g *gate) enterRead(ctx context.Context, busy time.Duration) (onWriteSide bool, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.writing && !g.sharing {
@@ -51,9 +53,14 @@ func (g *gate) enterRead(ctx context.Context) (onWriteSide bool, err error) {
 			g.waiting--
 			g.notifyLocked()
 		}()
-	}
-	if err := g.awaitLocked(ctx, func() bool { return !g.writing || g.sharing }); err != nil {
-		return false, err
+		wait, cancel := context.WithTimeout(ctx, max(busy, time.Millisecond))
+		defer cancel()
+		if err := g.awaitLocked(wait, func() bool { return !g.writing || g.sharing }); err != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			return false, fmt.Errorf("%w: a read waited the busy timeout (%v) for it (inside a window, read through its transaction)", ErrBusy, busy)
+		}
 	}
 	g.readers++
 	return g.sharing, nil
@@ -108,47 +115,6 @@ func (g *gate) leaveRead() {
 	g.readers--
 	g.notifyLocked()
 	g.mu.Unlock()
-}
-
-// share lets reads open on the write side, which holds the file, or makes
-// new reads wait for the read side (those open still run on the write
-// side: call waitReaders next); unless unless is closed (nil: never).
-func (g *gate) share(on bool, unless <-chan struct{}) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	select {
-	case <-unless:
-		return
-	default:
-	}
-	g.sharing = on
-	g.notifyLocked()
-}
-
-// unshareIfNoReaders stops reads on the write side, as share(false,
-// unless) does, if no read connection is open, and reports whether it did
-// (true too if unless is closed).
-func (g *gate) unshareIfNoReaders(unless <-chan struct{}) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	select {
-	case <-unless:
-		return true
-	default:
-	}
-	if g.readers > 0 {
-		return false
-	}
-	g.sharing = false
-	g.notifyLocked()
-	return true
-}
-
-// sharingReads reports whether reads may use the write side.
-func (g *gate) sharingReads() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.sharing
 }
 
 func (g *gate) writeWaiting() bool {

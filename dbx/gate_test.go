@@ -10,12 +10,12 @@ import (
 
 // TestGate: reads wait while a write waits or runs and go on after it;
 // the write waits for the reads in flight; a read that waits past its
-// context's end gives up.
+// context's end or the busy timeout gives up.
 func TestGate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := newGate()
 		ctx := context.Background()
-		if onWriteSide, err := g.enterRead(ctx); err != nil || onWriteSide { // a read in flight
+		if onWriteSide, err := g.enterRead(ctx, time.Hour); err != nil || onWriteSide { // a read in flight
 			t.Fatal(onWriteSide, err)
 		}
 		g.startWrite()
@@ -24,7 +24,7 @@ func TestGate(t *testing.T) {
 		}
 		readIn := make(chan error, 1)
 		go func() {
-			_, err := g.enterRead(ctx)
+			_, err := g.enterRead(ctx, time.Hour)
 			readIn <- err
 		}()
 		synctest.Wait()
@@ -49,8 +49,13 @@ func TestGate(t *testing.T) {
 		// A read whose context ends while the write runs gives up.
 		late, cancelLate := context.WithTimeout(ctx, time.Second)
 		defer cancelLate()
-		if _, err := g.enterRead(late); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := g.enterRead(late, time.Hour); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("read during a write past its deadline: %v", err)
+		}
+		// A read waits for the write the busy timeout at most.
+		start := time.Now()
+		if _, err := g.enterRead(ctx, 100*time.Millisecond); !errors.Is(err, ErrBusy) || time.Since(start) != 100*time.Millisecond {
+			t.Fatalf("read during a write past the busy timeout: %v after %v", err, time.Since(start))
 		}
 		g.endWrite()
 		if err := <-readIn; err != nil {
@@ -73,7 +78,7 @@ func TestGateSharing(t *testing.T) {
 		g.startWrite()
 		entered := make(chan bool, 1)
 		go func() {
-			onWriteSide, err := g.enterRead(ctx)
+			onWriteSide, err := g.enterRead(ctx, time.Hour)
 			if err != nil {
 				t.Error(err)
 			}
@@ -87,7 +92,7 @@ func TestGateSharing(t *testing.T) {
 		if onWriteSide := <-entered; !onWriteSide || !g.sharingReads() {
 			t.Fatalf("a read entered on the write side: %v, sharing: %v", onWriteSide, g.sharingReads())
 		}
-		if onWriteSide, err := g.enterRead(ctx); err != nil || !onWriteSide {
+		if onWriteSide, err := g.enterRead(ctx, time.Hour); err != nil || !onWriteSide {
 			t.Fatalf("a read while sharing: on the write side %v, %v", onWriteSide, err)
 		}
 		taken := make(chan struct{})
@@ -99,7 +104,7 @@ func TestGateSharing(t *testing.T) {
 		g.share(false, nil)
 		late, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
-		if _, err := g.enterRead(late); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := g.enterRead(late, time.Hour); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("a read after sharing stopped: %v, want to wait", err)
 		}
 		if open, err := g.waitReaders(late); open != 2 || err == nil {
@@ -111,7 +116,7 @@ func TestGateSharing(t *testing.T) {
 			t.Fatalf("waitReaders after the shared reads: %d, %v", open, err)
 		}
 		g.endWrite()
-		if onWriteSide, err := g.enterRead(ctx); err != nil || onWriteSide {
+		if onWriteSide, err := g.enterRead(ctx, time.Hour); err != nil || onWriteSide {
 			t.Fatalf("a read after the write: on the write side %v, %v", onWriteSide, err)
 		}
 	})

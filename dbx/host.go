@@ -45,7 +45,14 @@ type host struct {
 	admin   *duckdb.Conn // runs ATTACH and DETACH
 	tempDir string       // where the instance spills; removed by shutdown
 
-	opening chan struct{} // held while attaching, detaching or counting
+	// opening is held while attaching, detaching or counting. An attach
+	// holds it for up to the busy timeout (retrying a lock conflict), but
+	// only while no connection is counted: so release, which a counted
+	// connection calls, never waits for an attach; detachIdle runs when
+	// the gate counts no reader (drainReads) or while the file is
+	// attached (the read host's watcher), so not during one either; Close
+	// waits for an attach in progress, the busy timeout at most.
+	opening chan struct{}
 
 	attached bool          // guarded by opening
 	lease    time.Duration // read host: keep the file this long after the last query
@@ -133,7 +140,7 @@ func (h *host) Connect(ctx context.Context) (driver.Conn, error) {
 		}
 		return c, nil
 	}
-	onWriteSide, err := h.gate.enterRead(ctx)
+	onWriteSide, err := h.gate.enterRead(ctx, h.busy)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +156,10 @@ func (h *host) Connect(ctx context.Context) (driver.Conn, error) {
 		h.gate.leaveRead()
 		return nil, err
 	}
-	c.read, c.shared, c.gate = true, onWriteSide, h.gate
+	c.read, c.gate = true, h.gate
+	if onWriteSide {
+		return &sharedConn{conn: c}, nil
+	}
 	return c, nil
 }
 
@@ -420,7 +430,7 @@ func (h *host) attach(ctx context.Context, busy time.Duration) error {
 			h.log.Info("dbx: file lock acquired after waiting", "path", h.path, "mode", h.mode, "waited", waited, "attempts", attempts)
 		}
 		return nil
-	case conflict != nil && (errors.Is(err, errBusy) || ctx.Err() != nil):
+	case conflict != nil && (errors.Is(err, errStillBusy) || ctx.Err() != nil):
 		return newLockError(h.path, h.mode, conflict, waited, ctx.Err())
 	case ctx.Err() != nil:
 		return fmt.Errorf("dbx: open %s %s: %w", h.path, h.mode, ctx.Err())

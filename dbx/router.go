@@ -144,12 +144,6 @@ func (c *connector) Close() error { return c.db.Close() }
 
 var _ io.Closer = (*connector)(nil)
 
-// ErrRefused is wrapped by the error of a statement the dbx driver does
-// not run; the error says why and what to use instead.
-var ErrRefused = errors.New("dbx: statement refused")
-
-func refused(why string) error { return fmt.Errorf("%w: %s", ErrRefused, why) }
-
 var errMultiStatement = refused("the text holds several statements; run one per call (in a transaction, to apply them together)")
 
 // routeOf says whether a statement of type kind only reads (it runs on
@@ -240,7 +234,9 @@ func (db *DB) kindOn(on *sql.Conn, query string) (duckdb.StmtType, error) {
 	err := on.Raw(func(dc any) error {
 		var duck *duckdb.Conn
 		switch c := dc.(type) {
-		case *conn: // a read connection on the write side too: Prepare runs nothing
+		case *conn:
+			duck = c.Conn
+		case *sharedConn: // Prepare runs nothing
 			duck = c.Conn
 		case *duckdb.Conn:
 			duck = c
@@ -270,7 +266,7 @@ func (db *DB) readsOutside(ctx context.Context, query string) (bool, error) {
 	}
 	kind := known.kind
 	if !ok {
-		conn, err := db.readConn(context.WithValue(ctx, classifying{}, true))
+		conn, err := db.read.Conn(context.WithValue(ctx, classifying{}, true))
 		if err != nil {
 			return false, err
 		}
@@ -298,42 +294,9 @@ func (db *DB) needsWriteSide(query string, err error) bool {
 	return true
 }
 
-// readConn takes a read connection. While a write window of this
-// process is open, it waits for the window at most the busy timeout: the
-// caller may be the one who holds it (a read through the *sql.DB inside
-// a transaction), which would otherwise wait forever.
-func (db *DB) readConn(ctx context.Context) (*sql.Conn, error) {
-	if !db.windowOpen() {
-		return db.read.Conn(ctx)
-	}
-	wait, cancel := context.WithTimeout(ctx, max(db.opts.busyTimeout, time.Millisecond))
-	defer cancel()
-	conn, err := db.read.Conn(wait)
-	if err != nil && ctx.Err() == nil && wait.Err() != nil {
-		return nil, fmt.Errorf("dbx: a read waited the busy timeout (%v) for a write transaction of this process to end (inside a transaction, read through the transaction): %w", db.opts.busyTimeout, err)
-	}
-	return conn, err
-}
-
-// beginRoutedWindow opens a write window for the routed driver. While a
-// window of this process is open, it queues for it at most the busy
-// timeout, as readConn waits.
-func (db *DB) beginRoutedWindow(ctx context.Context) (*sqlx.Tx, error) {
-	if !db.windowOpen() {
-		return db.beginWindow(ctx, ctx)
-	}
-	queue, cancel := context.WithTimeout(ctx, max(db.opts.busyTimeout, time.Millisecond))
-	defer cancel()
-	tx, err := db.beginWindow(ctx, queue)
-	if err != nil && ctx.Err() == nil && queue.Err() != nil {
-		return nil, fmt.Errorf("dbx: a write waited the busy timeout (%v) for a write transaction of this process to end (inside a transaction, write through the transaction): %w", db.opts.busyTimeout, err)
-	}
-	return tx, err
-}
-
 // writeAlone runs fn in a write window of its own, as Write does.
 func (db *DB) writeAlone(ctx context.Context, fn func(*sqlx.Tx) error) error {
-	tx, err := db.beginRoutedWindow(ctx)
+	tx, err := db.beginWindow(ctx)
 	if err != nil {
 		return err
 	}
@@ -348,42 +311,14 @@ func (db *DB) writeAlone(ctx context.Context, fn func(*sqlx.Tx) error) error {
 	return db.finishWindow(tx, err)
 }
 
-// windowOpen reports whether a write window of this process is open.
-func (db *DB) windowOpen() bool {
-	db.window.mu.Lock()
-	defer db.window.mu.Unlock()
-	return db.window.tx != nil
-}
-
 // readQuery runs a query on the read side.
 func (db *DB) readQuery(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if !db.windowOpen() {
-		return newRows(db.read.QueryContext(ctx, query, anyArgs(args)...))
-	}
-	conn, err := db.readConn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	r, err := newRows(conn.QueryContext(ctx, query, anyArgs(args)...))
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	r.(*rows).done = conn.Close
-	return r, nil
+	return newRows(db.read.QueryContext(ctx, query, anyArgs(args)...))
 }
 
 // readExec runs a statement that reads on the read side.
 func (db *DB) readExec(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	if !db.windowOpen() {
-		return db.read.ExecContext(ctx, query, anyArgs(args)...)
-	}
-	conn, err := db.readConn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	return conn.ExecContext(ctx, query, anyArgs(args)...)
+	return db.read.ExecContext(ctx, query, anyArgs(args)...)
 }
 
 // routedConn is a connection of the routed driver. It holds no DuckDB
@@ -490,7 +425,7 @@ func (c *routedConn) PrepareContext(ctx context.Context, query string) (driver.S
 
 // Ping attaches the file on the read side, unless it is.
 func (c *routedConn) Ping(ctx context.Context) error {
-	conn, err := c.db.readConn(ctx)
+	conn, err := c.db.read.Conn(ctx)
 	if err != nil {
 		return err
 	}
@@ -513,7 +448,7 @@ func (c *routedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver
 	}
 	t := &routedTx{c: c}
 	if opts.ReadOnly {
-		conn, err := c.db.readConn(ctx)
+		conn, err := c.db.read.Conn(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -526,7 +461,7 @@ func (c *routedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver
 		}
 		t.readConn, t.read = conn, tx
 	} else {
-		tx, err := c.db.beginRoutedWindow(ctx)
+		tx, err := c.db.beginWindow(ctx)
 		if err != nil {
 			return nil, err
 		}
