@@ -44,9 +44,12 @@ func (o *options) apply(opts []Option) error {
 	return nil
 }
 
-// WithBusyTimeout sets how long opening the file retries while another
-// process holds a conflicting lock, and how long a write waits for this
-// process's own read connections to close. Zero means one try. Default 5s.
+// WithBusyTimeout sets how long each wait for the file lasts: opening it
+// retries while another process holds a conflicting lock ([*LockError]), a
+// read or a write waits for this process's write windows ([ErrBusy]), a
+// write for this process's read connections to close ([ErrReadsInUse]).
+// A call may meet more than one of these waits. Zero means one try.
+// Default 5s.
 func WithBusyTimeout(d time.Duration) Option {
 	return func(o *options) error {
 		if d < 0 {
