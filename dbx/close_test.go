@@ -169,10 +169,10 @@ func TestCloseWaitsForReadsOnWriteSide(t *testing.T) {
 // TestCloseWhileReadHolderQueuedForWrite: Close comes while the
 // goroutine that holds Rows on the write side is queued for a write
 // window behind a running one, and closes the Rows only once its Write
-// returns. Nothing deadlocks: the running window commits, the queued one
-// fails with ErrClosed, its caller closes the Rows, and Close returns
-// having checkpointed. (No write linger: the write side stays for the
-// queued window, then for the reads on it.)
+// returns. Nothing deadlocks: the queued window gives up at the busy
+// timeout (ErrBusy), its caller closes the Rows, Close waits for the
+// running window, which commits, and returns having checkpointed. (No
+// write linger: the write side stays for the reads on it.)
 func TestCloseWhileReadHolderQueuedForWrite(t *testing.T) {
 	path := newFile(t)
 	synctest.Test(t, func(t *testing.T) {
@@ -210,15 +210,17 @@ func TestCloseWhileReadHolderQueuedForWrite(t *testing.T) {
 		go func() { closed <- db.Close() }()
 		calls["Close"] = closed
 		stillWaiting(t, "while a window runs and the Rows' holder is queued behind it", calls)
+		start := time.Now()
+		if err := awaitReturn(t, "the queued window", queued); !errors.Is(err, dbx.ErrBusy) || time.Since(start) > closeBusy {
+			t.Fatalf("the window queued behind a running one: %v after %v, want ErrBusy at the busy timeout %v", err, time.Since(start), closeBusy)
+		}
+		delete(calls, "the queued window")
 		time.Sleep(10 * closeBusy)
-		stillWaiting(t, "ten busy timeouts later", calls)
+		stillWaiting(t, "ten busy timeouts later, the window still running", calls)
 
 		close(release)
 		if err := awaitReturn(t, "the running window", running); err != nil {
 			t.Fatalf("the running window: %v", err)
-		}
-		if err := awaitReturn(t, "the queued window", queued); !errors.Is(err, dbx.ErrClosed) {
-			t.Fatalf("the window queued before Close: %v, want ErrClosed", err)
 		}
 		if err := awaitReturn(t, "Close", closed); err != nil {
 			t.Fatal(err)
@@ -299,7 +301,6 @@ func sumFile(t *testing.T, path string) int {
 // the write side lingers (a write linger is set). Close returns once the
 // Rows close, not once the linger ends.
 func TestCloseAfterWindowSharesAgain(t *testing.T) {
-	t.Skip("known bug since 988cd83: the window shares the write side again while Close waits for its reads, the closed Rows' connection goes back to the pool, and Close waits for it until the linger ends")
 	path := newFile(t)
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
@@ -344,4 +345,68 @@ func TestCloseAfterWindowSharesAgain(t *testing.T) {
 	if got := countFile(t, path); got != 4 {
 		t.Fatalf("the file has %d rows after Close, want 4", got)
 	}
+}
+// TestCloseWhileReadHolderQueuedBehindClose: the goroutine that holds Rows
+// on the write side queues for a write window after Close has begun (as a
+// Write does that found the DB open just before Close closed it): Close,
+// waiting for those Rows, must not hold the queue meanwhile.
+func TestCloseWhileReadHolderQueuedBehindClose(t *testing.T) {
+	path := newFile(t)
+	synctest.Test(t, func(t *testing.T) {
+		var log syncbuf.Buffer
+		db := openSharing(t, path, time.Hour, &log)
+		if err := insert(context.Background(), db, 1, 2, 3); err != nil {
+			t.Fatal(err)
+		}
+		rows := sharedRows(t, db)
+		closed := make(chan error, 1)
+		go func() { closed <- db.Close() }()
+		calls := map[string]chan error{"Close": closed}
+		stillWaiting(t, "while Rows of the write side are open", calls)
+		queued := make(chan error, 1)
+		go func() {
+			dbx.QueueWindow(db)
+			rows.Close()
+			queued <- nil
+		}()
+		awaitReturn(t, "the Rows' holder queued for a window", queued)
+		if err := awaitReturn(t, "Close", closed); err != nil {
+			t.Fatal(err)
+		}
+		checkpointedOnClose(t, path, &log)
+	})
+	freeAfterClose(t, path)
+}
+
+// TestCloseWhileReadHolderReadsAgain: the goroutine that holds Rows on the
+// write side runs another read while Close waits for those Rows (a query
+// per row, say): the read fails at once with ErrClosed, instead of
+// waiting for a write side that waits for it.
+func TestCloseWhileReadHolderReadsAgain(t *testing.T) {
+	path := newFile(t)
+	synctest.Test(t, func(t *testing.T) {
+		var log syncbuf.Buffer
+		db := openSharing(t, path, time.Hour, &log)
+		if err := insert(context.Background(), db, 1, 2, 3); err != nil {
+			t.Fatal(err)
+		}
+		rows := sharedRows(t, db)
+		closed := make(chan error, 1)
+		go func() { closed <- db.Close() }()
+		calls := map[string]chan error{"Close": closed}
+		stillWaiting(t, "while Rows of the write side are open", calls)
+		read := make(chan error, 1)
+		go func() {
+			var n int
+			err := db.Read().Get(&n, "SELECT count(*) FROM t")
+			rows.Close()
+			read <- err
+		}()
+		if err := awaitReturn(t, "a second read of the Rows' holder", read); !errors.Is(err, dbx.ErrClosed) {
+			t.Fatalf("a read that begins while Close waits: %v, want ErrClosed", err)
+		}
+		if err := awaitReturn(t, "Close", closed); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

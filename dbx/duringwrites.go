@@ -227,7 +227,8 @@ func (c *sharedConn) Close() error {
 
 // share lets reads open on the write side, which holds the file, or makes
 // new reads wait for the read side (those open still run on the write
-// side: call waitReaders next); unless unless is closed (nil: never).
+// side: call waitReaders next); unless unless is closed (nil: never). Once
+// the gate is closed it shares no more.
 func (g *gate) share(on bool, unless <-chan struct{}) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -235,6 +236,9 @@ func (g *gate) share(on bool, unless <-chan struct{}) {
 	case <-unless:
 		return
 	default:
+	}
+	if on && g.closed {
+		return
 	}
 	g.sharing = on
 	g.notifyLocked()

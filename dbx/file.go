@@ -381,7 +381,8 @@ func awaitLingerEnd(stop <-chan struct{}, linger time.Duration, lastUse func() t
 // returned. The DB is closed first: a window still queued then fails
 // with ErrClosed.
 func (f *fileSide) close() error {
-	f.cancel() // no background attach starts now; the linger watcher ends
+	f.cancel()     // no background attach starts now; the linger watcher ends
+	f.gate.close() // no read enters now, none on the write side
 	// Wait for the reads on the write side before queueing for the write
 	// queue, where their caller may be queued itself, as the linger
 	// watcher does.

@@ -22,6 +22,7 @@ type gate struct {
 	waiting int  // reads waiting for the write side to let go or share
 	writing bool // a write window waits or runs, or the write side lingers
 	sharing bool // the write side holds the file and takes reads
+	closed  bool // Close has begun: no read enters, the write side shares no more
 	changed chan struct{}
 	// lastRead is when a read connection, on either side, last ran a
 	// statement (unix nanoseconds).
@@ -42,11 +43,12 @@ func (g *gate) notifyLocked() {
 
 // enterRead waits until no write waits or runs, or the write side shares
 // the file, then counts a reader; onWriteSide says which. It waits for
-// busy at most, then fails with ErrBusy.
+// busy at most, then fails with ErrBusy; once Close has begun it fails
+// with ErrClosed.
 func (g *gate) enterRead(ctx context.Context, busy time.Duration) (onWriteSide bool, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.writing && !g.sharing {
+	if g.writing && !g.sharing && !g.closed {
 		g.waiting++
 		g.notifyLocked() // a lingering write side lets go
 		defer func() {
@@ -55,12 +57,15 @@ func (g *gate) enterRead(ctx context.Context, busy time.Duration) (onWriteSide b
 		}()
 		wait, cancel := context.WithTimeout(ctx, max(busy, time.Millisecond))
 		defer cancel()
-		if err := g.awaitLocked(wait, func() bool { return !g.writing || g.sharing }); err != nil {
+		if err := g.awaitLocked(wait, func() bool { return !g.writing || g.sharing || g.closed }); err != nil {
 			if ctx.Err() != nil {
 				return false, ctx.Err()
 			}
 			return false, fmt.Errorf("%w: a read waited the busy timeout (%v) for it (inside a window, read through its transaction)", ErrBusy, busy)
 		}
+	}
+	if g.closed {
+		return false, ErrClosed
 	}
 	g.readers++
 	return g.sharing, nil
@@ -71,7 +76,7 @@ func (g *gate) enterRead(ctx context.Context, busy time.Duration) (onWriteSide b
 func (g *gate) tryEnterRead() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.writing {
+	if g.writing || g.closed {
 		return false
 	}
 	g.readers++
@@ -144,6 +149,16 @@ func (g *gate) waitReaders(ctx context.Context) (int, error) {
 func (g *gate) endWrite() {
 	g.mu.Lock()
 	g.writing, g.sharing = false, false
+	g.notifyLocked()
+	g.mu.Unlock()
+}
+
+// close lets no read in from now on (those waiting fail with ErrClosed),
+// and stops sharing the write side for good: Close waits for the reads in
+// use, which no window may then hand more connections.
+func (g *gate) close() {
+	g.mu.Lock()
+	g.closed, g.sharing = true, false
 	g.notifyLocked()
 	g.mu.Unlock()
 }

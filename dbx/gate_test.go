@@ -65,6 +65,18 @@ func TestGate(t *testing.T) {
 			t.Fatal("the gate is not open after the write")
 		}
 		g.leaveRead()
+		// Once closed, no read enters, and the write side shares no more.
+		g.close()
+		if _, err := g.enterRead(ctx, time.Hour); !errors.Is(err, ErrClosed) {
+			t.Fatalf("a read after close: %v, want ErrClosed", err)
+		}
+		if g.tryEnterRead() {
+			t.Fatal("tryEnterRead after close counted a reader")
+		}
+		g.share(true, nil)
+		if g.sharingReads() {
+			t.Fatal("the closed gate shares the write side")
+		}
 	})
 }
 
