@@ -319,5 +319,5 @@ func (f *fileSide) lingerWhileReads(ctx context.Context, logged *bool) bool {
 // readsInUse is the error of a wait for open read connections of this
 // process that ended with err.
 func readsInUse(open int, where string, err error) error {
-	return fmt.Errorf("%w: %d %s(close Rows, Tx and Conn taken from Read, or a read-only transaction of a dbx *sql.DB, before writing): %w", ErrReadsInUse, open, where, err)
+	return fmt.Errorf("%w: %d %s(close Rows, Tx and Conn taken from Read, or a read-only transaction of a dbx *sql.DB, before writing; inside a window, read through its transaction): %w", ErrReadsInUse, open, where, err)
 }

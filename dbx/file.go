@@ -124,7 +124,7 @@ func (f *fileSide) writePool(ctx context.Context, fn func(pool *sql.DB) error, a
 	if conn := f.takeLingering(); conn != nil {
 		if err := f.unshare(ctx, nil, max(f.opts.busyTimeout, time.Millisecond)); err != nil {
 			f.linger(conn, f.opts.writeLinger)
-			return fmt.Errorf("dbx: write: %w", err)
+			return err
 		}
 		f.letGo(conn, false)
 	}
@@ -227,7 +227,7 @@ func (f *fileSide) drainReads(ctx context.Context) error {
 	if ctx.Err() != nil {
 		err = ctx.Err()
 	}
-	return fmt.Errorf("dbx: write: %w", readsInUse(open, "", err))
+	return readsInUse(open, "", err)
 }
 
 // releaseIdleReads closes the read pool's idle connections now. The read
