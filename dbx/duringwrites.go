@@ -25,7 +25,11 @@ import (
 //     until unshare. WritePool and ReplaceFile never share: reads wait
 //     for them.
 //  2. The write host detaches the file only once every shared connection
-//     has closed: letGo follows unshare, which waits for them.
+//     has closed: letGo follows unshare, which waits for them. The read
+//     pool thus holds connections of both hosts; unshare closes the idle
+//     shared ones through the pool's idle limit (releaseIdleReads), and
+//     IsValid those returned later, so that the next read runs on the
+//     read side (TestReadsDuringWrites).
 //  3. A shared connection runs one SELECT or EXPLAIN statement at a time,
 //     each in a READ ONLY transaction (or in its caller's own read-only
 //     transaction), on a host locked down like the read host: it cannot
