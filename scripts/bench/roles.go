@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/internal/process"
-	"github.com/healthsim/healthsim-go/internal/proctest"
 )
 
 // The bench binary runs itself again in one of two roles, chosen by
@@ -208,7 +207,7 @@ func probe(path string, stdin io.Reader, stdout io.Writer) error {
 	var attempts []attempt
 	try := func(readOnly bool) {
 		start := time.Now()
-		pool, err := proctest.OpenRaw(path, readOnly)
+		pool, err := openPlain(path, readOnly)
 		if err == nil {
 			err = pool.Close()
 		}
