@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/healthsim/healthsim-go/internal/process"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/procctl"
 )
 
 // The bench binary runs itself again in one of two roles, chosen by
@@ -187,7 +187,7 @@ trickle:
 	}
 	fmt.Fprintln(stdout, "idle")
 	io.Copy(io.Discard, stdin)                                 // idle, file still held as the strategy holds it, until stdin closes
-	res.PeakRSSKB = process.Memory(os.Getpid(), "VmHWM") >> 10 // -1 stays -1
+	res.PeakRSSKB = procctl.Memory(os.Getpid(), "VmHWM") >> 10 // -1 stays -1
 	return json.NewEncoder(stdout).Encode(res)
 }
 
