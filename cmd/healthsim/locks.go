@@ -8,8 +8,8 @@ import (
 
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/cli"
-	"github.com/healthsim/healthsim-go/internal/process"
 	"github.com/healthsim/healthsim-go/internal/share"
+	"github.com/healthsim/healthsim-go/internal/sys/process"
 )
 
 // LocksCommand tells who holds the database file's lock right now: the

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/healthsim/healthsim-go/internal/process"
+	"github.com/healthsim/healthsim-go/internal/sys/process"
 )
 
 func TestExe(t *testing.T) {
