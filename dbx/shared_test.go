@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
-	"github.com/healthsim/healthsim-go/internal/proctest"
 	"github.com/healthsim/healthsim-go/internal/syncbuf"
-	"github.com/healthsim/healthsim-go/internal/wine"
+	"github.com/healthsim/healthsim-go/internal/testsupport/proctest"
+	"github.com/healthsim/healthsim-go/internal/testsupport/wine"
 	"github.com/jmoiron/sqlx"
 )
 

@@ -26,9 +26,9 @@ import (
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/healthsim/healthsim-go/internal/benchsupport/procctl"
-	"github.com/healthsim/healthsim-go/internal/proctest"
 	"github.com/healthsim/healthsim-go/internal/share"
-	"github.com/healthsim/healthsim-go/internal/wine"
+	"github.com/healthsim/healthsim-go/internal/testsupport/proctest"
+	"github.com/healthsim/healthsim-go/internal/testsupport/wine"
 	"github.com/healthsim/healthsim-go/mcp"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/internal/latency"
-	"github.com/healthsim/healthsim-go/internal/proctest"
+	"github.com/healthsim/healthsim-go/internal/testsupport/proctest"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 

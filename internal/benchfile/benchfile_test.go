@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/healthsim/healthsim-go/internal/proctest"
+	"github.com/healthsim/healthsim-go/internal/testsupport/proctest"
 )
 
 func TestPointReads(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/healthsim/healthsim-go/internal/benchsupport/procctl"
-	"github.com/healthsim/healthsim-go/internal/wine"
+	"github.com/healthsim/healthsim-go/internal/testsupport/wine"
 )
 
 // TestMemory: on Linux, this process's resident and peak memory, and -1
