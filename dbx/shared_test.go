@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
-	"github.com/healthsim/healthsim-go/internal/syncbuf"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/syncbuf"
 	"github.com/healthsim/healthsim-go/internal/testsupport/proctest"
 	"github.com/healthsim/healthsim-go/internal/testsupport/wine"
 	"github.com/jmoiron/sqlx"

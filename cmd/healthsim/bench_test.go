@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
-	"github.com/healthsim/healthsim-go/internal/benchfile"
-	"github.com/healthsim/healthsim-go/internal/latency"
-	"github.com/healthsim/healthsim-go/internal/syncbuf"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/benchfile"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/latency"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/syncbuf"
 	"github.com/healthsim/healthsim-go/mcp"
 	"github.com/healthsim/healthsim-go/mcp/scenario"
 	"github.com/healthsim/healthsim-go/mcp/sqlgate"

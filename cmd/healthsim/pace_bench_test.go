@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/healthsim/healthsim-go/internal/latency"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/latency"
 	"github.com/healthsim/healthsim-go/internal/testsupport/proctest"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )

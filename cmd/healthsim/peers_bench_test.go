@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/latency"
 	"github.com/healthsim/healthsim-go/internal/benchsupport/procctl"
-	"github.com/healthsim/healthsim-go/internal/latency"
-	"github.com/healthsim/healthsim-go/internal/syncbuf"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/syncbuf"
 	"github.com/healthsim/healthsim-go/migrations"
 	"github.com/jmoiron/sqlx"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"

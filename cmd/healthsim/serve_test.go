@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/healthsim/healthsim-go/internal/syncbuf"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/syncbuf"
 	"github.com/healthsim/healthsim-go/internal/testsupport/proctest"
 )
 

@@ -3,8 +3,8 @@ package main
 import (
 	"testing"
 
+	"github.com/healthsim/healthsim-go/internal/benchsupport/latency"
 	"github.com/healthsim/healthsim-go/internal/benchsupport/procctl"
-	"github.com/healthsim/healthsim-go/internal/latency"
 	"github.com/healthsim/healthsim-go/internal/share"
 )
 
