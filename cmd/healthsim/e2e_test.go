@@ -25,8 +25,8 @@ import (
 	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/healthsim/healthsim-go/cmd/healthsim/internal/share"
 	"github.com/healthsim/healthsim-go/internal/benchsupport/procctl"
-	"github.com/healthsim/healthsim-go/internal/share"
 	"github.com/healthsim/healthsim-go/internal/testsupport/proctest"
 	"github.com/healthsim/healthsim-go/internal/testsupport/wine"
 	"github.com/healthsim/healthsim-go/mcp"

@@ -6,9 +6,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/healthsim/healthsim-go/cmd/healthsim/internal/share"
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/cli"
-	"github.com/healthsim/healthsim-go/internal/share"
 	"github.com/healthsim/healthsim-go/internal/sys/process"
 )
 

@@ -3,9 +3,9 @@ package main
 import (
 	"testing"
 
+	"github.com/healthsim/healthsim-go/cmd/healthsim/internal/share"
 	"github.com/healthsim/healthsim-go/internal/benchsupport/latency"
 	"github.com/healthsim/healthsim-go/internal/benchsupport/procctl"
-	"github.com/healthsim/healthsim-go/internal/share"
 )
 
 // BenchmarkSharedReadCall times the pk point query through

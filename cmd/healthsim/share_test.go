@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/healthsim/healthsim-go/internal/share"
+	"github.com/healthsim/healthsim-go/cmd/healthsim/internal/share"
 	"github.com/healthsim/healthsim-go/internal/testsupport/proctest"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
