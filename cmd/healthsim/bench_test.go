@@ -153,8 +153,8 @@ func countScenarios(b *testing.B, path string) int {
 }
 
 // buildBenchDatabase migrates a new file with the real migrations and
-// fills it with generated scenarios, up to 40,000 a window, until it is
-// within 3% of target bytes (see benchfile.Build).
+// fills it with generated scenarios, up to 40,000 a window, until it
+// holds at least 97% of target bytes (see benchfile.Build).
 func buildBenchDatabase(b *testing.B, path string, target int64) {
 	ctx := context.Background()
 	setup := func(db *dbx.DB) error {
