@@ -13,8 +13,8 @@ import (
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/healthsim/healthsim-go/dbx"
-	"github.com/healthsim/healthsim-go/internal/benchfile"
-	"github.com/healthsim/healthsim-go/internal/latency"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/benchfile"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/latency"
 	"github.com/jmoiron/sqlx"
 )
 

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
-	"github.com/healthsim/healthsim-go/internal/latency"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/latency"
 )
 
 // The engine benchmarks below compare DuckDB versions: build this package's

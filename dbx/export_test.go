@@ -6,7 +6,7 @@ import (
 	"os"
 	"slices"
 
-	"github.com/healthsim/healthsim-go/internal/filelock"
+	"github.com/healthsim/healthsim-go/internal/sys/filelock"
 )
 
 // Test hooks for the sidecar primitives and protocol (export_test.go is

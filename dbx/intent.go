@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/healthsim/healthsim-go/internal/filelock"
-	"github.com/healthsim/healthsim-go/internal/process"
+	"github.com/healthsim/healthsim-go/internal/sys/filelock"
+	"github.com/healthsim/healthsim-go/internal/sys/process"
 )
 
 // IntentSuffix and WaitSuffix name the sidecar files next to the database
@@ -39,7 +39,7 @@ var errWriterActive = errors.New("another dbx process is writing")
 // read-write, and readers let go of the file while it does; processes that
 // wait for the file hold a shared lock on the wait sidecar, which ends a
 // lingering writer. The locks belong to open sidecar files (see
-// internal/filelock), never to the database file, and die with their process.
+// internal/sys/filelock), never to the database file, and die with their process.
 type intent struct {
 	path string // the database
 	// probe and hold are two opens of the intent sidecar, mark and peek

@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/healthsim/healthsim-go/internal/filelock"
+	"github.com/healthsim/healthsim-go/internal/sys/filelock"
 )
 
 // TestWaitMarkRetried: a waiter whose mark met a writer's peek (which

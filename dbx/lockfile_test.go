@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/healthsim/healthsim-go/dbx"
-	"github.com/healthsim/healthsim-go/internal/proctest"
+	"github.com/healthsim/healthsim-go/internal/testsupport/proctest"
 )
 
 // lockHelper is a second process that takes a lock on the intent sidecar

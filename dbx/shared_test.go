@@ -14,9 +14,9 @@ import (
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/healthsim/healthsim-go/dbx"
-	"github.com/healthsim/healthsim-go/internal/proctest"
-	"github.com/healthsim/healthsim-go/internal/syncbuf"
-	"github.com/healthsim/healthsim-go/internal/wine"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/syncbuf"
+	"github.com/healthsim/healthsim-go/internal/testsupport/proctest"
+	"github.com/healthsim/healthsim-go/internal/testsupport/wine"
 	"github.com/jmoiron/sqlx"
 )
 

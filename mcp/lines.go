@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/healthsim/healthsim-go/internal/lines"
+	"github.com/healthsim/healthsim-go/internal/sys/lines"
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )

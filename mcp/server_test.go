@@ -13,7 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/healthsim/healthsim-go/dbx"
-	"github.com/healthsim/healthsim-go/internal/proctest"
+	"github.com/healthsim/healthsim-go/internal/testsupport/proctest"
 	"github.com/healthsim/healthsim-go/mcp"
 	"github.com/healthsim/healthsim-go/migrations"
 	"github.com/mark3labs/mcp-go/client"

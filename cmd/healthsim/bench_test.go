@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
-	"github.com/healthsim/healthsim-go/internal/benchfile"
-	"github.com/healthsim/healthsim-go/internal/latency"
-	"github.com/healthsim/healthsim-go/internal/syncbuf"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/benchfile"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/latency"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/syncbuf"
 	"github.com/healthsim/healthsim-go/mcp"
 	"github.com/healthsim/healthsim-go/mcp/scenario"
 	"github.com/healthsim/healthsim-go/mcp/sqlgate"
@@ -153,8 +153,8 @@ func countScenarios(b *testing.B, path string) int {
 }
 
 // buildBenchDatabase migrates a new file with the real migrations and
-// fills it with generated scenarios, up to 40,000 a window, until it is
-// within 3% of target bytes (see benchfile.Build).
+// fills it with generated scenarios, up to 40,000 a window, until it
+// holds at least 97% of target bytes (see benchfile.Build).
 func buildBenchDatabase(b *testing.B, path string, target int64) {
 	ctx := context.Background()
 	setup := func(db *dbx.DB) error {

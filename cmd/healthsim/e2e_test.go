@@ -25,10 +25,10 @@ import (
 	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
-	"github.com/healthsim/healthsim-go/internal/process"
-	"github.com/healthsim/healthsim-go/internal/proctest"
-	"github.com/healthsim/healthsim-go/internal/share"
-	"github.com/healthsim/healthsim-go/internal/wine"
+	"github.com/healthsim/healthsim-go/cmd/healthsim/internal/share"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/procctl"
+	"github.com/healthsim/healthsim-go/internal/testsupport/proctest"
+	"github.com/healthsim/healthsim-go/internal/testsupport/wine"
 	"github.com/healthsim/healthsim-go/mcp"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -145,7 +145,7 @@ func e2eStart(t *testing.T, env []string, stdin io.Reader, stdout io.Writer, arg
 	s.cmd = exec.Command(builtBinary(t), append([]string{"serve"}, args...)...)
 	s.cmd.Env = append(os.Environ(), env...)
 	s.cmd.Stdin, s.cmd.Stdout, s.cmd.Stderr = stdin, stdout, s.log
-	process.NewGroup(s.cmd) // for stop's Ctrl-Break on Windows
+	procctl.NewGroup(s.cmd) // for stop's Ctrl-Break on Windows
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func (s *e2eServer) stop(t *testing.T) (took time.Duration) {
 	t.Helper()
 	if !wine.Run(t, "stops when interrupted", wine.CtrlBreak, func(t *testing.T) {
 		start := time.Now()
-		if err := process.Interrupt(s.cmd.Process); err != nil {
+		if err := procctl.Interrupt(s.cmd.Process); err != nil {
 			t.Fatal(err)
 		}
 		if code := s.wait(t, 8*time.Second); code != 0 {

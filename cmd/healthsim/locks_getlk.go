@@ -7,7 +7,7 @@ import (
 	"os"
 
 	"github.com/healthsim/healthsim-go/dbx"
-	"github.com/healthsim/healthsim-go/internal/process"
+	"github.com/healthsim/healthsim-go/internal/sys/process"
 	"golang.org/x/sys/unix"
 )
 

@@ -5,7 +5,7 @@ import (
 	"syscall"
 	"unsafe"
 
-	"github.com/healthsim/healthsim-go/internal/process"
+	"github.com/healthsim/healthsim-go/internal/sys/process"
 	"golang.org/x/sys/windows"
 )
 

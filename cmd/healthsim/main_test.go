@@ -16,8 +16,8 @@ import (
 
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/cli"
-	"github.com/healthsim/healthsim-go/internal/proctest"
-	"github.com/healthsim/healthsim-go/internal/wine"
+	"github.com/healthsim/healthsim-go/internal/testsupport/proctest"
+	"github.com/healthsim/healthsim-go/internal/testsupport/wine"
 	"github.com/healthsim/healthsim-go/migrations"
 	"github.com/jmoiron/sqlx"
 )

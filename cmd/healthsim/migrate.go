@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/healthsim/healthsim-go/cmd/healthsim/internal/share"
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/cli"
-	"github.com/healthsim/healthsim-go/internal/share"
 	"github.com/healthsim/healthsim-go/migrations"
 	"github.com/pressly/goose/v3"
 )

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/healthsim/healthsim-go/internal/latency"
-	"github.com/healthsim/healthsim-go/internal/proctest"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/latency"
+	"github.com/healthsim/healthsim-go/internal/testsupport/proctest"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 

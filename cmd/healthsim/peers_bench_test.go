@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
-	"github.com/healthsim/healthsim-go/internal/latency"
-	"github.com/healthsim/healthsim-go/internal/process"
-	"github.com/healthsim/healthsim-go/internal/syncbuf"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/latency"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/procctl"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/syncbuf"
 	"github.com/healthsim/healthsim-go/migrations"
 	"github.com/jmoiron/sqlx"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -386,7 +386,7 @@ func runPeers(b *testing.B, name, path string, peers map[string]string, text fun
 			}
 			s.loops += time.Since(loop)
 			b.StopTimer()
-			s.rss = append(s.rss, process.Memory(s.pid, "VmRSS"))
+			s.rss = append(s.rss, procctl.Memory(s.pid, "VmRSS"))
 		}
 	}
 	reportPeers(b, name, servers)

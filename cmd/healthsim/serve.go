@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/healthsim/healthsim-go/cmd/healthsim/internal/share"
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/cli"
-	"github.com/healthsim/healthsim-go/internal/share"
 	"github.com/healthsim/healthsim-go/mcp"
 	"github.com/healthsim/healthsim-go/migrations"
 )

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/healthsim/healthsim-go/internal/proctest"
-	"github.com/healthsim/healthsim-go/internal/syncbuf"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/syncbuf"
+	"github.com/healthsim/healthsim-go/internal/testsupport/proctest"
 )
 
 // serveStdio runs `healthsim serve` in-process and talks to it as a

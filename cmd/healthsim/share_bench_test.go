@@ -3,9 +3,9 @@ package main
 import (
 	"testing"
 
-	"github.com/healthsim/healthsim-go/internal/latency"
-	"github.com/healthsim/healthsim-go/internal/process"
-	"github.com/healthsim/healthsim-go/internal/share"
+	"github.com/healthsim/healthsim-go/cmd/healthsim/internal/share"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/latency"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/procctl"
 )
 
 // BenchmarkSharedReadCall times the pk point query through
@@ -40,7 +40,7 @@ func BenchmarkSharedReadCall(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	mb := func(pid int, field string) float64 { return float64(process.Memory(pid, field)) / (1 << 20) }
+	mb := func(pid int, field string) float64 { return float64(procctl.Memory(pid, field)) / (1 << 20) }
 	b.ReportMetric(mb(loneCmd.Process.Pid, "VmRSS"), "alone-rss-MB")
 	b.ReportMetric(mb(ownerCmd.Process.Pid, "VmRSS"), "owner-rss-MB")
 	b.ReportMetric(mb(bridgeCmd.Process.Pid, "VmRSS"), "bridge-rss-MB")

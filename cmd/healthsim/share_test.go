@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/healthsim/healthsim-go/internal/proctest"
-	"github.com/healthsim/healthsim-go/internal/share"
+	"github.com/healthsim/healthsim-go/cmd/healthsim/internal/share"
+	"github.com/healthsim/healthsim-go/internal/testsupport/proctest"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 

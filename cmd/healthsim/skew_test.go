@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/healthsim/healthsim-go/dbx"
-	"github.com/healthsim/healthsim-go/internal/proctest"
+	"github.com/healthsim/healthsim-go/internal/testsupport/proctest"
 	"github.com/jmoiron/sqlx"
 )
 

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/healthsim/healthsim-go/internal/benchfile"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/benchfile"
 )
 
 // rowsFor is the number of rows of t, the table of point reads, in a file

@@ -39,8 +39,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/healthsim/healthsim-go/internal/benchsupport/syncbuf"
 	"github.com/healthsim/healthsim-go/internal/cli"
-	"github.com/healthsim/healthsim-go/internal/syncbuf"
 )
 
 const name = "bench"

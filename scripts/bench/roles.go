@@ -12,8 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/healthsim/healthsim-go/internal/process"
-	"github.com/healthsim/healthsim-go/internal/proctest"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/procctl"
 )
 
 // The bench binary runs itself again in one of two roles, chosen by
@@ -188,7 +187,7 @@ trickle:
 	}
 	fmt.Fprintln(stdout, "idle")
 	io.Copy(io.Discard, stdin)                                 // idle, file still held as the strategy holds it, until stdin closes
-	res.PeakRSSKB = process.Memory(os.Getpid(), "VmHWM") >> 10 // -1 stays -1
+	res.PeakRSSKB = procctl.Memory(os.Getpid(), "VmHWM") >> 10 // -1 stays -1
 	return json.NewEncoder(stdout).Encode(res)
 }
 
@@ -208,7 +207,7 @@ func probe(path string, stdin io.Reader, stdout io.Writer) error {
 	var attempts []attempt
 	try := func(readOnly bool) {
 		start := time.Now()
-		pool, err := proctest.OpenRaw(path, readOnly)
+		pool, err := openPlain(path, readOnly)
 		if err == nil {
 			err = pool.Close()
 		}

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/healthsim/healthsim-go/internal/process"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/procctl"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -31,7 +31,7 @@ func startServer(ctx context.Context, binary, db string, args ...string) (*serve
 	cmd := exec.Command(binary, append([]string{"serve", "--db", db, "--transport", "stdio", "--no-share"}, args...)...)
 	cmd.Env = serverEnv()
 	cmd.Stderr = log
-	process.NewGroup(cmd)
+	procctl.NewGroup(cmd)
 	client := sdk.NewClient(&sdk.Implementation{Name: "healthsim-stress", Version: "1"}, nil)
 	cs, err := client.Connect(ctx, &sdk.CommandTransport{Command: cmd, TerminateDuration: 5 * time.Second}, nil)
 	if err != nil {
@@ -72,7 +72,7 @@ func (s *server) call(ctx context.Context, tool string, args any) (*sdk.CallTool
 // waits for the process to exit and returns an error unless it exited
 // with status 0.
 func (s *server) terminate() error {
-	sigErr := process.Interrupt(s.cmd.Process) // fails if it already exited
+	sigErr := procctl.Interrupt(s.cmd.Process) // fails if it already exited
 	s.session.Close()                          // closes stdin and waits (killed after 5 s)
 	if st := s.cmd.ProcessState; st == nil || st.ExitCode() != 0 || sigErr != nil {
 		return fmt.Errorf("healthsim serve (PID %d) did not exit cleanly when interrupted (%v, %v); its log:\n%s", s.PID(), st, sigErr, s.log)

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/healthsim/healthsim-go/internal/benchsupport/latency"
 	"github.com/healthsim/healthsim-go/internal/cli"
-	"github.com/healthsim/healthsim-go/internal/latency"
 )
 
 var (

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/healthsim/healthsim-go/internal/syncbuf"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/syncbuf"
 )
 
 // Server is a `healthsim serve` process spoken to over stdio with minimal

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/healthsim/healthsim-go/internal/latency"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/latency"
 )
 
 func TestPercentile(t *testing.T) {

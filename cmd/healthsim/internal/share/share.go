@@ -31,7 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/healthsim/healthsim-go/internal/filelock"
+	"github.com/healthsim/healthsim-go/internal/sys/filelock"
 )
 
 // Suffix names the record file next to the database (PATH + Suffix): who

@@ -1,7 +1,7 @@
-// Package process names other processes of this machine, for messages
-// that tell a user which program holds a file, and asks child processes to
-// stop the way a user would.
-package process
+// Package procctl runs and measures the processes that tests, benchmarks
+// and the stress load start: each in a process group of its own, asked to
+// stop as a user would, its memory read from the system.
+package procctl
 
 import (
 	"bytes"
@@ -11,16 +11,6 @@ import (
 	"runtime"
 	"strconv"
 )
-
-// Exe returns the path of the executable that process pid runs, or ""
-// when the system does not tell (the process has exited, or it belongs to
-// another user and this one may not look).
-func Exe(pid int) string {
-	if pid <= 0 {
-		return ""
-	}
-	return exe(pid)
-}
 
 // Memory returns a memory figure of process pid in bytes, as its Linux
 // /proc/PID/status line field gives it ("VmRSS": resident now, "VmHWM":

@@ -23,8 +23,13 @@ type Batches struct {
 // Build writes a new file at path: setup runs first (schema, fixed
 // tables), then fill writes units next to next+n-1 in one write window per
 // batch, the bytes per unit re-estimated from the real file size after
-// each batch, until the file is within 3% of target bytes. Whatever an
-// interrupted earlier build left is removed first.
+// each batch, until the file holds at least 97% of target bytes. Each
+// batch aims at target, but the file may end past it, even far past:
+// setup alone may pass it (fill then never runs), a batch writes at least
+// batches.Min units, DuckDB grows a file by whole blocks, and a checkpoint
+// may rewrite earlier rows into new blocks, which leaves the old ones free
+// inside the file (on DuckDB 2.0, a 16 MB target has ended at 31 MB, half
+// of it free). Whatever an interrupted earlier build left is removed first.
 func Build(ctx context.Context, path string, target int64, batches Batches,
 	setup func(db *dbx.DB) error, fill func(tx *sqlx.Tx, next, n int64) error) error {
 	tmp := path + ".partial"

@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/healthsim/healthsim-go/internal/lines"
+	"github.com/healthsim/healthsim-go/internal/sys/lines"
 )
 
 // Bridge forwards a stdio client's JSON-RPC messages to the owner of a

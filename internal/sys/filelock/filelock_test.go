@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/healthsim/healthsim-go/internal/filelock"
-	"github.com/healthsim/healthsim-go/internal/proctest"
+	"github.com/healthsim/healthsim-go/internal/sys/filelock"
+	"github.com/healthsim/healthsim-go/internal/testsupport/proctest"
 )
 
 // The test binary re-runs itself as a second process that holds a lock

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/healthsim/healthsim-go/internal/wine"
+	"github.com/healthsim/healthsim-go/internal/testsupport/wine"
 )
 
 // TestRunning: Wine is detected exactly where .ci/wine runs the tests

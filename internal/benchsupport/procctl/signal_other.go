@@ -1,6 +1,6 @@
 //go:build !unix && !windows
 
-package process
+package procctl
 
 import (
 	"os"

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/healthsim/healthsim-go/internal/share"
-	"github.com/healthsim/healthsim-go/internal/syncbuf"
+	"github.com/healthsim/healthsim-go/cmd/healthsim/internal/share"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/syncbuf"
 	"github.com/healthsim/healthsim-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 )
