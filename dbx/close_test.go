@@ -346,6 +346,7 @@ func TestCloseAfterWindowSharesAgain(t *testing.T) {
 		t.Fatalf("the file has %d rows after Close, want 4", got)
 	}
 }
+
 // TestCloseWhileReadHolderQueuedBehindClose: the goroutine that holds Rows
 // on the write side queues for a write window after Close has begun (as a
 // Write does that found the DB open just before Close closed it): Close,
