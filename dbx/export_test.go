@@ -87,3 +87,7 @@ func StorageVersions() []string {
 	}
 	return names
 }
+
+// ReadsWaiting returns how many reads of db wait at the gate for the
+// write side to let go (or to share).
+func ReadsWaiting(db *DB) int { return db.gate.readersWaiting() }
