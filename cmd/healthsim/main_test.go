@@ -431,6 +431,7 @@ func TestReadCommandsCreateNothing(t *testing.T) {
 		{"migrate", "version"}, {"migrate", "status"}, {"migrate", "down", "--yes"}, {"migrate", "down-to", "0", "--yes"},
 		{"migrate", "redo", "--yes"}, {"migrate", "reset", "--yes", "--force"}, {"query", "SELECT 1"},
 		{"reference", "status"}, {"locks"}, {"storage", "info"}, {"storage", "upgrade"},
+		{"storage", "downgrade", "--storage-version", "v1.0.0"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			dir := t.TempDir()
@@ -438,6 +439,10 @@ func TestReadCommandsCreateNothing(t *testing.T) {
 			_, _, err := run(t, append(args, "--db", db)...)
 			if !errors.Is(err, cli.ErrNoDatabase) || !strings.Contains(err.Error(), "no database at "+db) || cli.ExitCode(err) != 1 {
 				t.Fatalf("err %v (exit %d); want `no database at %s`, exit 1", err, cli.ExitCode(err), db)
+			}
+			// It says what to do: check the path, or create the database.
+			if msg := err.Error(); !strings.Contains(msg, "check --db or $"+cli.EnvDBPath) || !strings.Contains(msg, "healthsim migrate up --db "+db) {
+				t.Errorf("%q does not say to check --db or how to create the database", msg)
 			}
 			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 				t.Fatalf("left %v behind in %s", entries, dir)
