@@ -482,6 +482,37 @@ func TestReadCommandsCreateNothing(t *testing.T) {
 	}
 }
 
+// TestCommandsRefuseOtherFiles: a --db that names an existing file that
+// is not a DuckDB database (a text file, an empty one) is refused, naming
+// the path and what to check, by every command that opens the database
+// but serve; the folder is left as it was: no sidecar, no .wal.
+func TestCommandsRefuseOtherFiles(t *testing.T) {
+	for _, content := range []string{"SELECT 1;\n", ""} {
+		for _, args := range [][]string{
+			{"query", "SELECT 1"}, {"storage", "info"}, {"storage", "upgrade"},
+			{"storage", "downgrade", "--storage-version", "v1.0.0"},
+			{"migrate", "up"}, {"migrate", "up-to", "1"}, {"migrate", "version"}, {"migrate", "status"},
+			{"migrate", "down", "--yes", "--force"}, {"reference", "status"}, {"reference", "load-sample"},
+		} {
+			dir := t.TempDir()
+			file := filepath.Join(dir, "notes.sql")
+			if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := run(t, append(args, "--db", file)...)
+			if err == nil || !strings.Contains(err.Error(), file+" is not a DuckDB database") ||
+				!strings.Contains(err.Error(), "check --db or $"+cli.EnvDBPath) || cli.ExitCode(err) != 1 {
+				t.Errorf("healthsim %v on a file of %q: err %v (exit %d); want %s named as not a DuckDB database, exit 1",
+					args, content, err, cli.ExitCode(err), file)
+			}
+			entries, _ := os.ReadDir(dir)
+			if got, _ := os.ReadFile(file); len(entries) != 1 || string(got) != content {
+				t.Errorf("healthsim %v on a file of %q left %v in the folder, the file holding %q", args, content, entries, got)
+			}
+		}
+	}
+}
+
 // TestStorageVersionFlag: a storage version dbx does not take is refused
 // with where it came from, before anything is created; a release whose
 // storage version the file already has leaves it alone.

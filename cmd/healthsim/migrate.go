@@ -30,8 +30,9 @@ Verbs (with goose's meaning):
   version       print the schema version (no write lock)
   create NAME   write a new, empty SQL migration into --dir
 
-Only up, up-by-one and up-to create a missing database; the other verbs
-say "no database at PATH". down, down-to, redo and reset drop or rewrite
+Only up, up-by-one and up-to create a missing database (and its folder);
+the other verbs say "no database at PATH" and create nothing. A file that
+is not a DuckDB database is refused by every verb. down, down-to, redo and reset drop or rewrite
 data: they refuse while a healthsim serve owns the file (--force: roll
 back anyway), and ask first on a terminal (--yes: do not ask; without a
 terminal, --yes is required).`
@@ -80,6 +81,9 @@ func (c *MigrateCommand) Run(ctx context.Context, args []string) error {
 		return goose.Create(nil, c.dir, rest[0], "sql")
 	}
 
+	if err := requireDuckDBAt(&c.db); err != nil {
+		return err
+	}
 	// Only the verbs that apply migrations create a database; the ones
 	// that roll back drop data.
 	open := c.db.OpenExisting

@@ -17,7 +17,9 @@ import (
 const querySynopsis = `query [flags] "SELECT ..."
 
 Runs one read-only SELECT through the read pool, in the same sandbox as the
-healthsim_query tool, and prints an aligned table (or --json, --csv).`
+healthsim_query tool, and prints an aligned table (or --json, --csv). The
+database must exist: a missing one, or a file that is not a DuckDB
+database, is an error naming the path, and nothing is created.`
 
 // QueryCommand runs one read-only query for a person or a script.
 type QueryCommand struct {
@@ -47,6 +49,9 @@ func (c *QueryCommand) Run(ctx context.Context, args []string) error {
 		return cli.UsageError(fs, "choose --json or --csv, not both")
 	case c.limit < 1 || c.limit > 1000:
 		return cli.UsageError(fs, "--limit must be between 1 and 1000, got %d", c.limit)
+	}
+	if err := requireDuckDBAt(&c.db); err != nil {
+		return err
 	}
 	db, err := c.db.OpenExisting(ctx, c.logger())
 	if err != nil {
