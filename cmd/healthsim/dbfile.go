@@ -1,62 +1,63 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/healthsim/healthsim-go/internal/cli"
 )
 
-// duckDBMagic is what every DuckDB database file holds at duckDBMagicAt,
-// after the header's checksum.
-const (
-	duckDBMagic   = "DUCK"
-	duckDBMagicAt = 8
-)
+// notDuckDB is what DuckDB says of an existing file that is not a DuckDB
+// database (an empty one included).
+const notDuckDB = "not a valid DuckDB database file"
 
-// requireDuckDBFile fails, creating nothing, when path is a local file that
-// exists but is not a DuckDB database: a --db that names some other file.
-// Opening it, dbx would first create its sidecars beside it, and only then
-// would DuckDB refuse it. A missing file, a folder or a file it cannot read
-// passes: opening it says what is wrong.
-//
-// It reads the file's first bytes, so it must run before this process
-// opens the database: closing a descriptor of a file drops the process's
-// DuckDB locks on it (see dbx). The commands call it first thing.
-func requireDuckDBFile(path string) error {
-	if !dbx.IsLocalFile(path) {
-		return nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil || !info.Mode().IsRegular() {
-		return nil
-	}
-	head := make([]byte, duckDBMagicAt+len(duckDBMagic))
-	n, err := io.ReadFull(f, head)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil
-	}
-	if n == len(head) && string(head[duckDBMagicAt:]) == duckDBMagic {
-		return nil
-	}
-	return fmt.Errorf("%s is not a DuckDB database (a file of %s without DuckDB's header); nothing was changed: check --db or $%s",
-		path, cli.Bytes(info.Size()), cli.EnvDBPath)
-}
-
-// requireDuckDBAt is requireDuckDBFile for the database that the flags
-// name.
-func requireDuckDBAt(d *cli.DB) error {
+// openDatabase opens the database that d names with open (d.Open or
+// d.OpenExisting) and reads it once, so that a --db naming an existing
+// file that is not a DuckDB database (a text file, an empty one) is
+// refused with a sentence that names it, and leaves nothing behind: dbx
+// creates its sidecars when it opens, before DuckDB looks at the file, so
+// they are removed again if this open created them. Any other error of
+// that read (a file another program holds, one from a newer DuckDB) is
+// returned as it is, after closing the database. The file itself is never
+// opened here: closing a descriptor of it would drop this process's
+// DuckDB locks.
+func (e *env) openDatabase(ctx context.Context, d *cli.DB, open func(context.Context, *slog.Logger) (*dbx.DB, error)) (*dbx.DB, error) {
 	path, err := d.Resolve()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return requireDuckDBFile(path)
+	if !dbx.IsLocalFile(path) {
+		return open(ctx, e.logger())
+	}
+	var created []string // the sidecars this open creates
+	if abs, err := filepath.Abs(path); err == nil {
+		for _, sidecar := range []string{abs + dbx.IntentSuffix, abs + dbx.WaitSuffix} {
+			if _, err := os.Lstat(sidecar); errors.Is(err, os.ErrNotExist) {
+				created = append(created, sidecar)
+			}
+		}
+	}
+	db, err := open(ctx, e.logger())
+	if err != nil {
+		return nil, err
+	}
+	err = db.Read().PingContext(ctx)
+	if err == nil {
+		return db, nil
+	}
+	db.Close() // then this process holds no lock on the file or its sidecars
+	if !strings.Contains(err.Error(), notDuckDB) {
+		return nil, err
+	}
+	for _, sidecar := range created {
+		os.Remove(sidecar)
+	}
+	return nil, fmt.Errorf("%s is not a DuckDB database (DuckDB: %s); nothing was changed: check --db or $%s",
+		db.Path(), notDuckDB, cli.EnvDBPath)
 }

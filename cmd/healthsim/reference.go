@@ -72,14 +72,11 @@ func (c *ReferenceCommand) Run(ctx context.Context, args []string) error {
 		defer file.Close()
 	}
 
-	if err := requireDuckDBAt(&c.db); err != nil {
-		return err
-	}
 	open := c.db.Open // load-sample and import create the database
 	if verb == "status" {
 		open = c.db.OpenExisting
 	}
-	db, err := open(ctx, c.logger())
+	db, err := c.openDatabase(ctx, &c.db, open)
 	if err != nil {
 		return err
 	}
