@@ -96,3 +96,7 @@ func QueueWindow(db *DB) {
 	_ = db.writes.Acquire(context.Background(), 1)
 	db.writes.Release(1)
 }
+
+// ReadsWaiting returns how many reads of db wait at the gate for the
+// write side to let go (or to share).
+func ReadsWaiting(db *DB) int { return db.side.(*fileSide).gate.readersWaiting() }

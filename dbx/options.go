@@ -128,15 +128,17 @@ func WithWriteLinger(d time.Duration) Option {
 }
 
 // WithReadsDuringWrites lets reads run while this process's write side
-// holds the file, instead of waiting for it to let go: they run on the
-// write side's DuckDB instance, each statement (or each transaction from
-// Read) in a read-only transaction, and see every committed window at
-// once (DuckDB's MVCC). Such a read takes one SELECT or EXPLAIN
-// statement at a time; anything else is refused. The write side then
-// keeps the file for the write linger after its last statement, window or
-// read, and on while reads run on it; when another dbx process waits for
-// the file, it lets go once they end (waiting for them up to the busy
-// timeout, then lingering on).
+// holds the file for a [DB.Write] window (or a read-write transaction of
+// the dbx driver) or lingers after one, instead of waiting for it to let
+// go (during [DB.WritePool] and [DB.ReplaceFile] they still wait): they
+// run on the write side's DuckDB instance, each statement (or each
+// transaction from Read) in a read-only transaction, and see every
+// committed window at once (DuckDB's MVCC). Such a read takes one SELECT
+// or EXPLAIN statement at a time; anything else is refused
+// ([ErrRefused]). The write side then keeps the file for the write linger
+// after its last statement, window or read, and on while reads run on
+// it; when another dbx process waits for the file, it lets go once they
+// end (waiting for them up to the busy timeout, then lingering on).
 //
 // So that reads keep the guarantees of the read side, the write side is
 // locked down like it: it reaches no file but the database's own (and

@@ -249,6 +249,61 @@ func TestReadHeldOnWriteSide(t *testing.T) {
 	}
 }
 
+// TestReadsWaitDuringWritePool: with WithReadsDuringWrites a read during
+// Write runs at once, on the write side; one during WritePool or
+// ReplaceFile waits at the gate until the window ends, and then runs.
+func TestReadsWaitDuringWritePool(t *testing.T) {
+	path := newFile(t)
+	db := open(t, path, dbx.WithReadsDuringWrites())
+	ctx := context.Background()
+	if err := insert(ctx, db, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Write(ctx, func(*sqlx.Tx) error {
+		if !onWriteSide(t, db.Read()) {
+			t.Error("a read during Write did not run on the write side")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// inWindow starts a read and returns once it waits at the gate (an
+	// error if it runs instead), with a channel that gets the read's error
+	// when it has run.
+	inWindow := func() (<-chan error, error) {
+		read := make(chan error, 1)
+		go func() {
+			var n int
+			read <- db.Read().GetContext(ctx, &n, "SELECT count(*) FROM t")
+		}()
+		waitFor(t, "the read to wait at the gate or run", func() bool { return dbx.ReadsWaiting(db) == 1 || len(read) == 1 })
+		if len(read) == 1 {
+			return nil, fmt.Errorf("a read ran during the window (%v)", <-read)
+		}
+		return read, nil
+	}
+	var read <-chan error
+	if err := db.WritePool(ctx, func(*sql.DB) (err error) { read, err = inWindow(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-read; err != nil {
+		t.Fatalf("the read after WritePool: %v", err)
+	}
+	stop := errors.New("no replacement")
+	err := db.ReplaceFile(ctx, func(*sql.DB, string) (err error) {
+		if read, err = inWindow(); err == nil {
+			err = stop
+		}
+		return err
+	})
+	if !errors.Is(err, stop) {
+		t.Fatal(err)
+	}
+	if err := <-read; err != nil {
+		t.Fatalf("the read after ReplaceFile: %v", err)
+	}
+}
+
 // TestWriteAfterCancelledWindowSharing: a window cancelled by its context
 // loses its connection (database/sql discards it); the windows after it
 // take a new one.

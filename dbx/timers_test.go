@@ -55,6 +55,7 @@ func TestLingerEnd(t *testing.T) {
 	})
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
+		lastUse.Store(start.UnixNano())
 		var waiting atomic.Bool
 		changed := make(chan struct{})
 		go func() { // a reader of this process comes to the gate
@@ -62,7 +63,9 @@ func TestLingerEnd(t *testing.T) {
 			waiting.Store(true)
 			close(changed)
 		}()
-		awaitLingerEnd(make(chan struct{}), time.Minute, used, waiting.Load, func() <-chan struct{} { return changed })
+		if idle, taken := awaitLingerEnd(make(chan struct{}), time.Minute, used, waiting.Load, func() <-chan struct{} { return changed }); idle || taken {
+			t.Fatalf("a reader of this process waits: idle %v taken %v; want wanted (neither)", idle, taken)
+		}
 		if took := time.Since(start); took != 300*time.Microsecond {
 			t.Fatalf("a reader of this process waited %v, want 0 after it came", took-300*time.Microsecond)
 		}

@@ -66,16 +66,15 @@ type pointQuery struct {
 
 // pointQueries are the point queries the read benchmarks run, by name.
 //
-// patient is every column of one patient by id: the query of the issue.
-// patients has no index on id (the schema has none), so DuckDB scans the
-// id column of one row group and decodes a whole vector of each column,
-// the FSST-compressed ones (addresses, phone numbers) slowly: about 3 ms on
-// a raw pool on the 1.1 GB file.
+// patient is every column of one patient by id. patients has no index on
+// id (the schema has none), so DuckDB scans the id column of one row group
+// and decodes a whole vector of each column, the FSST-compressed ones
+// (addresses, phone numbers) slowly.
 //
 // pk is every column of one scenario by id, an index lookup on the
 // scenarios id index (migration 00006; scenarios has had no primary key
-// since 00005): about 0.22 ms on a kept-open raw pool on the 1.1 GB file
-// (BenchmarkRawPoolPointQuery/pk, docs/benchmarks.md).
+// since 00005), and so much cheaper. BenchmarkRawPoolPointQuery times
+// both on a kept-open raw pool; docs/benchmarks.md has its runs.
 var pointQueries = []pointQuery{
 	{"patient", func(d benchDB) string {
 		return fmt.Sprintf("SELECT * FROM patients WHERE id = 'P%09d'", d.scenarios*patientsPerScenario/2)

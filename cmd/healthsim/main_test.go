@@ -431,6 +431,7 @@ func TestReadCommandsCreateNothing(t *testing.T) {
 		{"migrate", "version"}, {"migrate", "status"}, {"migrate", "down", "--yes"}, {"migrate", "down-to", "0", "--yes"},
 		{"migrate", "redo", "--yes"}, {"migrate", "reset", "--yes", "--force"}, {"query", "SELECT 1"},
 		{"reference", "status"}, {"locks"}, {"storage", "info"}, {"storage", "upgrade"},
+		{"storage", "downgrade", "--storage-version", "v1.0.0"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			dir := t.TempDir()
@@ -438,6 +439,10 @@ func TestReadCommandsCreateNothing(t *testing.T) {
 			_, _, err := run(t, append(args, "--db", db)...)
 			if !errors.Is(err, cli.ErrNoDatabase) || !strings.Contains(err.Error(), "no database at "+db) || cli.ExitCode(err) != 1 {
 				t.Fatalf("err %v (exit %d); want `no database at %s`, exit 1", err, cli.ExitCode(err), db)
+			}
+			// It says what to do: check the path, or create the database.
+			if msg := err.Error(); !strings.Contains(msg, "check --db or $"+cli.EnvDBPath) || !strings.Contains(msg, "healthsim migrate up --db "+db) {
+				t.Errorf("%q does not say to check --db or how to create the database", msg)
 			}
 			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 				t.Fatalf("left %v behind in %s", entries, dir)
@@ -474,6 +479,37 @@ func TestReadCommandsCreateNothing(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Fatalf("blank paths left %v behind", entries)
+	}
+}
+
+// TestCommandsRefuseOtherFiles: a --db that names an existing file that
+// is not a DuckDB database (a text file, an empty one) is refused, naming
+// the path and what to check, by every command that opens the database
+// but serve; the folder is left as it was: no sidecar, no .wal.
+func TestCommandsRefuseOtherFiles(t *testing.T) {
+	for _, content := range []string{"SELECT 1;\n", ""} {
+		for _, args := range [][]string{
+			{"query", "SELECT 1"}, {"storage", "info"}, {"storage", "upgrade"},
+			{"storage", "downgrade", "--storage-version", "v1.0.0"},
+			{"migrate", "up"}, {"migrate", "up-to", "1"}, {"migrate", "version"}, {"migrate", "status"},
+			{"migrate", "down", "--yes", "--force"}, {"reference", "status"}, {"reference", "load-sample"},
+		} {
+			dir := t.TempDir()
+			file := filepath.Join(dir, "notes.sql")
+			if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := run(t, append(args, "--db", file)...)
+			if err == nil || !strings.Contains(err.Error(), file+" is not a DuckDB database") ||
+				!strings.Contains(err.Error(), "check --db or $"+cli.EnvDBPath) || cli.ExitCode(err) != 1 {
+				t.Errorf("healthsim %v on a file of %q: err %v (exit %d); want %s named as not a DuckDB database, exit 1",
+					args, content, err, cli.ExitCode(err), file)
+			}
+			entries, _ := os.ReadDir(dir)
+			if got, _ := os.ReadFile(file); len(entries) != 1 || string(got) != content {
+				t.Errorf("healthsim %v on a file of %q left %v in the folder, the file holding %q", args, content, entries, got)
+			}
+		}
 	}
 }
 

@@ -30,11 +30,12 @@ Verbs (with goose's meaning):
   version       print the schema version (no write lock)
   create NAME   write a new, empty SQL migration into --dir
 
-Only up, up-by-one and up-to create a missing database; the other verbs
-say "no database at PATH". down, down-to, redo and reset drop or rewrite
-data: they refuse while a healthsim serve owns the file (--force: roll
-back anyway), and ask first on a terminal (--yes: do not ask; without a
-terminal, --yes is required).`
+Only up, up-by-one and up-to create a missing database (and its folder);
+the other verbs say "no database at PATH" and create nothing. All but
+create refuse a file that is not a DuckDB database. down, down-to, redo
+and reset drop or rewrite data: they refuse while a healthsim serve owns
+the file (--force: roll back anyway), and ask first on a terminal (--yes:
+do not ask; without a terminal, --yes is required).`
 
 // MigrateCommand runs goose verbs on the database: questions through the
 // read pool, changes in one write window.
@@ -98,7 +99,7 @@ func (c *MigrateCommand) Run(ctx context.Context, args []string) error {
 			}
 		}
 	}
-	db, err := open(ctx, c.logger())
+	db, err := c.openDatabase(ctx, &c.db, open)
 	if err != nil {
 		return err
 	}

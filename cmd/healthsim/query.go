@@ -17,7 +17,9 @@ import (
 const querySynopsis = `query [flags] "SELECT ..."
 
 Runs one read-only SELECT through the read pool, in the same sandbox as the
-healthsim_query tool, and prints an aligned table (or --json, --csv).`
+healthsim_query tool, and prints an aligned table (or --json, --csv). The
+database must exist: a missing one, or a file that is not a DuckDB
+database, is an error naming the path, and nothing is created.`
 
 // QueryCommand runs one read-only query for a person or a script.
 type QueryCommand struct {
@@ -48,7 +50,7 @@ func (c *QueryCommand) Run(ctx context.Context, args []string) error {
 	case c.limit < 1 || c.limit > 1000:
 		return cli.UsageError(fs, "--limit must be between 1 and 1000, got %d", c.limit)
 	}
-	db, err := c.db.OpenExisting(ctx, c.logger())
+	db, err := c.openDatabase(ctx, &c.db, c.db.OpenExisting)
 	if err != nil {
 		return err
 	}

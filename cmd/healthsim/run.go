@@ -38,6 +38,9 @@ Every command takes --db PATH (default: $HEALTHSIM_DB_PATH, else
 ` + cli.DefaultPathHelp + `), --busy-timeout DURATION and
 --storage-version VERSION (of a database it creates; default
 $HEALTHSIM_STORAGE_VERSION, else ` + dbx.DefaultStorageVersion + `, which DuckDB 1.4 and later open).
+Only serve, migrate up (up-by-one, up-to) and reference load-sample and
+import create a missing database; the others say "no database at PATH"
+and create nothing.
 `
 
 // Run runs the healthsim command line args (without the program name).

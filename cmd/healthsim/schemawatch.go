@@ -30,16 +30,15 @@ func (e *schemaError) Error() string {
 // one the server needs, so that a `healthsim migrate down` run beside it
 // is answered with a *schemaError instead of engine errors.
 //
-// Reading the version costs a query (migrations.AppliedVersion; through a
-// goose provider it was about 3 ms, which halved the reads of three servers
-// each writing the file under scripts/stress), too much for every call;
-// stat-ing the file and its WAL costs a few µs (BenchmarkSchemaCheck). So
-// check re-reads the version only when the file's or the WAL's size or
-// modification time changed since the last read: every migration another
-// process runs changes one of them (its write window appends to the WAL;
-// its checkpoint rewrites the file). The saves of this and other servers
-// change them too, and cost one read at the next call. It is not safe for concurrent use (whenPrepared
-// calls it one call at a time).
+// Reading the version costs a query (migrations.AppliedVersion), too much
+// for every call; stat-ing the file and its WAL costs far less
+// (BenchmarkSchemaCheck measures both). So check re-reads the version
+// only when the file's or the WAL's size or modification time changed
+// since the last read: every migration another process runs changes one
+// of them (its write window appends to the WAL; its checkpoint rewrites
+// the file). The saves of this and other servers change them too, and
+// cost one read at the next call. It is not safe for concurrent use
+// (whenPrepared calls it one call at a time).
 type schemaWatch struct {
 	db      *dbx.DB
 	need    int64     // the newest migration this binary knows

@@ -139,7 +139,7 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	// A read-only server serves alone: it must not take writes through an
 	// owner, nor refuse them to bridges.
 	if transport == "stdio" && c.share && !readOnly && dbx.IsLocalFile(path) {
-		return c.serveShared(ctx, path, readOnly, log)
+		return c.serveShared(ctx, path, log)
 	}
 	addr := listenAddr(c.httpAddr)
 	if transport == "http" {
@@ -244,8 +244,8 @@ func (c *ServeCommand) serveStdio(ctx context.Context, s *serving, path string, 
 
 // own starts serving the database as its owner: the MCP server, and its
 // private endpoint for the other servers of the file, recorded by o.
-func (c *ServeCommand) own(ctx context.Context, o *share.Owner, path string, readOnly bool, log *slog.Logger) (*serving, share.Record, error) {
-	s, err := c.start(ctx, path, readOnly, log)
+func (c *ServeCommand) own(ctx context.Context, o *share.Owner, path string, log *slog.Logger) (*serving, share.Record, error) {
+	s, err := c.start(ctx, path, false, log)
 	if err != nil {
 		return nil, share.Record{}, err
 	}
@@ -281,13 +281,14 @@ func (c *ServeCommand) own(ctx context.Context, o *share.Owner, path string, rea
 
 // serveShared serves the stdio client on the file's shared server: as its
 // owner if no other process owns it, else as a bridge to the owner, which
-// takes ownership if the owner goes away.
-func (c *ServeCommand) serveShared(ctx context.Context, path string, readOnly bool, log *slog.Logger) error {
+// takes ownership if the owner goes away. A shared server is never
+// read-only (HEALTHSIM_READ_ONLY serves alone: see Run).
+func (c *ServeCommand) serveShared(ctx context.Context, path string, log *slog.Logger) error {
 	for {
 		o, err := share.Claim(path)
 		if err != nil && !errors.Is(err, share.ErrOwned) {
 			log.Warn("share: cannot claim the database; serving it alone", "err", err)
-			s, err := c.start(ctx, path, readOnly, log)
+			s, err := c.start(ctx, path, false, log)
 			if err != nil {
 				return err
 			}
@@ -295,7 +296,7 @@ func (c *ServeCommand) serveShared(ctx context.Context, path string, readOnly bo
 			return c.serveStdio(ctx, s, path, log)
 		}
 		if err == nil {
-			s, _, err := c.own(ctx, o, path, readOnly, log)
+			s, _, err := c.own(ctx, o, path, log)
 			if err != nil {
 				o.Release()
 				return err
@@ -312,7 +313,7 @@ func (c *ServeCommand) serveShared(ctx context.Context, path string, readOnly bo
 		if err != nil {
 			return err
 		}
-		return c.bridge(ctx, rec, path, readOnly, log)
+		return c.bridge(ctx, rec, path, log)
 	}
 }
 
@@ -323,7 +324,7 @@ const bridgeGCPercent = 10
 
 // bridge forwards the stdio client's messages to the owner at rec, and
 // serves the database here if this process takes ownership.
-func (c *ServeCommand) bridge(ctx context.Context, rec share.Record, path string, readOnly bool, log *slog.Logger) error {
+func (c *ServeCommand) bridge(ctx context.Context, rec share.Record, path string, log *slog.Logger) error {
 	// A bridge holds next to nothing between messages: it collects at a
 	// small heap and gives back what starting used, so that it stays small
 	// beside its owner. Taking over, it collects as a server does again.
@@ -333,7 +334,7 @@ func (c *ServeCommand) bridge(ctx context.Context, rec share.Record, path string
 	b := &share.Bridge{DBPath: path, Log: log, WriteTools: mcp.WriteTools,
 		TakeOver: func(ctx context.Context, o *share.Owner) (share.Record, error) {
 			debug.SetGCPercent(gcPercent)
-			s, rec, err := c.own(ctx, o, path, readOnly, log)
+			s, rec, err := c.own(ctx, o, path, log)
 			took = s
 			return rec, err
 		}}

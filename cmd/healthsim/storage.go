@@ -30,7 +30,10 @@ Verbs:
              DuckDB releases can no longer open it, which it says first (and
              asks, or takes --yes, before going past ` + dbx.DefaultStorageVersion + `)
   downgrade  rewrite the file in the older storage version --storage-version,
-             so that older DuckDB releases open it again`
+             so that older DuckDB releases open it again
+
+The database must exist: a missing one, or a file that is not a DuckDB
+database, is an error naming the path, and nothing is created.`
 
 // StorageCommand inspects and rewrites the database file's storage version.
 type StorageCommand struct {
@@ -50,7 +53,7 @@ func (c *StorageCommand) Run(ctx context.Context, args []string) error {
 	if len(pos) != 1 || (pos[0] != "info" && pos[0] != "upgrade" && pos[0] != "downgrade") {
 		return cli.UsageError(fs, "storage needs one verb: info, upgrade or downgrade")
 	}
-	db, err := c.db.OpenExisting(ctx, c.logger())
+	db, err := c.openDatabase(ctx, &c.db, c.db.OpenExisting)
 	if err != nil {
 		return err
 	}

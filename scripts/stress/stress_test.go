@@ -47,8 +47,9 @@ func healthsimBinary(t *testing.T) string {
 	return binPath
 }
 
-// TestThreeServers is the load of the issue: three servers on one file,
-// each client reading without pause and saving every 100 ms, for 20 s.
+// TestThreeServers is the run the package documentation shows: three
+// servers on one file, each client reading without pause and saving every
+// 100 ms, for 20 s.
 // Every save lands and nobody sees a lock error (or any other error).
 func TestThreeServers(t *testing.T) {
 	if testing.Short() {

@@ -1,6 +1,6 @@
 // bench.mjs times sequential healthsim_query calls from the official MCP
-// TypeScript SDK client to `healthsim serve` over stdio: the harness of the
-// design notes (one client, one call at a time). Run by
+// TypeScript SDK client to `healthsim serve` over stdio, one client, one
+// call at a time. Run by
 // BenchmarkReadToolCallTS in cmd/healthsim/bench_test.go.
 //
 //   node bench.mjs BINARY DBFILE N [SQL]
