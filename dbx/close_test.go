@@ -411,3 +411,35 @@ func TestCloseWhileReadHolderReadsAgain(t *testing.T) {
 		}
 	})
 }
+
+// TestCloseDoesNotWaitForReadLease: with reads during writes, a read
+// connection in use when Close begins closes when returned; Close does
+// not wait for the read lease (an hour here) to let go of the file.
+func TestCloseDoesNotWaitForReadLease(t *testing.T) {
+	path := newFile(t)
+	db, err := dbx.Open(context.Background(), path, dbx.WithReadsDuringWrites(), dbx.WithReadLease(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Read().Query("SELECT x FROM t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- db.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while Rows of the read side are open", err)
+	case <-time.After(50 * time.Millisecond): // not an order: Close must wait for the Rows anyway
+	}
+	rows.Close()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Close still waits a minute after the Rows closed: for the read lease")
+	}
+	freeAfterClose(t, path)
+}

@@ -16,7 +16,8 @@ import (
 )
 
 // ErrClosed is returned by [DB.Write], [DB.WritePool], [DB.ReplaceFile]
-// and [DB.RawConn] after [DB.Close], at once.
+// and [DB.RawConn] after [DB.Close], at once, and by a read that begins
+// once Close has begun.
 var ErrClosed = errors.New("dbx: database is closed")
 
 // ErrBusy is matched by the error of a call that waited the busy timeout

@@ -366,6 +366,33 @@ func TestCancelledWaitingWrite(t *testing.T) {
 	}
 }
 
+// TestCancelledWritesKeepNoTurn: Writes whose context ends while they
+// start leave the write queue to the next one, and Close returns.
+func TestCancelledWritesKeepNoTurn(t *testing.T) {
+	db, err := dbx.Open(context.Background(), newFile(t), dbx.WithBusyTimeout(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 300 {
+		ctx, cancel := context.WithCancel(context.Background())
+		go cancel()
+		_ = db.Write(ctx, func(*sqlx.Tx) error { return nil })
+	}
+	if err := insert(context.Background(), db, 1); err != nil {
+		t.Errorf("a Write after 300 cancelled ones: %v", err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- db.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Close still waits after a minute: a cancelled Write kept the write queue")
+	}
+}
+
 // TestOwnWaitsEndAtBusyTimeout: a read and a write that wait for a write
 // window of this process give up at the busy timeout with ErrBusy, also
 // inside the window's own function, where waiting would never end, and

@@ -13,19 +13,21 @@ import (
 
 // Reads during writes ([WithReadsDuringWrites]): while this process's
 // write side holds the file, its reads run on the write side's DuckDB
-// instance (a sharedConn) instead of waiting for it to let go. Everything
-// that exists only for this option is in this file; the rest of dbx
-// reaches it through the gate's sharing flag, the write side's unshare,
-// and the linger watcher's lingerWhileReads.
+// instance (a sharedConn) instead of waiting for it to let go. This file
+// holds the option's connection type, the gate's sharing and the write
+// side's unshare and lingerWhileReads; the write side's decision to
+// linger for reads (busyReads, fileSide.end) is in file.go, and the write
+// host's lockdown in newHost.
 //
 // Invariants:
 //
 //  1. Reads open on the write side only while the gate shares it: from the
-//     moment a window has the file attached read-write (takeWriteSide)
-//     until unshare. WritePool and ReplaceFile never share: reads wait
-//     for them.
+//     moment a window has the file attached read-write (fileSide.take)
+//     until unshare, or letGo, which stops sharing first; never once Close
+//     has begun. WritePool and ReplaceFile never share: reads wait for
+//     them, the busy timeout at most.
 //  2. The write host detaches the file only once every shared connection
-//     has closed: letGo follows unshare, which waits for them. The read
+//     has closed: letGo stops sharing and waits for them. The read
 //     pool thus holds connections of both hosts; unshare closes the idle
 //     shared ones through the pool's idle limit (releaseIdleReads), and
 //     IsValid those returned later, so that the next read runs on the
@@ -218,6 +220,16 @@ func (t *sharedTx) end(stmt string) error {
 // IsValid keeps a returned shared connection in the pool only while the
 // write side shares the file.
 func (c *sharedConn) IsValid() bool { return c.gate.sharingReads() }
+
+// Prepare and Begin, which database/sql does not call, take the guarded
+// paths too, for code that reaches the connection through Raw.
+func (c *sharedConn) Prepare(query string) (driver.Stmt, error) {
+	return c.PrepareContext(context.Background(), query)
+}
+
+func (c *sharedConn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
 
 func (c *sharedConn) Close() error {
 	for _, stmt := range []driver.Stmt{c.begin, c.commit} {

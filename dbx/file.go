@@ -241,9 +241,14 @@ func (f *fileSide) releaseIdleReads() {
 // whatever is pending), closes conn, if any, and so detaches the file, and
 // lets this process's reads and other processes' writers in; the read
 // side, if it was in use within its lease, attaches the file again in
-// the background. The caller holds the write queue, and no read runs on
-// the write side (see unshare).
+// the background. The caller holds the write queue. Reads on the write
+// side stop first: unshare has normally waited for them; those still in
+// use (after a window whose connection failed) delay letGo until returned.
 func (f *fileSide) letGo(conn *sqlx.Conn, all bool) {
+	if f.opts.readsDuringWrites {
+		f.gate.share(false, nil)
+		f.releaseIdleReads()
+	}
 	if conn != nil {
 		if f.checkpoints.beforeLetGo(f.path, all) {
 			if err := f.checkpoint(conn); err != nil {

@@ -61,7 +61,7 @@ func (g *gate) enterRead(ctx context.Context, busy time.Duration) (onWriteSide b
 			if ctx.Err() != nil {
 				return false, ctx.Err()
 			}
-			return false, fmt.Errorf("%w: a read waited the busy timeout (%v) for it (inside a window, read through its transaction)", ErrBusy, busy)
+			return false, fmt.Errorf("%w: a read waited the busy timeout (%v) for it (if this goroutine runs a window, read through its transaction)", ErrBusy, busy)
 		}
 	}
 	if g.closed {
@@ -122,10 +122,12 @@ func (g *gate) leaveRead() {
 	g.mu.Unlock()
 }
 
+// writeWaiting reports whether a write waits or runs, or Close has begun:
+// a read connection then closes when returned, and the read side lets go.
 func (g *gate) writeWaiting() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.writing
+	return g.writing || g.closed
 }
 
 // startWrite stops new reads. Call waitReaders next, and endWrite in any

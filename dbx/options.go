@@ -48,7 +48,8 @@ func (o *options) apply(opts []Option) error {
 // retries while another process holds a conflicting lock ([*LockError]), a
 // read or a write waits for this process's write windows ([ErrBusy]), a
 // write for this process's read connections to close ([ErrReadsInUse]).
-// A call may meet more than one of these waits. Zero means one try.
+// A call may meet more than one of these waits. Zero means one try: a
+// read or write of this process then fails at once while a window runs.
 // Default 5s.
 func WithBusyTimeout(d time.Duration) Option {
 	return func(o *options) error {
@@ -130,7 +131,8 @@ func WithWriteLinger(d time.Duration) Option {
 // WithReadsDuringWrites lets reads run while this process's write side
 // holds the file for a [DB.Write] window (or a read-write transaction of
 // the dbx driver) or lingers after one, instead of waiting for it to let
-// go (during [DB.WritePool] and [DB.ReplaceFile] they still wait): they
+// go (during [DB.WritePool] and [DB.ReplaceFile] they still wait, the
+// busy timeout at most): they
 // run on the write side's DuckDB instance, each statement (or each
 // transaction from Read) in a read-only transaction, and see every
 // committed window at once (DuckDB's MVCC). Such a read takes one SELECT

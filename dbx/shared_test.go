@@ -3,6 +3,7 @@ package dbx_test
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -400,5 +401,62 @@ func TestSchemaCheckpointedBeforeLettingGo(t *testing.T) {
 	}
 	if info, err := os.Stat(path + ".wal"); err == nil && info.Size() > 0 {
 		t.Fatalf("the write side let go leaving %d bytes of WAL", info.Size())
+	}
+}
+
+// TestSharedConnRawIsGuarded: a read connection on the write side reached
+// through Conn.Raw refuses what its database/sql methods refuse, also
+// through the driver's Prepare and Begin, which database/sql never calls.
+func TestSharedConnRawIsGuarded(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, newFile(t), dbx.WithReadsDuringWrites(), dbx.WithWriteLinger(time.Minute))
+	if err := insert(ctx, db, 1); err != nil { // the write side lingers, shared
+		t.Fatal(err)
+	}
+	conn, err := db.Read().Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if !onWriteSide(t, conn) {
+		t.Fatal("the connection is not on the write side")
+	}
+	err = conn.Raw(func(dc any) error {
+		if _, ok := dbx.DuckDBConn(dc); ok {
+			t.Error("DuckDBConn accepted a read connection on the write side")
+		}
+		p, ok := dc.(interface {
+			Prepare(string) (driver.Stmt, error)
+			Begin() (driver.Tx, error)
+		})
+		if !ok {
+			t.Fatalf("%T has no Prepare and Begin", dc)
+		}
+		if stmt, err := p.Prepare("INSERT INTO t VALUES (42)"); !errors.Is(err, dbx.ErrRefused) {
+			if stmt != nil {
+				stmt.(driver.StmtExecContext).ExecContext(ctx, nil)
+				stmt.Close()
+			}
+			t.Errorf("Prepare of an INSERT through Raw: %v, want ErrRefused", err)
+		}
+		tx, err := p.Begin()
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if stmt, err := p.Prepare("DELETE FROM t"); !errors.Is(err, dbx.ErrRefused) {
+			if stmt != nil {
+				stmt.Close()
+			}
+			t.Errorf("Prepare of a DELETE in a Begin transaction through Raw: %v, want ErrRefused", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if got := count(t, db); got != 1 {
+		t.Fatalf("count = %d, want 1: a read connection changed rows", got)
 	}
 }

@@ -109,7 +109,11 @@ func (db *DB) finishWindow(tx *sqlx.Tx, fnErr error) error {
 	conn, raw := db.window.conn, db.window.raw
 	db.window.tx, db.window.conn = nil, nil
 	db.window.mu.Unlock()
-	err := commitOrRollback(tx, fnErr, conn)
+	var writeHost *host // records how a transaction fn ended itself ended
+	if f, ok := db.side.(*fileSide); ok {
+		writeHost = f.writeHost
+	}
+	err := commitOrRollback(tx, fnErr, writeHost)
 	db.side.end(conn, err == nil, raw)
 	db.writes.Release(1)
 	return err
@@ -128,10 +132,10 @@ func (db *DB) lockWrites(ctx context.Context) error {
 	err := db.writes.Acquire(wait, 1)
 	db.queued.Add(-1)
 	switch {
-	case ctx.Err() != nil:
+	case err != nil && ctx.Err() != nil:
 		return fmt.Errorf("dbx: write: waiting for earlier writes: %w", ctx.Err())
 	case err != nil:
-		return fmt.Errorf("%w: a write waited the busy timeout (%v) for earlier ones (inside a window, write through its transaction)", ErrBusy, db.opts.busyTimeout)
+		return fmt.Errorf("%w: a write waited the busy timeout (%v) for earlier ones (if this goroutine runs a window, write through its transaction)", ErrBusy, db.opts.busyTimeout)
 	case db.closed.Load():
 		db.writes.Release(1)
 		return ErrClosed
@@ -144,7 +148,7 @@ func (db *DB) lockWrites(ctx context.Context) error {
 // transactions (such as goose). The pool has one connection, which stays
 // open until fn returns: fn must never need two at once, or it waits forever.
 // Reads of this process wait until WritePool returns, also with
-// [WithReadsDuringWrites]. Whatever fn committed is checkpointed; the file
+// [WithReadsDuringWrites] (the busy timeout at most: [ErrBusy]). Whatever fn committed is checkpointed; the file
 // is released before WritePool returns.
 func (db *DB) WritePool(ctx context.Context, fn func(pool *sql.DB) error) error {
 	if err := db.lockWrites(ctx); err != nil {
@@ -197,10 +201,11 @@ func (db *DB) ReplaceFile(ctx context.Context, build func(pool *sql.DB, newPath 
 	return nil
 }
 
-// commitOrRollback ends tx, in which a window's function has run on conn
-// and returned fnErr: it commits if fnErr is nil, and otherwise (or if
-// the commit fails) rolls back and returns the error.
-func commitOrRollback(tx *sqlx.Tx, fnErr error, conn *sqlx.Conn) (err error) {
+// commitOrRollback ends tx, in which a window's function has run and
+// returned fnErr: it commits if fnErr is nil, and otherwise (or if the
+// commit fails) rolls back and returns the error. h, the write host (nil
+// if none), tells how a transaction the function ended itself ended.
+func commitOrRollback(tx *sqlx.Tx, fnErr error, h *host) (err error) {
 	committed := false
 	defer func() {
 		if !committed {
@@ -216,7 +221,7 @@ func commitOrRollback(tx *sqlx.Tx, fnErr error, conn *sqlx.Conn) (err error) {
 	// COMMIT into a silent rollback: probe first so that a failure fn
 	// ignored is not reported as success.
 	if _, err := tx.Exec("SELECT 1"); errors.Is(err, sql.ErrTxDone) {
-		return errTxEndedByFn(conn)
+		return errTxEndedByFn(h)
 	} else if err != nil {
 		return fmt.Errorf("dbx: write: nothing was written: a statement in the window failed earlier: %w", err)
 	}
@@ -228,16 +233,13 @@ func commitOrRollback(tx *sqlx.Tx, fnErr error, conn *sqlx.Conn) (err error) {
 }
 
 // errTxEndedByFn reports that the window's function committed or rolled
-// back its transaction itself, and what that did to its rows (as the
-// write host's connection recorded it; see recordedTx).
-func errTxEndedByFn(c *sqlx.Conn) error {
+// back its transaction itself, and what that did to its rows (as h
+// recorded it; see recordedTx).
+func errTxEndedByFn(h *host) error {
 	var end any
-	_ = c.Raw(func(dc any) error {
-		if c, ok := dc.(*conn); ok {
-			end = c.host.txEnd.Load()
-		}
-		return nil
-	})
+	if h != nil {
+		end = h.txEnd.Load()
+	}
 	what := "its rows are written if it committed, not if it rolled back"
 	switch end {
 	case "committed":
