@@ -42,7 +42,7 @@ type DB struct {
 // Register defines --db, --busy-timeout and --storage-version on fs.
 func (d *DB) Register(fs *flag.FlagSet) {
 	fs.StringVar(&d.Path, "db", "", "database file (default $"+EnvDBPath+", else "+DefaultPathHelp+")")
-	fs.DurationVar(&d.BusyTimeout, "busy-timeout", DefaultBusyTimeout, "how long to wait while another process holds the file")
+	fs.DurationVar(&d.BusyTimeout, "busy-timeout", DefaultBusyTimeout, "how long each wait for the file lasts: while another process holds it, or a write of this one runs")
 	fs.StringVar(&d.StorageVersion, "storage-version", "", "the DuckDB storage version of a database file this creates: "+
 		dbx.DefaultStorageVersion+" opens in DuckDB 1.4 and later, v2.0.0 (or latest) only in DuckDB 2.0 and later; an existing file keeps its own (default $"+EnvStorageVersion+", else "+dbx.DefaultStorageVersion+")")
 }
