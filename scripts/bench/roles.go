@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/healthsim/healthsim-go/internal/benchsupport/benchfile"
 	"github.com/healthsim/healthsim-go/internal/benchsupport/procctl"
 )
 
@@ -207,7 +208,7 @@ func probe(path string, stdin io.Reader, stdout io.Writer) error {
 	var attempts []attempt
 	try := func(readOnly bool) {
 		start := time.Now()
-		pool, err := openPlain(path, readOnly)
+		pool, err := benchfile.OpenPlain(path, readOnly)
 		if err == nil {
 			err = pool.Close()
 		}

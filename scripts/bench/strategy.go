@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"sync"
 
-	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/benchfile"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -39,7 +39,7 @@ const (
 func openStrategy(ctx context.Context, name, path string, readConns int) (strategy, error) {
 	switch name {
 	case "persistent-rw":
-		pool, err := openPlain(path, false)
+		pool, err := benchfile.OpenPlain(path, false)
 		if err != nil {
 			return nil, err
 		}
@@ -47,7 +47,7 @@ func openStrategy(ctx context.Context, name, path string, readConns int) (strate
 		pool.SetMaxIdleConns(readConns + 1)
 		return &persistentRW{pool: pool}, nil
 	case "ro-close-before-write":
-		pool, err := openPlain(path, true)
+		pool, err := benchfile.OpenPlain(path, true)
 		if err != nil {
 			return nil, err
 		}
@@ -62,27 +62,6 @@ func openStrategy(ctx context.Context, name, path string, readConns int) (strate
 		return &dbxStrategy{db: db}, nil
 	}
 	return nil, fmt.Errorf("unknown strategy %q", name)
-}
-
-// openPlain opens path with plain duckdb-go, as a program that does not
-// use dbx does (strategies 1 to 3, and the probe role), and runs a query,
-// so the file is really open. It is the tests' proctest.OpenRaw, kept
-// here so that this program links no test support.
-func openPlain(path string, readOnly bool) (*sql.DB, error) {
-	dsn := path
-	if readOnly {
-		dsn += "?access_mode=READ_ONLY"
-	}
-	connector, err := duckdb.NewConnector(dsn, nil)
-	if err != nil {
-		return nil, err
-	}
-	db := sql.OpenDB(connector)
-	if _, err := db.Exec("SELECT 1"); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return db, nil
 }
 
 func pointRead(ctx context.Context, q interface {
@@ -131,12 +110,12 @@ func (s *roCloseBeforeWrite) write(ctx context.Context, id int64) error {
 		errs = append(errs, s.pool.Close())
 		s.pool = nil
 	}
-	if rw, err := openPlain(s.path, false); err != nil {
+	if rw, err := benchfile.OpenPlain(s.path, false); err != nil {
 		errs = append(errs, err)
 	} else {
 		errs = append(errs, insert(ctx, rw, id), rw.Close())
 	}
-	pool, err := openPlain(s.path, true)
+	pool, err := benchfile.OpenPlain(s.path, true)
 	s.pool = pool
 	return errors.Join(append(errs, err)...)
 }
@@ -162,7 +141,7 @@ type perQuery struct {
 func (s *perQuery) read(ctx context.Context, id int64) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	pool, err := openPlain(s.path, true)
+	pool, err := benchfile.OpenPlain(s.path, true)
 	if err != nil {
 		return err
 	}
@@ -172,7 +151,7 @@ func (s *perQuery) read(ctx context.Context, id int64) error {
 func (s *perQuery) write(ctx context.Context, id int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pool, err := openPlain(s.path, false)
+	pool, err := benchfile.OpenPlain(s.path, false)
 	if err != nil {
 		return err
 	}

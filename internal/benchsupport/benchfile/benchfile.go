@@ -1,17 +1,41 @@
 // Package benchfile builds the large DuckDB files that benchmarks read,
 // once: with dbx (so in the storage format dbx writes), under a temporary
-// name that is renamed into place only when the file is complete.
+// name that is renamed into place only when the file is complete; and
+// opens a file as a program that does not use dbx does.
 package benchfile
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 
+	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/healthsim/healthsim-go/dbx"
 	"github.com/jmoiron/sqlx"
 )
+
+// OpenPlain opens path with plain duckdb-go, as a program that does not
+// use dbx does (a notebook, a test suite), read-only or read-write, and
+// runs a query, so the file is really open: it holds the file's lock
+// until closed.
+func OpenPlain(path string, readOnly bool) (*sql.DB, error) {
+	dsn := path
+	if readOnly {
+		dsn += "?access_mode=READ_ONLY"
+	}
+	connector, err := duckdb.NewConnector(dsn, nil)
+	if err != nil {
+		return nil, err
+	}
+	db := sql.OpenDB(connector)
+	if _, err := db.Exec("SELECT 1"); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
 
 // Batches bounds how many units (rows, scenarios) one fill window writes,
 // and guesses their size before the first window has measured it.

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/healthsim/healthsim-go/dbx"
-	"github.com/healthsim/healthsim-go/internal/testsupport/proctest"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -51,7 +50,7 @@ func TestBuild(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pool, err := proctest.OpenRaw(path, true)
+		pool, err := OpenPlain(path, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +116,7 @@ func TestPointReads(t *testing.T) {
 	if len(left) > 0 {
 		t.Errorf("left behind: %v", left)
 	}
-	pool, err := proctest.OpenRaw(path, true)
+	pool, err := OpenPlain(path, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ package proctest
 
 import (
 	"bufio"
-	"database/sql"
 	"fmt"
 	"io"
 	"os"
@@ -16,8 +15,8 @@ import (
 	"sync"
 	"testing"
 
-	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/healthsim/healthsim-go/dbx"
+	"github.com/healthsim/healthsim-go/internal/benchsupport/benchfile"
 )
 
 const (
@@ -121,23 +120,8 @@ func probe(readOnly bool) Helper {
 }
 
 // OpenRaw opens path with plain duckdb-go and runs a query, so the file is
-// really open.
-func OpenRaw(path string, readOnly bool) (*sql.DB, error) {
-	dsn := path
-	if readOnly {
-		dsn += "?access_mode=READ_ONLY"
-	}
-	connector, err := duckdb.NewConnector(dsn, nil)
-	if err != nil {
-		return nil, err
-	}
-	db := sql.OpenDB(connector)
-	if _, err := db.Exec("SELECT 1"); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return db, nil
-}
+// really open (benchfile.OpenPlain).
+var OpenRaw = benchfile.OpenPlain
 
 // Process is a running second process.
 type Process struct {
