@@ -31,15 +31,20 @@ const closeBusy = 100 * time.Millisecond
 const hangAfter = 30 * time.Second
 
 // openSharing opens path with reads during writes and the write linger
-// given, logging warnings to log. Call it in the bubble.
-func openSharing(t *testing.T, path string, linger time.Duration, log *syncbuf.Buffer) *dbx.DB {
+// given, logging warnings to the returned buffer, and writes rows 1, 2
+// and 3 in a window. Call it in the bubble.
+func openSharing(t *testing.T, path string, linger time.Duration) (*dbx.DB, *syncbuf.Buffer) {
 	t.Helper()
+	log := new(syncbuf.Buffer)
 	db, err := dbx.Open(context.Background(), path, dbx.WithReadsDuringWrites(), dbx.WithWriteLinger(linger),
 		dbx.WithBusyTimeout(closeBusy), dbx.WithLogger(slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return db
+	if err := insert(context.Background(), db, 1, 2, 3); err != nil {
+		t.Fatal(err)
+	}
+	return db, log
 }
 
 // sharedRows returns open Rows of table t, with one row read, that run
@@ -131,11 +136,7 @@ func TestCloseWaitsForReadsOnWriteSide(t *testing.T) {
 	path := newFile(t)
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		var log syncbuf.Buffer
-		db := openSharing(t, path, time.Hour, &log)
-		if err := insert(ctx, db, 1, 2, 3); err != nil {
-			t.Fatal(err)
-		}
+		db, log := openSharing(t, path, time.Hour)
 		rows := sharedRows(t, db)
 		if err := db.Write(ctx, func(tx *sqlx.Tx) error {
 			_, err := tx.Exec("UPDATE t SET x = x + 10 WHERE x = 3")
@@ -158,7 +159,7 @@ func TestCloseWaitsForReadsOnWriteSide(t *testing.T) {
 		if err := awaitReturn(t, "Close after the Rows closed", closed); err != nil {
 			t.Fatal(err)
 		}
-		checkpointedOnClose(t, path, &log)
+		checkpointedOnClose(t, path, log)
 	})
 	freeAfterClose(t, path)
 	if got := sumFile(t, path); got != 1+2+13 {
@@ -177,11 +178,7 @@ func TestCloseWhileReadHolderQueuedForWrite(t *testing.T) {
 	path := newFile(t)
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		var log syncbuf.Buffer
-		db := openSharing(t, path, 0, &log)
-		if err := insert(ctx, db, 1, 2, 3); err != nil {
-			t.Fatal(err)
-		}
+		db, log := openSharing(t, path, 0)
 
 		inWindow, release := make(chan struct{}), make(chan struct{})
 		running := make(chan error, 1)
@@ -225,7 +222,7 @@ func TestCloseWhileReadHolderQueuedForWrite(t *testing.T) {
 		if err := awaitReturn(t, "Close", closed); err != nil {
 			t.Fatal(err)
 		}
-		checkpointedOnClose(t, path, &log)
+		checkpointedOnClose(t, path, log)
 	})
 	freeAfterClose(t, path)
 	if got := countFile(t, path); got != 4 {
@@ -241,11 +238,7 @@ func TestCloseWhileReadHolderWrites(t *testing.T) {
 	path := newFile(t)
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		var log syncbuf.Buffer
-		db := openSharing(t, path, time.Hour, &log)
-		if err := insert(ctx, db, 1, 2, 3); err != nil {
-			t.Fatal(err)
-		}
+		db, log := openSharing(t, path, time.Hour)
 		rows := sharedRows(t, db)
 		closed := make(chan error, 1)
 		go func() { closed <- db.Close() }()
@@ -268,7 +261,7 @@ func TestCloseWhileReadHolderWrites(t *testing.T) {
 		if err := awaitReturn(t, "Close after the Rows closed", closed); err != nil {
 			t.Fatal(err)
 		}
-		checkpointedOnClose(t, path, &log)
+		checkpointedOnClose(t, path, log)
 	})
 	freeAfterClose(t, path)
 	if got := countFile(t, path); got != 3 {
@@ -304,11 +297,7 @@ func TestCloseAfterWindowSharesAgain(t *testing.T) {
 	path := newFile(t)
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		var log syncbuf.Buffer
-		db := openSharing(t, path, time.Hour, &log)
-		if err := insert(ctx, db, 1, 2, 3); err != nil {
-			t.Fatal(err)
-		}
+		db, log := openSharing(t, path, time.Hour)
 
 		inWindow, release := make(chan struct{}), make(chan struct{})
 		running := make(chan error, 1)
@@ -339,7 +328,7 @@ func TestCloseAfterWindowSharesAgain(t *testing.T) {
 		if err := awaitReturn(t, "Close after the Rows closed", closed); err != nil {
 			t.Fatal(err)
 		}
-		checkpointedOnClose(t, path, &log)
+		checkpointedOnClose(t, path, log)
 	})
 	freeAfterClose(t, path)
 	if got := countFile(t, path); got != 4 {
@@ -354,11 +343,7 @@ func TestCloseAfterWindowSharesAgain(t *testing.T) {
 func TestCloseWhileReadHolderQueuedBehindClose(t *testing.T) {
 	path := newFile(t)
 	synctest.Test(t, func(t *testing.T) {
-		var log syncbuf.Buffer
-		db := openSharing(t, path, time.Hour, &log)
-		if err := insert(context.Background(), db, 1, 2, 3); err != nil {
-			t.Fatal(err)
-		}
+		db, log := openSharing(t, path, time.Hour)
 		rows := sharedRows(t, db)
 		closed := make(chan error, 1)
 		go func() { closed <- db.Close() }()
@@ -374,7 +359,7 @@ func TestCloseWhileReadHolderQueuedBehindClose(t *testing.T) {
 		if err := awaitReturn(t, "Close", closed); err != nil {
 			t.Fatal(err)
 		}
-		checkpointedOnClose(t, path, &log)
+		checkpointedOnClose(t, path, log)
 	})
 	freeAfterClose(t, path)
 }
@@ -386,11 +371,7 @@ func TestCloseWhileReadHolderQueuedBehindClose(t *testing.T) {
 func TestCloseWhileReadHolderReadsAgain(t *testing.T) {
 	path := newFile(t)
 	synctest.Test(t, func(t *testing.T) {
-		var log syncbuf.Buffer
-		db := openSharing(t, path, time.Hour, &log)
-		if err := insert(context.Background(), db, 1, 2, 3); err != nil {
-			t.Fatal(err)
-		}
+		db, log := openSharing(t, path, time.Hour)
 		rows := sharedRows(t, db)
 		closed := make(chan error, 1)
 		go func() { closed <- db.Close() }()
@@ -409,6 +390,7 @@ func TestCloseWhileReadHolderReadsAgain(t *testing.T) {
 		if err := awaitReturn(t, "Close", closed); err != nil {
 			t.Fatal(err)
 		}
+		checkpointedOnClose(t, path, log)
 	})
 }
 
