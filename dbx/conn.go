@@ -191,7 +191,7 @@ func (c *conn) Close() error {
 }
 
 // IsValid implements driver.Validator: while a writer of this or another
-// dbx process waits or writes, database/sql closes a returned read
+// dbx process waits or writes (or Close has begun), database/sql closes a returned read
 // connection instead of pooling it or handing it to a waiting reader, so
 // the read side drains even under constant load (a sharedConn: once the
 // write side stops sharing). (A connection already handed over is not

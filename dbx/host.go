@@ -344,7 +344,8 @@ func (h *host) release() {
 }
 
 // writerWaiting reports whether a writer of this or another dbx process
-// waits for the file.
+// waits for the file, or Close has begun: read connections then close when
+// returned, and the read side lets go.
 func (h *host) writerWaiting() bool {
 	return (h.gate != nil && h.gate.writeWaiting()) || h.intent.writerActive()
 }

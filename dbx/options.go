@@ -49,7 +49,8 @@ func (o *options) apply(opts []Option) error {
 // read or a write waits for this process's write windows ([ErrBusy]), a
 // write for this process's read connections to close ([ErrReadsInUse]).
 // A call may meet more than one of these waits. Zero means one try: a
-// read or write of this process then fails at once while a window runs.
+// read or write of this process then fails within a millisecond while a
+// window runs.
 // Default 5s.
 func WithBusyTimeout(d time.Duration) Option {
 	return func(o *options) error {

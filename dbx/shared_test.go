@@ -444,6 +444,18 @@ func TestSharedConnRawIsGuarded(t *testing.T) {
 			return err
 		}
 		defer tx.Rollback()
+		// A guarded Begin leaves the next statement in its read-only
+		// transaction; an unguarded one makes it fail to begin its own.
+		stmt, err := p.Prepare("SELECT count(*) FROM t")
+		if err != nil {
+			t.Fatalf("Prepare of a SELECT in a Begin transaction through Raw: %v", err)
+		}
+		if rows, err := stmt.(driver.StmtQueryContext).QueryContext(ctx, nil); err != nil {
+			t.Errorf("a SELECT in a Begin transaction through Raw: %v", err)
+		} else {
+			rows.Close()
+		}
+		stmt.Close()
 		if stmt, err := p.Prepare("DELETE FROM t"); !errors.Is(err, dbx.ErrRefused) {
 			if stmt != nil {
 				stmt.Close()
