@@ -99,7 +99,7 @@ func (c *MigrateCommand) Run(ctx context.Context, args []string) error {
 			}
 		}
 	}
-	db, err := c.openDatabase(ctx, &c.db, open)
+	db, err := open(ctx, c.logger())
 	if err != nil {
 		return err
 	}

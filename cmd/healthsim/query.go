@@ -50,7 +50,7 @@ func (c *QueryCommand) Run(ctx context.Context, args []string) error {
 	case c.limit < 1 || c.limit > 1000:
 		return cli.UsageError(fs, "--limit must be between 1 and 1000, got %d", c.limit)
 	}
-	db, err := c.openDatabase(ctx, &c.db, c.db.OpenExisting)
+	db, err := c.db.OpenExisting(ctx, c.logger())
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func (c *ReferenceCommand) Run(ctx context.Context, args []string) error {
 	if verb == "status" {
 		open = c.db.OpenExisting
 	}
-	db, err := c.openDatabase(ctx, &c.db, open)
+	db, err := open(ctx, c.logger())
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,7 @@ func (c *StorageCommand) Run(ctx context.Context, args []string) error {
 	if len(pos) != 1 || (pos[0] != "info" && pos[0] != "upgrade" && pos[0] != "downgrade") {
 		return cli.UsageError(fs, "storage needs one verb: info, upgrade or downgrade")
 	}
-	db, err := c.openDatabase(ctx, &c.db, c.db.OpenExisting)
+	db, err := c.db.OpenExisting(ctx, c.logger())
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -146,6 +147,35 @@ func TestDBFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
+}
+
+// TestOpenRefusesOtherFiles: Open, OpenExisting and OpenMigrated refuse
+// a path that names a file DuckDB does not open as a database, naming it,
+// and create nothing beside it (no sidecar, no .wal): the scripts and
+// healthsim's commands open through them.
+func TestOpenRefusesOtherFiles(t *testing.T) {
+	for _, content := range []string{"SELECT 1;\n", ""} {
+		dir := t.TempDir()
+		d := cli.DB{Path: filepath.Join(dir, "notes.sql")}
+		if err := os.WriteFile(d.Path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for name, open := range map[string]func(context.Context, *slog.Logger) (*dbx.DB, error){
+			"Open": d.Open, "OpenExisting": d.OpenExisting, "OpenMigrated": d.OpenMigrated,
+		} {
+			db, err := open(context.Background(), cli.Logger(io.Discard))
+			if err == nil {
+				db.Close()
+			}
+			if err == nil || !strings.Contains(err.Error(), d.Path+" is not a DuckDB database") {
+				t.Errorf("%s of a file holding %q: %v, want it named as not a DuckDB database", name, content, err)
+			}
+			entries, _ := os.ReadDir(dir)
+			if got, _ := os.ReadFile(d.Path); len(entries) != 1 || string(got) != content {
+				t.Errorf("%s of a file holding %q left %v, the file holding %q", name, content, entries, got)
+			}
+		}
+	}
 }
 
 func TestExitCodesAndMessages(t *testing.T) {

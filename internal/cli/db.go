@@ -6,6 +6,7 @@ package cli
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/healthsim/healthsim-go/dbx"
 )
 
@@ -180,6 +182,9 @@ func (d *DB) Open(ctx context.Context, logger *slog.Logger) (*dbx.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseOtherFile(ctx, path); err != nil {
+		return nil, err
+	}
 	if err := MakeFolder(path); err != nil {
 		return nil, err
 	}
@@ -228,6 +233,9 @@ func (d *DB) OpenExisting(ctx context.Context, logger *slog.Logger) (*dbx.DB, er
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseOtherFile(ctx, path); err != nil {
+		return nil, err
+	}
 	return dbx.Open(ctx, path, opts...)
 }
 
@@ -244,4 +252,45 @@ func (d *DB) OpenMigrated(ctx context.Context, logger *slog.Logger) (*dbx.DB, er
 		return nil, err
 	}
 	return db, nil
+}
+
+// notDuckDB is what DuckDB says of an existing file that is not a DuckDB
+// database (an empty one included).
+const notDuckDB = "not a valid DuckDB database file"
+
+// refuseOtherFile fails if path is an existing file that DuckDB will not
+// open as a database (a text file, an empty one), before dbx creates its
+// sidecars beside it. A throwaway in-memory DuckDB attaches it read-only
+// and lets go at once: a program opens its database once, at its start,
+// so this process holds no lock on the file yet and letting go drops
+// none. Any other outcome (a missing file,
+// one another program holds, one from a newer DuckDB) is left to the open
+// to report.
+func refuseOtherFile(ctx context.Context, path string) error {
+	if info, err := os.Stat(path); err != nil || !info.Mode().IsRegular() {
+		return nil
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	connector, err := duckdb.NewConnector("", nil)
+	if err != nil {
+		return nil
+	}
+	probe := sql.OpenDB(connector)
+	defer probe.Close()
+	probe.SetMaxOpenConns(1)
+	for _, stmt := range []string{
+		"SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false",
+		"ATTACH '" + strings.ReplaceAll(path, "'", "''") + "' AS probe (TYPE duckdb, READ_ONLY)",
+	} {
+		if _, err := probe.ExecContext(ctx, stmt); err != nil {
+			if strings.Contains(err.Error(), notDuckDB) {
+				return fmt.Errorf("%s is not a DuckDB database (DuckDB: %s); nothing was changed: check --db or $%s",
+					path, notDuckDB, EnvDBPath)
+			}
+			return nil
+		}
+	}
+	return nil
 }
