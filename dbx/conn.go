@@ -191,13 +191,14 @@ func (c *conn) Close() error {
 }
 
 // IsValid implements driver.Validator: while a writer of this or another
-// dbx process waits or writes (or Close has begun), database/sql closes a returned read
-// connection instead of pooling it or handing it to a waiting reader, so
-// the read side drains even under constant load (a sharedConn: once the
-// write side stops sharing). (A connection already handed over is not
-// refused in ResetSession: database/sql would pass that ErrBadConn to the
-// caller when the pool is full; it finishes one more query and is closed
-// when returned.) It only answers; watchers close idle connections.
+// dbx process waits or writes (or Close has begun), database/sql closes a
+// returned read connection instead of pooling it or handing it to a
+// waiting reader, so the read side drains even under constant load (a
+// sharedConn: once the write side stops sharing). (A connection already
+// handed over is not refused in ResetSession: database/sql would pass that
+// ErrBadConn to the caller when the pool is full; it finishes one more
+// query and is closed when returned.) It only answers; watchers close idle
+// connections.
 func (c *conn) IsValid() bool { return !c.host.writerWaiting() }
 
 // DuckDBConn returns the duckdb-go connection behind driverConn, the value

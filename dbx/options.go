@@ -50,8 +50,7 @@ func (o *options) apply(opts []Option) error {
 // write for this process's read connections to close ([ErrReadsInUse]).
 // A call may meet more than one of these waits. Zero means one try: a
 // read or write of this process then fails within a millisecond while a
-// window runs.
-// Default 5s.
+// window runs. Default 5s.
 func WithBusyTimeout(d time.Duration) Option {
 	return func(o *options) error {
 		if d < 0 {
@@ -133,10 +132,9 @@ func WithWriteLinger(d time.Duration) Option {
 // holds the file for a [DB.Write] window (or a read-write transaction of
 // the dbx driver) or lingers after one, instead of waiting for it to let
 // go (during [DB.WritePool] and [DB.ReplaceFile] they still wait, the
-// busy timeout at most): they
-// run on the write side's DuckDB instance, each statement (or each
-// transaction from Read) in a read-only transaction, and see every
-// committed window at once (DuckDB's MVCC). Such a read takes one SELECT
+// busy timeout at most): they run on the write side's DuckDB instance,
+// each statement (or each transaction from Read) in a read-only
+// transaction, and see every committed window at once (DuckDB's MVCC). Such a read takes one SELECT
 // or EXPLAIN statement at a time; anything else is refused
 // ([ErrRefused]). The write side then keeps the file for the write linger
 // after its last statement, window or read, and on while reads run on

@@ -311,16 +311,6 @@ func (db *DB) writeAlone(ctx context.Context, fn func(*sqlx.Tx) error) error {
 	return db.finishWindow(tx, err)
 }
 
-// readQuery runs a query on the read side.
-func (db *DB) readQuery(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	return newRows(db.read.QueryContext(ctx, query, anyArgs(args)...))
-}
-
-// readExec runs a statement that reads on the read side.
-func (db *DB) readExec(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	return db.read.ExecContext(ctx, query, anyArgs(args)...)
-}
-
 // routedConn is a connection of the routed driver. It holds no DuckDB
 // connection between calls, only its open transaction, if any.
 type routedConn struct {
@@ -341,7 +331,7 @@ func (c *routedConn) QueryContext(ctx context.Context, query string, args []driv
 		return nil, err
 	}
 	if reads {
-		rows, err := c.db.readQuery(ctx, query, args)
+		rows, err := newRows(c.db.read.QueryContext(ctx, query, anyArgs(args)...))
 		if !c.db.needsWriteSide(query, err) {
 			return rows, err
 		}
@@ -373,7 +363,7 @@ func (c *routedConn) ExecContext(ctx context.Context, query string, args []drive
 		return nil, err
 	}
 	if reads {
-		res, err := c.db.readExec(ctx, query, args)
+		res, err := c.db.read.ExecContext(ctx, query, anyArgs(args)...)
 		if !c.db.needsWriteSide(query, err) {
 			return res, err
 		}
@@ -666,7 +656,6 @@ type rows struct {
 	cols []string
 	vals []any
 	ptrs []any
-	done func() error // if not nil, called once the rows are closed
 }
 
 func newRows(r *sql.Rows, err error) (driver.Rows, error) {
@@ -686,14 +675,7 @@ func newRows(r *sql.Rows, err error) (driver.Rows, error) {
 }
 
 func (r *rows) Columns() []string { return r.cols }
-func (r *rows) Close() error {
-	err := r.rows.Close()
-	if r.done != nil {
-		err = errors.Join(err, r.done())
-		r.done = nil
-	}
-	return err
-}
+func (r *rows) Close() error      { return r.rows.Close() }
 
 func (r *rows) Next(dest []driver.Value) error {
 	if !r.rows.Next() {

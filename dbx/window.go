@@ -119,24 +119,27 @@ func (db *DB) finishWindow(tx *sqlx.Tx, fnErr error) error {
 	return err
 }
 
-// lockWrites takes the write queue, in arrival order, unless db is closed
-// (before or while waiting). It waits for earlier windows the busy
-// timeout at most.
+// lockWrites takes the write queue, in arrival order (TryAcquire takes
+// it only when nobody waits), unless db is closed (before or while
+// waiting). It waits for earlier windows the busy timeout at most.
 func (db *DB) lockWrites(ctx context.Context) error {
 	if db.closed.Load() {
 		return ErrClosed
 	}
-	wait, cancel := context.WithTimeout(ctx, max(db.opts.busyTimeout, time.Millisecond))
-	defer cancel()
-	db.queued.Add(1)
-	err := db.writes.Acquire(wait, 1)
-	db.queued.Add(-1)
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return fmt.Errorf("dbx: write: waiting for earlier writes: %w", ctx.Err())
-	case err != nil:
-		return fmt.Errorf("%w: a write waited the busy timeout (%v) for earlier ones (if this goroutine runs a window, write through its transaction)", ErrBusy, db.opts.busyTimeout)
-	case db.closed.Load():
+	if !db.writes.TryAcquire(1) { // a window runs or waits: queue behind it
+		wait, cancel := context.WithTimeout(ctx, max(db.opts.busyTimeout, time.Millisecond))
+		db.queued.Add(1)
+		err := db.writes.Acquire(wait, 1)
+		db.queued.Add(-1)
+		cancel()
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return fmt.Errorf("dbx: write: waiting for earlier writes: %w", ctx.Err())
+		case err != nil:
+			return fmt.Errorf("%w: a write waited the busy timeout (%v) for earlier ones (if this goroutine runs a window, write through its transaction)", ErrBusy, db.opts.busyTimeout)
+		}
+	}
+	if db.closed.Load() {
 		db.writes.Release(1)
 		return ErrClosed
 	}
